@@ -1,0 +1,68 @@
+"""Reading record files in the three JSON layouts found in the wild (MANIFEST.md "Gotchas").
+
+1. JSON lines: one object per line.
+2. A JSON array of objects.
+3. Batches: one JSON array of objects per line.
+Rows are numbered 0.. in file order across all layouts; JSON-lines layouts also report the line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from unlearn.data.records import QARecord, record_from_dict
+from unlearn.errors import DataError
+
+
+def read_raw_rows(path: str | Path) -> list[tuple[Any, int | None]]:
+    """Return ``(row, line_number_or_None)`` for every row of ``path`` in any of the three layouts."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise DataError(f"{path}: file is empty")
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    else:
+        if isinstance(whole, list):
+            return [(row, None) for row in whole]
+        if isinstance(whole, dict):  # a single-line JSON-lines file holding one record
+            return [(whole, 1)]
+        raise DataError(f"{path}: expected JSON objects or arrays, got {type(whole).__name__}")
+    rows: list[tuple[Any, int | None]] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: line {line_no} is not valid JSON ({err.msg} at column {err.colno})") from None
+        if isinstance(item, list):
+            rows.extend((x, line_no) for x in item)
+        else:
+            rows.append((item, line_no))
+    return rows
+
+
+def read_records(path: str | Path, require: Sequence[str] = ("question", "answer")) -> list[QARecord]:
+    """Load and validate every record of ``path``; raise :class:`DataError` naming file/row/field."""
+    rows = read_raw_rows(path)
+    return [record_from_dict(raw, str(path), i, line, require) for i, (raw, line) in enumerate(rows)]
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """Plain text, one item per line (``idontknow.jsonl`` is not JSON despite its name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise DataError(f"{path}: no non-empty lines")
+    return lines
