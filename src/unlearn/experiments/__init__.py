@@ -1,0 +1,1 @@
+"""Pipelines: fine-tune (target / retain models), unlearn + evaluate, evaluate, the demo."""
