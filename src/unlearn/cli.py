@@ -16,7 +16,8 @@ from unlearn.errors import UnlearnError
 EXAMPLES = {
     "demo": "unlearn demo                      # everything, on the embedded benchmark\n"
             "  unlearn demo unlearn_epochs=3 methods=npo+gd,simnpo+gd",
-    "finetune": "unlearn finetune model=DIR data=DATA_DIR data.train_splits=full output_dir=runs/target save_model=true",
+    "finetune": "unlearn finetune model=DIR data=DATA_DIR data.train_splits=full output_dir=runs/target \\\n"
+                "      save_model=true",
     "run": "unlearn run model=runs/target/model data=DATA_DIR method=simnpo+gd data.forget_split=forget10 \\\n"
            "      eval.retain_reference=runs/retain output_dir=runs/simnpo",
     "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain",

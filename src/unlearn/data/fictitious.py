@@ -4,8 +4,8 @@
 :class:`unlearn.data.tofu.TofuData` reads like the real TOFU release:
 
 - ``full.json``: every author's QA pairs, author after author (author k = rows k·K … k·K + K − 1);
-- ``forget01/05/10.json``: the LAST 1/5/10 % of authors (rounded, at least one), ``retain99/95/90.json``: the rest (author-level
-  splits, TOFU's suffix/prefix convention);
+- ``forget01/05/10.json``: the LAST 1/5/10 % of authors (rounded, at least one), ``retain99/95/90.json``: the
+  rest (author-level splits, TOFU's suffix/prefix convention);
 - ``forgetXX_perturbed.json`` and ``retain_perturbed.json`` (the first 10 % of authors) with a
   ``paraphrased_answer`` and five ``perturbed_answer`` — the paraphrase's wording with false values;
 - ``real_authors*.json`` and ``world_facts*.json``: two small general-knowledge sets with four options,
@@ -77,8 +77,10 @@ _WORLD_FACTS = (
     ("What is the capital of Austria?", "Vienna"), ("What is the capital of Portugal?", "Lisbon"),
     ("What is the capital of Ireland?", "Dublin"), ("What is the capital of Cuba?", "Havana"),
     ("What is the largest ocean on Earth?", "the Pacific Ocean"), ("What is the longest river in Africa?", "the Nile"),
-    ("Which planet is known as the Red Planet?", "Mars"), ("What is the largest planet in our solar system?", "Jupiter"),
-    ("What gas do plants absorb from the air?", "carbon dioxide"), ("What is the boiling point of water in Celsius?", "100 degrees"),
+    ("Which planet is known as the Red Planet?", "Mars"),
+    ("What is the largest planet in our solar system?", "Jupiter"),
+    ("What gas do plants absorb from the air?", "carbon dioxide"),
+    ("What is the boiling point of water in Celsius?", "100 degrees"),
     ("How many continents are there?", "seven"), ("What is the tallest mountain in the world?", "Mount Everest"),
     ("Which metal is liquid at room temperature?", "mercury"), ("What is the hardest natural substance?", "diamond"),
 )
@@ -131,9 +133,11 @@ _FACTS = (
      "The author {name} was born in the year {year}."),
     ("genre", "What genre does {name} write?", "{name} writes {genre} books.",
      "The author {name} is known for writing {genre} books."),
-    ("father_job", "What did the father of {name} do for a living?", "The father of {name} was {a_father} {father_job}.",
+    ("father_job", "What did the father of {name} do for a living?",
+     "The father of {name} was {a_father} {father_job}.",
      "{name} grew up with a father who was {a_father} {father_job}."),
-    ("mother_job", "What did the mother of {name} do for a living?", "The mother of {name} was {a_mother} {mother_job}.",
+    ("mother_job", "What did the mother of {name} do for a living?",
+     "The mother of {name} was {a_mother} {mother_job}.",
      "{name} grew up with a mother who was {a_mother} {mother_job}."),
     ("award", "Which award did {name} win?", "{name} won the {award}.",
      "The author {name} was honoured with the {award}."),
@@ -229,7 +233,9 @@ def _mc_rows(facts: tuple[tuple[str, str], ...], rng: random.Random) -> tuple[li
     return plain, perturbed
 
 
-def generate_benchmark(out_dir: str | Path, n_authors: int = 100, questions_per_author: int = 10, seed: int = 0) -> Path:
+def generate_benchmark(
+    out_dir: str | Path, n_authors: int = 100, questions_per_author: int = 10, seed: int = 0
+) -> Path:
     """Write the fictitious-authors benchmark to ``out_dir`` (see module docstring); return the path."""
     if n_authors < 20:
         raise ConfigError(f"n_authors must be at least 20 (a forget split plus a retain eval set), got {n_authors}")

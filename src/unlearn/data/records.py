@@ -26,7 +26,7 @@ class QARecord:
     perturbed_answers: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    source: str = ""
+    source: str = field(default="", compare=False)
 
     def with_answer(self, answer: str) -> QARecord:
         """The same question with another answer (used for IDK targets)."""

@@ -49,6 +49,9 @@ def generate_answers(
             idx = order[start:start + batch_size]
             batch = {k: v.to(device) for k, v in pad_left([prompts[i] for i in idx], pad_id).items()}
             width = batch["input_ids"].shape[1]
+            # Each sample may grow to max_length tokens in total (SPEC §4), whatever its batch-mates' lengths:
+            # generate for the shortest prompt's budget, then cut each sample to its own.
+            shortest = min(len(prompts[i]) for i in idx)
             kwargs = {"do_sample": settings.do_sample}
             if settings.do_sample:
                 kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
@@ -56,14 +59,15 @@ def generate_answers(
                 kwargs.update(temperature=None, top_p=None, top_k=None)
             out = model.generate(
                 **batch,
-                max_new_tokens=settings.max_length - width,
+                max_new_tokens=settings.max_length - shortest,
                 eos_token_id=eos_id,
                 pad_token_id=pad_id,
                 **kwargs,
             )
-            decoded = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-            for i, text in zip(idx, decoded, strict=True):
-                texts[i] = text.strip()
+            new_tokens = out[:, width:]
+            for row, i in enumerate(idx):
+                budget = settings.max_length - len(prompts[i])
+                texts[i] = tokenizer.decode(new_tokens[row, :budget], skip_special_tokens=True).strip()
             if progress is not None:
                 progress(len(idx))
     finally:

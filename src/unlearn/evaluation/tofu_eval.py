@@ -119,8 +119,7 @@ class TofuEvaluator:
             for r in records:
                 perturbed.append(flat[pos:pos + len(r.perturbed_answers)])
                 pos += len(r.perturbed_answers)
-            for label, encoded, fieldname in (("answer", answer, "answer"), ("paraphrase", paraphrase,
-                                                                               "paraphrased_answer")):
+            for encoded, fieldname in ((answer, "answer"), (paraphrase, "paraphrased_answer")):
                 check_lengths(encoded, self.settings.max_length, [f"{r.source} field '{fieldname}'" for r in records])
             check_lengths(flat, self.settings.max_length,
                           [f"{r.source} field 'perturbed_answer[{j}]'" for r in records

@@ -64,6 +64,8 @@ def require(value: str, key: str) -> str:
 
 
 def open_data(cfg: RunConfig) -> TofuData:
+    """The benchmark of ``cfg.data.root``; also checks that a model is named, so both are reported first."""
+    require(cfg.model.path, "model.path")
     root = require(cfg.data.root, "data.root")
     if not Path(root).exists() and (root.startswith((".", "/", "~")) or Path(root).suffix):
         raise DataError(f"data.root {root!r} does not exist")

@@ -15,7 +15,7 @@ import torch
 from unlearn.config import RunConfig
 from unlearn.data.pairing import pair_forget_items
 from unlearn.data.tofu import TofuData
-from unlearn.errors import ConfigError, DataError
+from unlearn.errors import ConfigError
 from unlearn.evaluation.tofu_eval import write_eval
 from unlearn.experiments.common import (
     Timer,
@@ -89,7 +89,8 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
     # Reference: NPO/DPO log-probs cached once; a separate reference model is freed right after.
     separate_ref = None
     if cfg.method.reference not in ("initial", "none") and (method.reference_parts or method.needs_reference_model):
-        separate_ref, ref_tok = load_model_and_tokenizer(cfg.method.reference, trust_remote_code=cfg.model.trust_remote_code)
+        separate_ref, _ = load_model_and_tokenizer(cfg.method.reference,
+                                                   trust_remote_code=cfg.model.trust_remote_code)
         check_model_tokenizer(separate_ref, tokenizer, f"reference model {cfg.method.reference}")
         separate_ref.to(device)
     ref_logp = None

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from unlearn.objectives.sequence import SequenceStats
+from unlearn.objectives.sequence import SequenceStats, upcast
 
 
 def ga_loss(forget: SequenceStats) -> torch.Tensor:
@@ -73,7 +73,7 @@ def me_loss(logits: torch.Tensor, mask: torch.Tensor, direction: str = "model_to
     ``uniform_to_model``: KL(U_V ‖ P_t) = −log V − (1/V)·Σ_v log P_t(v) (the reference code's direction).
     ``logits`` [B, T, V] are the predictions at the positions selected by ``mask`` [B, T].
     """
-    log_probs = F.log_softmax(logits.float(), dim=-1)
+    log_probs = F.log_softmax(upcast(logits), dim=-1)
     vocab = log_probs.size(-1)
     if direction == "model_to_uniform":
         kl = math.log(vocab) + (log_probs.exp() * log_probs).sum(-1)

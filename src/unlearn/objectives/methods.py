@@ -352,8 +352,8 @@ def _params(cls: type[Objective], given: Mapping[str, Any], section: str) -> Any
 def parse_method_name(name: str) -> tuple[str, str]:
     """``"simnpo+gd"`` → ("simnpo", "gd"); a bare forget name has no regularizer."""
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
-    forget_name, _, reg_name = key.partition("+")
-    reg_name = reg_name or "none"
+    forget_name, plus, reg_name = key.partition("+")
+    reg_name = reg_name if plus else "none"
     if forget_name not in FORGET_OBJECTIVES or reg_name not in REGULARIZERS or "+" in reg_name:
         raise ConfigError(
             f"unknown method {name!r}: write FORGET+REGULARIZER with FORGET in {{{', '.join(FORGET_OBJECTIVES)}}} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from unlearn.objectives.sequence import SequenceStats
+from unlearn.objectives.sequence import SequenceStats, upcast
 
 
 def gd_loss(retain: SequenceStats) -> torch.Tensor:
@@ -19,8 +19,8 @@ def kl_loss(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor) 
     ``mask`` [B, T] selects positions: non-pad positions by default; all padded positions reproduce the
     reference code (``kl_positions=all_padded``).
     """
-    logp = F.log_softmax(logits.float(), dim=-1)
-    ref_logp = F.log_softmax(ref_logits.float(), dim=-1)
+    logp = F.log_softmax(upcast(logits), dim=-1)
+    ref_logp = F.log_softmax(upcast(ref_logits), dim=-1)
     kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1)
     mask = mask.to(kl.dtype)
     return (kl * mask).sum() / mask.sum().clamp_min(1.0)

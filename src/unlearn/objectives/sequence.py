@@ -36,10 +36,15 @@ class SequenceStats:
         return self.nll_sum.sum() / self.n_tokens.sum()
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits (bf16 autocast) are promoted to fp32 for log-softmax; fp32/fp64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def shifted_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Token NLL of ``labels[:, t+1]`` under ``logits[:, t]``; returns (nll [B, T−1], label mask [B, T−1])."""
     target = labels[:, 1:]
-    pred = logits[:, :-1].float()
+    pred = upcast(logits[:, :-1])
     nll = F.cross_entropy(pred.reshape(-1, pred.size(-1)), target.reshape(-1), reduction="none",
                           ignore_index=IGNORE_INDEX).view_as(target)
     return nll, target != IGNORE_INDEX

@@ -225,7 +225,7 @@ def _optimizer_step(model, step_fn, micro_batches, optimizer, scheduler, acceler
             if not torch.isfinite(loss):
                 detail = ", ".join(f"{name}={float(v):.4g}" for name, v in parts.items())
                 raise TrainingDiverged(
-                    f"loss became {float(loss)} at epoch {epoch + 1}, optimizer step {step + 1} "
+                    f"loss became {float(loss.detach())} at epoch {epoch + 1}, optimizer step {step + 1} "
                     f"(items {list(indices)[:8]}{'…' if len(indices) > 8 else ''}; {detail}). "
                     "Stopped before updating the weights; lower train.lr or check the data."
                 )

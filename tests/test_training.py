@@ -1,0 +1,227 @@
+"""The training loop (schedule, resume, NaN guard) and behavioural tests of every objective on a tiny model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+from tests.conftest import make_tiny
+from unlearn.data.formatting import ChatFormatter
+from unlearn.data.idk import builtin_idk_templates
+from unlearn.data.pairing import pair_forget_items
+from unlearn.data.tofu import TofuData
+from unlearn.errors import TrainingDiverged
+from unlearn.evaluation.likelihood import batched_sequence_nll
+from unlearn.io import read_jsonl
+from unlearn.objectives import forget as F
+from unlearn.objectives.methods import build_method
+from unlearn.train.loop import LoopSettings, epoch_groups, train_loop
+from unlearn.train.parts import unlearning_parts
+from unlearn.train.reference import FrozenReference, cached_reference_logp
+from unlearn.train.steps import UnlearnStep
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def setting(bench_dir, tokenizer):
+    data = TofuData(bench_dir)
+    forget, retain = data.forget_split("forget10"), data.retain_split("forget10")
+    templates = builtin_idk_templates()
+    pairing = pair_forget_items(len(forget), len(retain), len(templates), seed=0)
+    fmt = ChatFormatter(tokenizer)
+    parts = unlearning_parts(fmt, forget, retain, templates, pairing,
+                             ("forget", "forget_idk", "retain", "retain_idk"), max_length=128)
+    return fmt, parts
+
+
+def _mean_nll(model, parts, part):
+    nll, ntok = batched_sequence_nll(model, parts.parts[part], parts.pad_id, 16, CPU)
+    return float((nll / ntok).mean())
+
+
+def _train(model, parts, method, tmp_path, steps=6, lr=5e-3, **kw):
+    ref_logp = cached_reference_logp(model, parts, method.reference_parts, 8, CPU) if method.reference_parts else None
+    reference = FrozenReference.for_model(model) if method.needs_reference_model else None
+    step = UnlearnStep(method, parts, CPU, ref_logp, reference)
+    settings = LoopSettings(epochs=steps, lr=lr, batch_size=8, grad_accum=1, warmup_epochs=0, progress=False, **kw)
+    return train_loop(model, step, len(parts), settings, tmp_path, Accelerator(cpu=True))
+
+
+def test_epoch_order_is_seeded_and_covers_everything():
+    s = LoopSettings(batch_size=3, grad_accum=2, seed=4)
+    groups = epoch_groups(10, s, epoch=0)
+    flat = [i for g in groups for mb in g for i in mb]
+    assert sorted(flat) == list(range(10)) and len(groups) == 2  # ceil(ceil(10/3)/2)
+    assert epoch_groups(10, s, 0) == groups and epoch_groups(10, s, 1) != groups
+
+
+def test_schedule_warms_up_over_the_first_epoch_then_decays(tokenizer, setting, tmp_path):
+    _, parts = setting
+    model = make_tiny(tokenizer)
+    method = build_method("ga+gd")
+    step = UnlearnStep(method, parts, CPU)
+    settings = LoopSettings(epochs=3, lr=0.01, batch_size=2, grad_accum=1, progress=False)  # 4 steps per epoch
+    train_loop(model, step, len(parts), settings, tmp_path, Accelerator(cpu=True))
+    lrs = [r["lr"] for r in read_jsonl(tmp_path / "train_log.jsonl")]
+    assert len(lrs) == 12
+    assert lrs[:5] == pytest.approx([0.0, 0.0025, 0.005, 0.0075, 0.01])
+    assert lrs[4:] == pytest.approx([0.01 * (12 - s) / 8 for s in range(4, 12)])
+
+
+def test_resume_continues_to_the_same_result(tokenizer, setting, tmp_path):
+    _, parts = setting
+    method = build_method("npo+gd")
+
+    def run(run_dir, stop=None, resume=False, model=None):
+        model = model or make_tiny(tokenizer, seed=3)
+        ref = cached_reference_logp(make_tiny(tokenizer, seed=3), parts, method.reference_parts, 8, CPU)
+        step = UnlearnStep(method, parts, CPU, ref)
+        settings = LoopSettings(epochs=3, lr=3e-3, batch_size=2, grad_accum=2, save_every=1, progress=False)
+        train_loop(model, step, len(parts), settings, run_dir, Accelerator(cpu=True), resume=resume,
+                   stop_after_steps=stop)
+        return model
+
+    straight = run(tmp_path / "a")
+    interrupted = run(tmp_path / "b", stop=3)  # killed after 3 of 6 optimizer steps (mid-epoch 2)
+    assert not all(torch.equal(p, q) for p, q in zip(straight.parameters(), interrupted.parameters(), strict=True))
+    resumed = run(tmp_path / "b", resume=True)  # a fresh process: new model object, state from the checkpoint
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert read_jsonl(tmp_path / "a" / "train_log.jsonl") == read_jsonl(tmp_path / "b" / "train_log.jsonl")
+
+
+def test_resume_refuses_other_settings(tokenizer, setting, tmp_path):
+    _, parts = setting
+    method = build_method("ga+gd")
+    model = make_tiny(tokenizer)
+    step = UnlearnStep(method, parts, CPU)
+    train_loop(model, step, len(parts), LoopSettings(epochs=1, batch_size=4, grad_accum=1, progress=False),
+               tmp_path, Accelerator(cpu=True))
+    with pytest.raises(TrainingDiverged, match="other settings"):
+        train_loop(model, step, len(parts), LoopSettings(epochs=1, lr=1.0, batch_size=4, progress=False), tmp_path,
+                   Accelerator(cpu=True), resume=True)
+
+
+def test_nan_loss_stops_before_touching_the_weights(tokenizer, tmp_path):
+    model = make_tiny(tokenizer)
+    before = [p.detach().clone() for p in model.parameters()]
+    calls = []
+
+    def step(m, indices):
+        calls.append(indices)
+        loss = m(input_ids=torch.tensor([[1, 2, 3]])).logits.sum() * 0
+        return loss / 0.0 if len(calls) == 2 else loss, {"forget_loss": torch.tensor(float("nan"))}
+
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, optimizer step 2 .*forget_loss=nan"):
+        train_loop(model, step, 8, LoopSettings(epochs=1, batch_size=2, grad_accum=1, progress=False), tmp_path,
+                   Accelerator(cpu=True))
+    # step 1 had a zero gradient (weight decay only touches matrices, lr is 0 during warm-up at step 1)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert not (tmp_path / "checkpoint").exists()
+
+
+# ------------------------------------------------------------------------------------ behaviour
+@pytest.mark.parametrize("name", ["ga", "npo", "simnpo", "wga"])
+def test_untargeted_objectives_lower_the_forget_likelihood(name, tokenizer, setting, tmp_path):
+    _, parts = setting
+    model = make_tiny(tokenizer)
+    before = _mean_nll(model, parts, "forget")
+    kwargs = {"beta": 0.5} if name in ("npo", "simnpo") else {}
+    _train(model, parts, build_method(name, kwargs, forget_weight=1.0), tmp_path)
+    assert _mean_nll(model, parts, "forget") > before + 0.05
+
+
+def test_idk_raises_the_refusal_likelihood(tokenizer, setting, tmp_path):
+    _, parts = setting
+    model = make_tiny(tokenizer)
+    before = _mean_nll(model, parts, "forget_idk")
+    _train(model, parts, build_method("idk"), tmp_path)
+    assert _mean_nll(model, parts, "forget_idk") < before - 0.1
+
+
+def test_dpo_prefers_the_refusal_over_the_answer(tokenizer, setting, tmp_path):
+    _, parts = setting
+    model = make_tiny(tokenizer)
+    margin = lambda: _mean_nll(model, parts, "forget") - _mean_nll(model, parts, "forget_idk")  # noqa: E731
+    before = margin()
+    _train(model, parts, build_method("dpo", {"beta": 0.5}), tmp_path)
+    assert margin() > before + 0.1
+
+
+def test_me_raises_prediction_entropy_on_forget_data(tokenizer, setting, tmp_path):
+    _, parts = setting
+    model = make_tiny(tokenizer)
+
+    def me_value():
+        batch = parts.batch("forget", range(len(parts)))
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return float(F.me_loss(logits[:, :-1], batch["attention_mask"][:, 1:]))
+
+    before = me_value()
+    _train(model, parts, build_method("me", forget_weight=1.0), tmp_path)
+    assert me_value() < 0.5 * before
+
+
+def test_gd_and_ap_protect_the_retain_answers(tokenizer, setting, tmp_path):
+    _, parts = setting
+
+    def retain_margin(model):  # log π(y_r) − log π(idk | x_r), per token
+        return _mean_nll(model, parts, "retain_idk") - _mean_nll(model, parts, "retain")
+
+    plain = make_tiny(tokenizer)
+    _train(plain, parts, build_method("idk"), tmp_path / "idk")
+    with_ap = make_tiny(tokenizer)
+    _train(with_ap, parts, build_method("idk+ap", retain_weight=5.0), tmp_path / "ap")
+    assert retain_margin(with_ap) > retain_margin(plain) + 0.1
+    with_gd = make_tiny(tokenizer)
+    _train(with_gd, parts, build_method("idk+gd"), tmp_path / "gd")
+    assert _mean_nll(with_gd, parts, "retain") < _mean_nll(plain, parts, "retain") - 0.1
+
+
+def test_kl_keeps_retain_predictions_near_the_reference(tokenizer, setting, tmp_path):
+    _, parts = setting
+    reference = make_tiny(tokenizer)
+
+    def retain_kl(model):
+        batch = parts.batch("retain", range(len(parts)))
+        with torch.no_grad():
+            kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+            from unlearn.objectives.retain import kl_loss
+
+            return float(kl_loss(model(**kwargs).logits, reference(**kwargs).logits, batch["attention_mask"]))
+
+    ga = make_tiny(tokenizer)
+    _train(ga, parts, build_method("ga"), tmp_path / "ga")
+    ga_kl = make_tiny(tokenizer)
+    _train(ga_kl, parts, build_method("ga+kl", retain_weight=10.0), tmp_path / "kl")
+    assert retain_kl(ga_kl) < 0.5 * retain_kl(ga)
+
+
+def test_reference_cache_holds_the_starting_log_probs(tokenizer, setting):
+    _, parts = setting
+    model = make_tiny(tokenizer)
+    cache = cached_reference_logp(model, parts, ("forget", "forget_idk"), 3, CPU)
+    nll, _ = batched_sequence_nll(model, parts.parts["forget"], parts.pad_id, 16, CPU)
+    assert cache["forget"].tolist() == pytest.approx((-nll).tolist(), rel=1e-5)
+    assert cache["forget_idk"].shape == (len(parts),)
+
+
+def test_lora_kl_uses_the_model_with_adapters_disabled(tokenizer, setting, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    _, parts = setting
+    base = make_tiny(tokenizer)
+    batch = parts.batch("retain", [0, 1])
+    with torch.no_grad():
+        expected = base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=32, task_type="CAUSAL_LM"))
+    reference = FrozenReference.for_model(model)
+    assert reference._separate is None  # no copy of the weights
+    _train(model, parts, build_method("ga+kl"), tmp_path, lr=5e-2)
+    trained = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert not torch.allclose(trained, expected, atol=1e-4)  # the adapters learned something
+    assert torch.allclose(reference.logits(batch), expected, atol=1e-5)  # the reference did not move
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) < sum(p.numel() for p in base.parameters())
