@@ -17,7 +17,7 @@ from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation.generation import GenerationSettings
 from unlearn.evaluation.tofu_eval import EvalSettings, RetainReference, TofuEvaluator
-from unlearn.io import write_text
+from unlearn.io import read_json, write_text
 from unlearn.models.loading import load_model_and_tokenizer
 from unlearn.train.loop import LoopSettings
 
@@ -91,7 +91,9 @@ def load_model(cfg: RunConfig):
     return model, tokenizer, formatter
 
 
-def build_evaluator(cfg: RunConfig, data: TofuData, formatter: ChatFormatter) -> TofuEvaluator | None:
+def build_evaluator(
+    cfg: RunConfig, data: TofuData, formatter: ChatFormatter, device: str | None = None
+) -> TofuEvaluator | None:
     if not cfg.eval.enabled:
         return None
     e = cfg.eval
@@ -99,16 +101,51 @@ def build_evaluator(cfg: RunConfig, data: TofuData, formatter: ChatFormatter) ->
         raise ConfigError("eval.batch_size must be ≥ 1 and eval.max_length ≥ 2")
     sets = data.eval_sets(cfg.data.forget_split, e.forget_rows, e.retain_rows, tuple(e.sets))
     reference = RetainReference.load(e.retain_reference) if e.retain_reference else None
-    settings = EvalSettings(
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return TofuEvaluator(formatter, sets, eval_settings(cfg), reference, device)
+
+
+def epoch_hook(evaluator: TofuEvaluator, device: torch.device):
+    """Per-epoch evaluation (epoch 0 = the starting model): aggregates without bootstrap, plus the forget
+    set's per-sample log π(y|x) and |y| so gradient weights (SimNPO Fig. 3/4) can be drawn afterwards."""
+
+    def hook(epoch: int, model: torch.nn.Module) -> dict:
+        result = evaluator.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0)
+        forget = result.samples.get("forget", [])
+        return {**result.metrics,
+                "forget_logp": [-r["gt_loss"] * r["gt_tokens"] for r in forget],
+                "forget_tokens": [r["gt_tokens"] for r in forget]}
+
+    return hook
+
+
+def eval_settings(cfg: RunConfig) -> EvalSettings:
+    e = cfg.eval
+    if e.bootstrap < 0:
+        raise ConfigError(f"eval.bootstrap must be ≥ 0, got {e.bootstrap}")
+    return EvalSettings(
         batch_size=e.batch_size, generate=e.generate, max_length=cfg.data.max_length, progress=cfg.progress,
         generation=GenerationSettings(max_length=e.max_length, do_sample=e.do_sample, temperature=e.temperature,
                                       top_p=e.top_p, seed=cfg.train.seed),
+        embedding_model=e.embedding_model, nli_model=e.nli_model, bootstrap=e.bootstrap, seed=cfg.train.seed,
     )
-    return TofuEvaluator(formatter, sets, settings, reference)
 
 
 def describe_config(cfg: RunConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def finish_run(run_dir: Path) -> None:
+    """After the results are written: drop the resume checkpoint and render ``report.md`` with its plots."""
+    import shutil
+
+    from unlearn.evaluation.report import write_report
+
+    checkpoint = run_dir / "checkpoint"
+    if checkpoint.is_dir():
+        shutil.rmtree(checkpoint)
+    if (run_dir / "metrics.json").is_file() and "sets" in read_json(run_dir / "metrics.json"):
+        write_report(run_dir)
 
 
 class Timer:

@@ -21,6 +21,7 @@ import yaml
 from unlearn.config import RunConfig, dump_yaml, load_config
 from unlearn.data.fictitious import generate_benchmark, training_texts
 from unlearn.data.formatting import NAMED_TEMPLATES
+from unlearn.evaluation.report import write_comparison
 from unlearn.experiments.common import Timer
 from unlearn.experiments.finetune import run_finetune
 from unlearn.experiments.unlearning import run_unlearning
@@ -98,7 +99,7 @@ def _unlearn_config(demo: DemoConfig, data_dir: Path, target: Path, run_dir: Pat
     values = _base_config(demo, data_dir, target, run_dir)
     values["method"] = {"name": method}
     values["train"] = {"epochs": demo.unlearn_epochs, "lr": demo.unlearn_lr, "batch_size": demo.unlearn_batch_size,
-                       "grad_accum": demo.unlearn_grad_accum, "seed": demo.seed}
+                       "grad_accum": demo.unlearn_grad_accum, "seed": demo.seed, "eval_every_epoch": True}
     values["eval"]["retain_reference"] = str(retain_ref)
     return load_config(RunConfig, base=values, overrides=demo.method_overrides.get(method, []))
 
@@ -183,8 +184,10 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
     rows = [_row("target", read_json(target_dir / "metrics.json")),
             _row("retain", read_json(retain_dir / "metrics.json"))]
     echo(f"[4/4] unlearning {demo.forget_split} with {len(demo.methods)} methods")
+    method_dirs = []
     for method in demo.methods:
         run_dir = out / "methods" / method.replace("+", "_")
+        method_dirs.append(run_dir)
         cfg = _unlearn_config(demo, data_dir, target_dir / "model", run_dir, method, retain_dir)
         if _fresh(run_dir, cfg):
             run_unlearning(cfg, resume=True)
@@ -192,9 +195,13 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
         echo(f"      {method}: FQ={rows[-1]['forget_quality']:.2e} MU={rows[-1]['model_utility_9']:.3f}")
 
     table = format_table(rows)
+    run_dirs = [target_dir, retain_dir, *method_dirs]
+    write_comparison(run_dirs, output_path=out / "comparison.md", plots_dir=out / "plots")
     summary = {"rows": rows, "total_seconds": timer.seconds, "config": asdict(demo)}
     write_json(out / "summary.json", summary)
-    write_text(out / "summary.md", f"# unlearn demo\n\n{table}\n\nTotal time: {timer.seconds:.0f} s\n")
+    write_text(out / "summary.md", f"# unlearn demo\n\n{table}\n\nTotal time: {timer.seconds:.0f} s. "
+               "All metrics (closer-look included), comparison plots and example generations: "
+               "[comparison.md](comparison.md); one report.md per run directory.\n")
     echo("")
     echo(table)
     echo(f"\nEverything is in {out} (summary.md, per-run metrics.json and eval/*.jsonl). "

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from unlearn.config import RunConfig
 from unlearn.errors import DataError
 from unlearn.evaluation.tofu_eval import write_eval
 from unlearn.experiments.common import (
     Timer,
     build_evaluator,
+    epoch_hook,
+    finish_run,
     load_model,
     loop_settings,
     make_accelerator,
@@ -44,10 +44,7 @@ def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
 
     accelerator = make_accelerator(cfg)
     model.to(accelerator.device)
-    hook = None
-    if evaluator is not None and cfg.train.eval_every_epoch:
-        def hook(epoch: int, m: torch.nn.Module) -> dict:
-            return evaluator.evaluate(m, accelerator.device, desc=f"eval epoch {epoch}").metrics
+    hook = epoch_hook(evaluator, accelerator.device) if evaluator is not None and cfg.train.eval_every_epoch else None
 
     result = train_loop(model, FinetuneStep(parts, accelerator.device), len(parts), settings, run_dir, accelerator,
                         on_epoch_end=hook, resume=resume)
@@ -62,4 +59,5 @@ def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
         write_eval(run_dir, evaluation, {"run": summary, "seconds": timer.seconds})
     else:
         write_json(run_dir / "metrics.json", {"run": summary, "seconds": timer.seconds})
+    finish_run(run_dir)
     return run_dir

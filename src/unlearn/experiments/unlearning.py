@@ -20,6 +20,8 @@ from unlearn.evaluation.tofu_eval import write_eval
 from unlearn.experiments.common import (
     Timer,
     build_evaluator,
+    epoch_hook,
+    finish_run,
     load_model,
     loop_settings,
     make_accelerator,
@@ -108,10 +110,7 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
         model = _lora(model, cfg)
     reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
 
-    hook = None
-    if evaluator is not None and cfg.train.eval_every_epoch:
-        def hook(epoch: int, m: torch.nn.Module) -> dict:
-            return evaluator.evaluate(m, device, desc=f"eval epoch {epoch}").metrics
+    hook = epoch_hook(evaluator, device) if evaluator is not None and cfg.train.eval_every_epoch else None
 
     step = UnlearnStep(method, parts, device, ref_logp, reference)
     result = train_loop(model, step, len(parts), settings, run_dir, accelerator, on_epoch_end=hook, resume=resume)
@@ -130,4 +129,5 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
         write_eval(run_dir, evaluation, {"run": summary, "seconds": timer.seconds})
     else:
         write_json(run_dir / "metrics.json", {"run": summary, "seconds": timer.seconds})
+    finish_run(run_dir)
     return run_dir

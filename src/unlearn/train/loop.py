@@ -164,6 +164,9 @@ def train_loop(
             checkpoint.save(accelerator.unwrap_model(model), optimizer, scheduler, state)
 
     started = time.time()
+    if on_epoch_end is not None and global_step == 0 and accelerator.is_main_process:
+        model.eval()  # epoch 0: the starting model, so trajectories begin where training does
+        append_jsonl(epochs_path, {"epoch": 0, "step": 0, **(on_epoch_end(0, accelerator.unwrap_model(model)) or {})})
     model.train()
     bar = tqdm(total=total, initial=global_step, desc=settings.desc, disable=None if settings.progress else True,
                dynamic_ncols=True, leave=False)
