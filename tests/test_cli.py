@@ -72,7 +72,7 @@ def test_finetune_and_eval_errors(capsys, base_args):
 
 
 def test_help_for_every_command(capsys):
-    for command in ("demo", "finetune", "run", "eval", "score", "methods", "generate-data"):
+    for command in ("demo", "finetune", "run", "eval", "score", "methods", "generate-data", "report", "compare"):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0

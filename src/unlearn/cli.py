@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
 
-    p = add("eval", "evaluate a model with the TOFU metrics")
+    p = add("eval", "evaluate a model with the TOFU and closer-look metrics")
     _add_config_args(p)
+    p.add_argument("--from-generations", metavar="RUN_DIR",
+                   help="rescore the saved generations of RUN_DIR (no model needed; e.g. a GPU run on a CPU)")
 
     p = add("score", "compute TOFU aggregates from an eval log (TOFU's eval_log_aggregated.json format)")
     p.add_argument("--eval-log", required=True, help="eval_log_aggregated.json, or a run directory")
@@ -70,6 +72,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--authors", type=int, default=100)
     p.add_argument("--questions", type=int, default=10, help="questions per author (1-10)")
     p.add_argument("--seed", type=int, default=0)
+
+    p = add("study", "reproduce a controlled study; markov: the SimNPO paper's mixture of Markov chains (SPEC §8), "
+                     "NPO vs SimNPO, trajectories as JSON + the paper's Fig. 5 as PNG")
+    p.epilog = ("example:\n  unlearn study markov --all --seeds 3 --output-dir runs/markov\n"
+                "  unlearn study markov --experiment 1 --beta-grid 'npo=0.1,0.2,0.5;simnpo=2,4,8'")
+    p.add_argument("study", choices=["markov"], help="which study (markov)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--experiment", type=int, metavar="{1,2}",
+                       help="1: Forget2 sequences of length 5 (short vs long); 2: Forget2 left out of pretraining")
+    which.add_argument("--all", action="store_true", help="run experiments 1 and 2 (and the combined figure)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1, each its own data, "
+                   "pretraining and unlearning order (default 3)")
+    p.add_argument("--iterations", type=int, default=50, help="unlearning iterations (default 50)")
+    p.add_argument("--beta-grid", nargs="?", const="default", default=None, metavar="GRID",
+                   help="grid-search β instead of the paper's values: no value = the default grid; '0.1,1,4' = the "
+                        "same values for both methods; 'npo=0.1,0.2;simnpo=2,4' = per method")
+    p.add_argument("--retain-weight", type=float, default=0.0,
+                   help="weight of a GD retain term on 4 retain sequences per step (0 = none, the paper; >0 = +GD)")
+    p.add_argument("--eval-sequences", type=int, default=500,
+                   help="test sequences per set scored after every iteration (0 = all; default 500)")
+    p.add_argument("--output-dir", default="runs/markov", help="where JSON, PNG and cached models go "
+                   "(default runs/markov)")
+
+    p = add("report", "write report.md (metric tables, PNG plots, example generations) for each run directory")
+    p.epilog = "example:\n  unlearn report runs/npo runs/simnpo"
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory with metrics.json")
+    p.add_argument("--examples", type=int, default=5, help="example generations per set (default 5)")
+
+    p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
+                       "retain metrics")
+    p.epilog = ("example:\n  unlearn compare runs/target runs/retain runs/npo runs/simnpo --output compare.md "
+                "--plots-dir runs/compare")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories with metrics.json")
+    p.add_argument("--output", metavar="FILE", help="also write the markdown to FILE")
+    p.add_argument("--plots-dir", metavar="DIR", help="draw the multi-run plots (FE vs MU trajectories, NPO vs "
+                   "SimNPO gradient weights) into DIR and link them")
+    p.add_argument("--names", metavar="A,B,...", help="row names, comma-separated, one per RUN_DIR "
+                   "(default: the method name, else the directory name)")
+    p.add_argument("--examples", type=int, default=3, help="forget questions with every run's generation side by "
+                   "side (default 3; 0 = none)")
     return parser
 
 
@@ -134,6 +176,25 @@ def _dispatch(args: argparse.Namespace) -> int:
         out = generate_benchmark(args.out_dir, args.authors, args.questions, args.seed)
         print(f"wrote the fictitious-authors benchmark to {out}")
         return 0
+    if args.command == "report":
+        from unlearn.evaluation.report import load_run, write_report
+
+        for run_dir in args.run_dirs:  # every path checked before any report is written
+            load_run(run_dir)
+        for run_dir in args.run_dirs:
+            print(write_report(run_dir, examples=max(args.examples, 0)))
+        return 0
+    if args.command == "compare":
+        from unlearn.evaluation.report import write_comparison
+
+        names = [n.strip() for n in args.names.split(",")] if args.names else None
+        print(write_comparison(args.run_dirs, output_path=args.output, names=names, plots_dir=args.plots_dir,
+                               examples=args.examples), end="")
+        return 0
+    if args.command == "study":
+        from unlearn.experiments.markov import run_from_cli
+
+        return run_from_cli(args)
 
     from unlearn.config import RunConfig, load_config
     from unlearn.experiments.common import quiet_libraries
@@ -161,6 +222,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "eval":
         from unlearn.experiments.evaluate import run_evaluation
 
+        if args.from_generations:
+            cfg.eval.from_generations = args.from_generations
         run_dir = run_evaluation(cfg)
     else:  # pragma: no cover - argparse restricts the choices
         raise UnlearnError(f"unknown command {args.command}")

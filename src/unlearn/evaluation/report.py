@@ -1,0 +1,745 @@
+"""Human-readable results: a ``report.md`` per run and one markdown table across runs.
+
+:func:`write_report` turns a run directory (``metrics.json``, ``epochs.jsonl``, ``eval/<set>.jsonl``,
+``config.yaml``) into ``report.md`` with the TOFU table (Maini et al., Table 2 style, with 95 % bootstrap
+intervals), the closer-look table (TE, CS, ES, FE, MU-18), the figures of :mod:`unlearn.evaluation.plots` under
+``plots/`` and example generations (closer-look Tables 13/14). What cannot be drawn or computed is said, with the
+reason, never replaced by a different number. :func:`write_comparison` puts several runs side by side
+(``unlearn compare``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from unlearn.errors import UnlearnError
+from unlearn.evaluation import plots
+from unlearn.evaluation.closer_look import (
+    CLOSER_LOOK_METRICS,
+    FORGET_EFFICACY_TERMS,
+    forget_efficacy,
+    model_utility_closer_look,
+)
+from unlearn.io import read_json, read_jsonl, write_text
+
+SETS = ("forget", "retain", "real_authors", "world_facts")
+UTILITY_SETS = ("retain", "real_authors", "world_facts")
+# SPEC defaults for the gradient-weight figure when the run's own objective does not fix β.
+DEFAULT_NPO_BETA = 0.1
+DEFAULT_SIMNPO_BETA = 2.5
+DEFAULT_SIMNPO_GAMMA = 0.0
+DEFAULT_WEIGHT_EPOCHS = (1, 2, -1)  # -1 = the last epoch
+EPOCHS_WHY = "per-epoch plots need train.eval_every_epoch=true (this run has no epochs.jsonl)"
+METRIC_NAMES = {"rouge": "ROUGE", "prob": "Prob", "truth_ratio": "TR", "token_entropy": "TE",
+                "cosine_similarity": "CS", "entailment": "ES"}
+CELL_LIMIT = 300
+
+# ------------------------------------------------------------------------------------------ reading a run
+
+
+@dataclass
+class Run:
+    """A run directory's result files, read once."""
+
+    path: Path
+    metrics: dict[str, Any]
+    config: dict[str, Any] | None
+    epochs: list[dict[str, Any]] | None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.metrics.get("run") or {}
+
+    @property
+    def kind(self) -> str:
+        return str(self.info.get("kind", "unknown"))
+
+    @property
+    def method(self) -> dict[str, Any] | None:
+        method = self.info.get("method")
+        return method if isinstance(method, dict) else None
+
+    @property
+    def objective(self) -> str | None:
+        return ((self.method or {}).get("forget") or {}).get("objective")
+
+    @property
+    def name(self) -> str:
+        """The method's name for unlearning runs, else the directory name."""
+        if self.method and self.method.get("name"):
+            return str(self.method["name"])
+        return self.path.name
+
+    @property
+    def sets(self) -> dict[str, dict[str, Any]]:
+        return self.metrics.get("sets") or {}
+
+    @property
+    def closer_look(self) -> dict[str, Any]:
+        return self.metrics.get("closer_look") or {}
+
+    def rows(self, set_name: str) -> list[dict[str, Any]] | None:
+        """Per-sample rows of ``eval/<set>.jsonl``, or None when the run has none."""
+        path = self.path / "eval" / f"{set_name}.jsonl"
+        if not path.is_file():
+            return None
+        try:
+            return read_jsonl(path)
+        except ValueError as err:
+            raise UnlearnError(f"{path}: not valid JSON lines ({err})") from None
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Read a run directory; a path without ``metrics.json`` is an :class:`UnlearnError`."""
+    path = Path(run_dir)
+    metrics_path = path / "metrics.json"
+    if not metrics_path.is_file():
+        what = "does not exist" if not path.exists() else "has no metrics.json"
+        raise UnlearnError(f"{path} is not a run directory: it {what} (give the output_dir of unlearn finetune, "
+                           "run or eval)")
+    try:
+        metrics = read_json(metrics_path)
+    except ValueError as err:
+        raise UnlearnError(f"{metrics_path}: not valid JSON ({err})") from None
+    if not isinstance(metrics, dict):
+        raise UnlearnError(f"{metrics_path}: expected a JSON object")
+    config = None
+    if (path / "config.yaml").is_file():
+        try:
+            loaded = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+            config = loaded if isinstance(loaded, dict) else None
+        except yaml.YAMLError:
+            config = None
+    epochs = None
+    if (path / "epochs.jsonl").is_file():
+        try:
+            by_epoch = {int(r["epoch"]): r for r in read_jsonl(path / "epochs.jsonl")}  # a resumed run: last wins
+            epochs = [by_epoch[k] for k in sorted(by_epoch)] or None
+        except (ValueError, KeyError) as err:
+            raise UnlearnError(f"{path / 'epochs.jsonl'}: malformed ({err})") from None
+    return Run(path, metrics, config, epochs)
+
+
+# ------------------------------------------------------------------------------------------ markdown helpers
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; '—' for a missing one."""
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def fmt_ci(value: float | None, ci: Sequence[float] | None) -> str:
+    """'0.512 [0.480, 0.550]': a mean with its 95 % bootstrap interval (when there is one)."""
+    if ci is None or len(ci) != 2 or any(c is None for c in ci):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def fmt_fq(value: float | None) -> str:
+    """Forget Quality is a p-value spanning many orders of magnitude: 3 significant digits."""
+    return "—" if value is None else f"{value:.3g}"
+
+
+def md_cell(text: Any, limit: int = CELL_LIMIT) -> str:
+    """One markdown table cell: ``|`` escaped, newlines as <br>, long text cut at ``limit`` characters."""
+    text = "" if text is None else str(text).strip()
+    if len(text) > limit:
+        text = text[:limit].rstrip() + " …"
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class Notes:
+    """Numbered footnotes, one per distinct text: ``mark(text)`` → '[1]'."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def mark(self, text: str) -> str:
+        if text not in self.texts:
+            self.texts.append(text)
+        return f"[{self.texts.index(text) + 1}]"
+
+    def render(self) -> str:
+        return "\n".join(f"[{i}] {t}  " for i, t in enumerate(self.texts, 1))
+
+
+def _rel(path: Path, start: Path | None) -> str:
+    """``path`` relative to ``start`` (as markdown links it), absolute when there is no ``start``."""
+    if start is None:
+        return path.resolve().as_posix()
+    try:
+        return Path(os.path.relpath(path, start)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.as_posix()
+
+
+# ------------------------------------------------------------------------------------------ derived values
+
+
+def closer_look_point(entry: Mapping[str, Any], without_es: bool) -> tuple[float | None, float | None]:
+    """(FE, MU) of one evaluation (``metrics.json`` or an ``epochs.jsonl`` row).
+
+    ``without_es=False``: the full Forget Efficacy and MU-18 (None where missing). ``without_es=True``: the
+    ES-free aggregates (FE from ROUGE, Prob, TR, CS; MU from 15 numbers), recomputed from the per-set means when
+    the file does not carry them (e.g. a run that does have ES, drawn next to one that does not).
+    """
+    cl = entry.get("closer_look") or {}
+    if not without_es:
+        return cl.get("forget_efficacy"), cl.get("model_utility_18")
+    sets = entry.get("sets") or {}
+    fe = cl.get("forget_efficacy_without_es")
+    mu = cl.get("model_utility_without_es")
+    if fe is None:
+        try:
+            fe = forget_efficacy(sets["forget"], [t for t in FORGET_EFFICACY_TERMS if t != "entailment"])
+        except KeyError:
+            fe = None
+    if mu is None:
+        try:
+            mu = model_utility_closer_look(sets, [m for m in CLOSER_LOOK_METRICS if m != "entailment"])
+        except KeyError:
+            mu = None
+    return fe, mu
+
+
+def fe_mu_variant(entries: Sequence[Mapping[str, Any]]) -> bool | None:
+    """Which FE/MU pair all ``entries`` share: False = full FE & MU-18, True = ES-free, None = neither."""
+    if not entries:
+        return None
+    for without_es in (False, True):
+        if all(None not in closer_look_point(e, without_es) for e in entries):
+            return without_es
+    return None
+
+
+def zero_terms(sets: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> list[str]:
+    """The numbers of a harmonic-mean utility that are 0 (any one of them makes the utility 0)."""
+    return [f"{s} {METRIC_NAMES.get(m, m)}" for s in UTILITY_SETS for m in metrics
+            if isinstance((sets.get(s) or {}).get(m), (int, float)) and sets[s][m] <= 0]
+
+
+def weight_betas(method: Mapping[str, Any] | None) -> dict[str, tuple[float, bool]]:
+    """β (and γ) for the gradient-weight figure: the run's own where its objective is NPO / SimNPO, else the SPEC
+    defaults (β_npo = 0.1, β_s = 2.5, γ = 0). Values are (value, is_default)."""
+    forget = (method or {}).get("forget") or {}
+    objective = forget.get("objective")
+    out = {"npo_beta": (DEFAULT_NPO_BETA, True), "simnpo_beta": (DEFAULT_SIMNPO_BETA, True),
+           "simnpo_gamma": (DEFAULT_SIMNPO_GAMMA, True)}
+    if objective == "npo" and forget.get("beta") is not None:
+        out["npo_beta"] = (float(forget["beta"]), False)
+    if objective == "simnpo":
+        if forget.get("beta") is not None:
+            out["simnpo_beta"] = (float(forget["beta"]), False)
+        if forget.get("gamma") is not None:
+            out["simnpo_gamma"] = (float(forget["gamma"]), False)
+    return out
+
+
+def _has_logp(entry: Mapping[str, Any]) -> bool:
+    logp, n = entry.get("forget_logp"), entry.get("forget_tokens")
+    return isinstance(logp, list) and isinstance(n, list) and len(logp) == len(n) > 0
+
+
+def weight_epochs(entries: Sequence[Mapping[str, Any]], wanted: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> list[int]:
+    """The epochs (> 0, with saved log-likelihoods) to show, from ``wanted``; -1 means the last one."""
+    available = sorted({int(e["epoch"]) for e in entries if int(e["epoch"]) > 0 and _has_logp(e)})
+    if not available:
+        return []
+    chosen = {available[-1] if w == -1 else int(w) for w in wanted}
+    return sorted(e for e in chosen if e in available)
+
+
+def weight_panels(entries: Sequence[Mapping[str, Any]], kind: str, beta: float, gamma: float = 0.0,
+                  wanted: Sequence[int] = DEFAULT_WEIGHT_EPOCHS, default_beta: bool = False,
+                  prefix: str = "") -> list[plots.WeightPanel]:
+    """SimNPO Fig. 3 panels along one run: ``kind`` 'npo' (w_θ, reference = epoch 0) or 'simnpo' (w'_θ)."""
+    by_epoch = {int(e["epoch"]): e for e in entries}
+    ref = by_epoch.get(0)
+    if kind == "npo" and (ref is None or not _has_logp(ref)):
+        return []
+    source = "default " if default_beta else ""
+    panels = []
+    for k in weight_epochs(entries, wanted):
+        e = by_epoch[k]
+        if kind == "npo":
+            if len(ref["forget_logp"]) != len(e["forget_logp"]):
+                continue
+            w = plots.npo_weights(e["forget_logp"], ref["forget_logp"], beta)
+            title, ylabel = f"{prefix}NPO $w_\\theta$ ({source}β={beta:g}), epoch {k}", "NPO weight $w_\\theta$"
+        else:
+            w = plots.simnpo_weights(e["forget_logp"], e["forget_tokens"], beta, gamma)
+            title = f"{prefix}SimNPO $w'_\\theta$ ({source}β={beta:g}, γ={gamma:g}), epoch {k}"
+            ylabel = "SimNPO weight $w'_\\theta$"
+        panels.append(plots.WeightPanel(title, ylabel, e["forget_tokens"], w))
+    return panels
+
+
+# ------------------------------------------------------------------------------------------ figure sections
+PlotResult = tuple[Path, str] | str  # (png, caption) or why it was not drawn
+
+
+def _figure(heading: str, make: Callable[[], PlotResult], report_dir: Path | None) -> list[str]:
+    """A report section with the figure ``make`` draws, or one line saying why there is none."""
+    try:
+        result = make()
+    except Exception as err:  # a figure must never cost the rest of the report (runs call this at the end)
+        warnings.warn(f"{heading}: {type(err).__name__}: {err}", stacklevel=2)
+        result = f"drawing failed ({type(err).__name__}: {err})"
+    lines = [f"### {heading}", ""]
+    if isinstance(result, str):
+        lines.append(f"Not drawn: {result}.")
+    else:
+        path, caption = result
+        lines += [f"![{heading}]({_rel(path, report_dir)})", "", caption]
+    return [*lines, ""]
+
+
+def _fq_mu_plot(run: Run, out: Path) -> PlotResult:
+    if not run.epochs:
+        return EPOCHS_WHY
+    has = [any(r.get(k) is not None for r in run.epochs) for k in ("forget_quality", "model_utility_9")]
+    if not any(has):
+        return "epochs.jsonl has neither Forget Quality (needs eval.retain_reference) nor Model Utility"
+    plots.plot_fq_mu_epochs(run.epochs, out, title=f"{run.name}: Forget Quality and Model Utility per epoch")
+    caption = ("Epoch 0 is the model before any update. Forget Quality is the KS-test p-value between this model's "
+               "and the retain model's forget-set truth ratios (log scale; higher = more like never trained on "
+               "the forget set).")
+    if not has[0]:
+        caption += " No Forget Quality: the run had no retain reference (eval.retain_reference)."
+    return out, caption
+
+
+def _trajectory(label: str, entries: Sequence[Mapping[str, Any]], without_es: bool) -> plots.Trajectory:
+    points = [closer_look_point(e, without_es) for e in entries]
+    return plots.Trajectory(label, [int(e["epoch"]) for e in entries], [p[1] for p in points],
+                            [p[0] for p in points])
+
+
+def _fe_mu_caption(without_es: bool) -> str:
+    if without_es:
+        return ("The Entailment Score is unavailable, so both axes are the ES-free aggregates: Forget Efficacy from "
+                "ROUGE, Prob, TR and CS only (4 of its 5 terms) and Model Utility from 15 of the 18 numbers. These "
+                "are **not** FE and MU-18.")
+    return "Forget Efficacy and the 18-number Model Utility (closer-look §2.2)."
+
+
+def _fe_mu_plot(run: Run, out: Path) -> PlotResult:
+    if not run.epochs:
+        return EPOCHS_WHY
+    without_es = fe_mu_variant(run.epochs)
+    if without_es is None:
+        return ("Forget Efficacy and Model Utility need generations on all four sets (ROUGE, CS) in every "
+                "epochs.jsonl row; this run has none (eval.generate=false?)")
+    plots.plot_fe_mu_trajectories([_trajectory(run.name, run.epochs, without_es)], out, without_es=without_es,
+                                  title=f"{run.name}: Forget Efficacy vs Model Utility per epoch")
+    return out, _fe_mu_caption(without_es) + " Marker size grows with the epoch (e0 = before unlearning)."
+
+
+def _truth_ratio_plot(run: Run, out: Path) -> PlotResult:
+    from unlearn.evaluation.tofu_eval import RetainReference
+
+    rows = run.rows("forget")
+    if not rows:
+        return "this run has no eval/forget.jsonl"
+    q = [r.get("truth_ratio") for r in rows]
+    if not plots.finite_values(q):
+        return "eval/forget.jsonl has no truth ratios"
+    reference = run.metrics.get("forget_quality_reference")
+    q_retain = None
+    caption = ("Per-question truth ratio Q = p(paraphrased answer) / geometric mean p(perturbed answers), log10 "
+               "scale. Forget Quality is the KS test between the two histograms.")
+    if reference:
+        try:
+            q_retain = RetainReference.load(reference).truth_ratios.tolist()
+        except (UnlearnError, OSError, KeyError, ValueError) as err:
+            return f"the retain reference {reference} could not be read ({err})"
+    else:
+        caption = ("This model's per-question forget-set truth ratios Q (log10 scale). No retain reference in this "
+                   "run (eval.retain_reference), so the retain model's histogram is missing.")
+    label = run.name if run.kind == "unlearn" else f"{run.name} model"
+    plots.plot_truth_ratio_histogram(q, out, q_retain=q_retain, forget_quality=run.metrics.get("forget_quality"),
+                                     model_label=label)
+    return out, caption
+
+
+def _weights_plot(run: Run, out: Path, wanted: Sequence[int]) -> PlotResult:
+    if not run.epochs:
+        return EPOCHS_WHY
+    if run.kind != "unlearn":
+        return f"gradient weights describe an unlearning objective; this is a {run.kind} run"
+    if not any(_has_logp(e) for e in run.epochs):
+        return "epochs.jsonl has no forget_logp / forget_tokens"
+    betas = weight_betas(run.method)
+    npo = weight_panels(run.epochs, "npo", betas["npo_beta"][0], wanted=wanted, default_beta=betas["npo_beta"][1])
+    sim = weight_panels(run.epochs, "simnpo", betas["simnpo_beta"][0], betas["simnpo_gamma"][0], wanted=wanted,
+                        default_beta=betas["simnpo_beta"][1])
+    if not npo and not sim:
+        return "epochs.jsonl has no evaluated epoch after the start with saved log-likelihoods"
+    plots.plot_gradient_weights([npo, sim], out, f"{run.name}: per-sample gradient weights vs answer length "
+                                                 "(SimNPO Fig. 3 style)")
+    own = {"npo": "NPO's", "simnpo": "SimNPO's"}.get(run.objective or "")
+    caption = ("Weight of each forget sample's ∇log π(y|x) in the forget-loss gradient, at this run's parameters per "
+               "epoch (log-likelihoods from epochs.jsonl; π_ref = epoch 0): NPO w_θ = 2σ(β(log π − log π_ref)), "
+               "SimNPO w'_θ = 2σ((β/|y|) log π + γ)/|y|. r = Pearson correlation with |y|.")
+    caption += f" This run optimised {own} objective; the other weight is shown for comparison." if own else \
+        f" This run's objective is {run.objective or 'unknown'}; both weights use the SPEC default β."
+    if not npo:
+        caption += " NPO's weight needs the epoch-0 log-likelihoods (missing)."
+    return out, caption
+
+
+# ------------------------------------------------------------------------------------------ report sections
+
+
+def _header(run: Run) -> list[str]:
+    info, cfg = run.info, run.config or {}
+    rows = [("run directory", f"`{run.path}`"), ("kind", run.kind)]
+    if run.method:
+        rows.append(("method", describe_method(run.method)))
+    elif info.get("train_splits"):
+        rows.append(("training data", ", ".join(map(str, info["train_splits"]))))
+    split = info.get("forget_split") or (cfg.get("data") or {}).get("forget_split")
+    if split:
+        n = info.get("n_forget")
+        rows.append(("forget split", f"{split}" + (f" ({n} questions)" if n else "")))
+    model = (cfg.get("model") or {}).get("path")
+    if model:
+        rows.append(("model", f"`{model}`"))
+    if info.get("optimizer_steps") is not None:
+        rows.append(("optimizer steps", str(info["optimizer_steps"])))
+    times = []
+    if isinstance(run.metrics.get("seconds"), (int, float)):
+        times.append(f"{run.metrics['seconds']:.1f} s in all")
+    if isinstance(info.get("train_seconds"), (int, float)):
+        times.append(f"{info['train_seconds']:.1f} s training")
+    if times:
+        rows.append(("time", ", ".join(times)))
+    rows.append(("report written", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
+    title = f"# Run report: {run.name}" + (f" ({run.path.name})" if run.name != run.path.name else "")
+    return [title, "", md_table(["", ""], [[k, md_cell(v, 1000)] for k, v in rows]), ""]
+
+
+def describe_method(method: Mapping[str, Any]) -> str:
+    """'npo+gd — forget: npo (beta=0.1); retain: gd; weights: forget 1.0, retain 1.0'."""
+    def part(block: Mapping[str, Any] | None, key: str) -> str:
+        block = dict(block or {})
+        head = block.pop(key, "?")
+        params = ", ".join(f"{k}={v}" for k, v in block.items())
+        return f"{head} ({params})" if params else str(head)
+
+    text = f"{method.get('name', '?')} — forget: {part(method.get('forget'), 'objective')}"
+    if method.get("retain"):
+        text += f"; retain: {part(method.get('retain'), 'regularizer')}"
+    weights = [f"{k} {method[k + '_weight']}" for k in ("forget", "retain") if method.get(k + "_weight") is not None]
+    if weights:
+        text += "; weights: " + ", ".join(weights)
+    return text
+
+
+def _set_names(sets: Mapping[str, Any]) -> list[str]:
+    return [s for s in SETS if s in sets] + [s for s in sets if s not in SETS]
+
+
+def tofu_section(run: Run) -> list[str]:
+    """TOFU's table: ROUGE-L recall, Probability, Truth Ratio per set with 95 % CIs; MU-9 and FQ."""
+    sets, notes = run.sets, Notes()
+    rows = []
+    for name in _set_names(sets):
+        m, ci = sets[name], sets[name].get("ci95") or {}
+        cells = [name]
+        for key in ("rouge", "prob", "truth_ratio"):
+            cells.append(fmt_ci(m[key], ci.get(key)) if m.get(key) is not None else
+                         "n/a " + notes.mark("no ROUGE: the run saved no generations (eval.generate=false)"))
+        cells.append(str(m.get("n", "—")))
+        rows.append(cells)
+    lines = ["## TOFU metrics", ""]
+    if not rows:
+        return [*lines, "metrics.json has no per-set metrics.", ""]
+    lines += [md_table(["set", "ROUGE-L recall", "Probability", "Truth Ratio", "n"], rows), ""]
+    lines.append("Mean over the set's questions with its 95 % bootstrap interval. Truth Ratio is TOFU's statistic: "
+                 "mean min(Q, 1/Q) on the forget set, mean max(0, 1 − 1/Q) on the others.")
+    lines.append("")
+    mu9, fq = run.metrics.get("model_utility_9"), run.metrics.get("forget_quality")
+    mu_cell = fmt(mu9) if mu9 is not None else "n/a " + notes.mark(
+        "MU-9 needs ROUGE, Prob and TR on the retain, real_authors and world_facts sets")
+    if mu9 == 0:
+        zeros = zero_terms(sets, ("rouge", "prob", "truth_ratio"))
+        if zeros:
+            mu_cell += " " + notes.mark("MU-9 is a harmonic mean, 0 when one of its numbers is 0: " + ", ".join(
+                f"{z} = 0" for z in zeros))
+    fq_cell = fmt_fq(fq) if fq is not None else "n/a " + notes.mark(
+        "no retain reference (eval.retain_reference): Forget Quality compares with the retain model")
+    lines += [md_table(["aggregate", "value"], [["Model Utility (MU-9)", mu_cell],
+                                                ["Forget Quality (FQ, KS p-value vs retain)", fq_cell]]), ""]
+    if notes.texts:
+        lines += [notes.render(), ""]
+    return lines
+
+
+def _unavailable_reason(run: Run, abbr: str) -> str:
+    reason = run.closer_look.get("unavailable", {}).get(abbr)
+    return f"{abbr} unavailable: {reason}" if reason else f"{abbr} unavailable: not in metrics.json"
+
+
+def closer_look_section(run: Run) -> list[str]:
+    """The closer-look table: TE, CS, ES per set (CIs), then FE and MU-18 — or their ES-free variants, labelled."""
+    sets, notes, cl = run.sets, Notes(), run.closer_look
+    rows = []
+    for name in _set_names(sets):
+        m, ci = sets[name], sets[name].get("ci95") or {}
+        cells = [name]
+        for key, abbr in (("token_entropy", "TE"), ("cosine_similarity", "CS"), ("entailment", "ES")):
+            if key == "token_entropy" and name == "forget":
+                cells.append("— " + notes.mark("TE is measured on the retain-type sets only (closer-look §2.2)"))
+            elif m.get(key) is not None:
+                cells.append(fmt_ci(m[key], ci.get(key)))
+            else:
+                cells.append("unavailable " + notes.mark(_unavailable_reason(run, abbr)))
+        rows.append(cells)
+    lines = ["## Closer-look metrics", ""]
+    if rows:
+        lines += [md_table(["set", "Token Entropy (TE)", "Cosine Similarity (CS)", "Entailment Score (ES)"], rows),
+                  ""]
+    reasons = "; ".join(f"{k} unavailable: {v}" for k, v in (cl.get("unavailable") or {}).items()) or \
+        "not computed (no generations?)"
+    agg = []
+    fe, mu18 = cl.get("forget_efficacy"), cl.get("model_utility_18")
+    agg.append(["Forget Efficacy (FE)", fmt(fe) if fe is not None else "unavailable " + notes.mark(reasons)])
+    mu_cell = fmt(mu18) if mu18 is not None else "unavailable " + notes.mark(reasons)
+    if mu18 == 0:
+        zeros = zero_terms(sets, CLOSER_LOOK_METRICS)
+        mu_cell += " " + notes.mark("MU-18 is 0 because one of its numbers is 0: " + ", ".join(zeros)) if zeros else ""
+    agg.append(["Model Utility (MU-18)", mu_cell])
+    fe_wo, mu_wo = cl.get("forget_efficacy_without_es"), cl.get("model_utility_without_es")
+    if fe is None and fe_wo is not None:
+        agg.append(["FE without ES (ES unavailable: from R, P, TR, CS only; not the full FE)", fmt(fe_wo)])
+    if mu18 is None and mu_wo is not None:
+        cell = fmt(mu_wo)
+        if mu_wo == 0:
+            zeros = zero_terms(sets, [m for m in CLOSER_LOOK_METRICS if m != "entailment"])
+            cell += " " + notes.mark("a harmonic mean is 0 when one of its numbers is 0: " + ", ".join(
+                f"{z} = 0" for z in zeros)) if zeros else ""
+        agg.append(["MU without ES (ES unavailable: 15 of the 18 numbers; not MU-18)", cell])
+    lines += [md_table(["aggregate", "value"], agg), ""]
+    lines.append("FE = 1 − mean(forget ROUGE, Prob, 1 − TR, CS, ES) (higher = more forgotten); MU-18 = harmonic mean "
+                 "of ROUGE, Prob, TR, TE, CS, ES on retain, real_authors and world_facts.")
+    lines.append("")
+    if notes.texts:
+        lines += [notes.render(), ""]
+    return lines
+
+
+def examples_table(rows: Sequence[Mapping[str, Any]] | None, k: int) -> str:
+    """Closer-look Tables 13/14: question, ground truth and generation of the first ``k`` rows."""
+    if rows is None:
+        return "No per-sample file for this set."
+    if not any(r.get("generation") is not None for r in rows):
+        return "No generations saved (eval.generate=false)."
+    body = [[str(r.get("index", i)), md_cell(r.get("question")), md_cell(r.get("answer")),
+             md_cell(r.get("generation")), fmt(r.get("rougeL_recall"), 2)] for i, r in enumerate(rows[:k])]
+    return md_table(["#", "question", "ground truth", "generation", "ROUGE-L"], body)
+
+
+def render_report(run: Run, examples: int = 5, wanted_epochs: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> str:
+    """The markdown of ``report.md``; draws the figures into ``run.path / 'plots'`` on the way."""
+    plot_dir = run.path / "plots"
+    lines = _header(run) + tofu_section(run) + closer_look_section(run) + ["## Plots", ""]
+    lines += _figure("Forget Quality and Model Utility per epoch",
+                     lambda: _fq_mu_plot(run, plot_dir / "fq_mu_epochs.png"), run.path)
+    lines += _figure("Forget Efficacy vs Model Utility (closer-look Fig. 4/5)",
+                     lambda: _fe_mu_plot(run, plot_dir / "fe_mu_trajectory.png"), run.path)
+    lines += _figure("Forget-set truth ratios vs the retain model (SimNPO Fig. 1b/2)",
+                     lambda: _truth_ratio_plot(run, plot_dir / "truth_ratio_hist.png"), run.path)
+    lines += _figure("Gradient weights vs answer length (SimNPO Fig. 3/4)",
+                     lambda: _weights_plot(run, plot_dir / "gradient_weights.png", wanted_epochs), run.path)
+    lines += [f"## Example generations (first {examples}; closer-look Tables 13/14)", ""]
+    for name in ("forget", "retain"):
+        lines += [f"### {name} set", "", examples_table(run.rows(name), examples), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(run_dir: str | os.PathLike[str], examples: int = 5,
+                 weight_epochs: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> Path:
+    """Write ``run_dir/report.md`` and its figures under ``run_dir/plots/``; return the report's path.
+
+    ``weight_epochs``: epochs of the gradient-weight figure (-1 = the last one). Figures the data does not allow
+    are replaced by one line saying why.
+    """
+    run = load_run(run_dir)
+    text = render_report(run, examples, weight_epochs)
+    out = run.path / "report.md"
+    write_text(out, text)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ comparison
+
+
+def _unique_names(runs: Sequence[Run], names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        if len(names) != len(runs):
+            raise UnlearnError(f"{len(names)} names for {len(runs)} run directories")
+        return list(names)
+    plain = [r.name for r in runs]
+    return [f"{r.name} ({r.path.name})" if plain.count(r.name) > 1 else r.name for r in runs]
+
+
+def _resolved(path: str | os.PathLike[str]) -> str:
+    return str(Path(path).resolve())
+
+
+def comparison_table(runs: Sequence[Run], names: Sequence[str], notes: Notes) -> str:
+    """One row per run: FQ, MU-9, MU-18, FE, forget and retain ROUGE / Prob / TR, retain TE / CS."""
+    references = {_resolved(r.metrics["forget_quality_reference"]) for r in runs
+                  if r.metrics.get("forget_quality_reference")}
+    show_wo = any(r.closer_look.get("forget_efficacy") is None and r.closer_look.get("forget_efficacy_without_es")
+                  is not None for r in runs) or any(r.closer_look.get("model_utility_18") is None and
+                                                    r.closer_look.get("model_utility_without_es") is not None
+                                                    for r in runs)
+    header = ["run", "FQ", "MU-9", "MU-18", "FE"]
+    if show_wo:
+        header += ["FE without ES", "MU without ES"]
+    header += ["forget ROUGE", "forget Prob", "forget TR", "retain ROUGE", "retain Prob", "retain TR", "retain TE",
+               "retain CS"]
+    rows = []
+    for run, name in zip(runs, names, strict=True):
+        m, cl = run.metrics, run.closer_look
+        fq = m.get("forget_quality")
+        if fq is not None:
+            fq_cell = fmt_fq(fq)
+        elif _resolved(run.path / "eval" / "forget.jsonl") in references:
+            fq_cell = "n/a " + notes.mark("this run is the retain reference the other runs' FQ is computed against")
+        else:
+            fq_cell = "n/a " + notes.mark("no retain reference (eval.retain_reference) when the run was evaluated")
+        mu9 = m.get("model_utility_9")
+        cells = [md_cell(name), fq_cell, fmt(mu9) if mu9 is not None else
+                 "n/a " + notes.mark("MU-9 needs ROUGE, Prob and TR on retain, real_authors and world_facts")]
+        reasons = "; ".join(f"{k} unavailable: {v}" for k, v in (cl.get("unavailable") or {}).items()) or \
+            "not computed"
+        for key in ("model_utility_18", "forget_efficacy"):
+            cells.append(fmt(cl.get(key)) if cl.get(key) is not None else "n/a " + notes.mark(reasons))
+        if show_wo:
+            cells += [fmt(cl.get("forget_efficacy_without_es")) if cl.get("forget_efficacy") is None else "—",
+                      fmt(cl.get("model_utility_without_es")) if cl.get("model_utility_18") is None else "—"]
+        for set_name, keys in (("forget", ("rouge", "prob", "truth_ratio")),
+                               ("retain", ("rouge", "prob", "truth_ratio", "token_entropy", "cosine_similarity"))):
+            values = run.sets.get(set_name) or {}
+            cells += [fmt(values.get(k)) for k in keys]
+        rows.append(cells)
+    text = md_table(header, rows)
+    if show_wo:
+        text += ("\n\nFE / MU without ES: the ES-free aggregates (FE from ROUGE, Prob, TR, CS; MU from 15 of 18 "
+                 "numbers), given only where the Entailment Score is unavailable; they are not FE and MU-18.")
+    return text
+
+
+def _comparison_plots(runs: Sequence[Run], names: Sequence[str], plots_dir: Path, link_base: Path | None,
+                      wanted: Sequence[int]) -> list[str]:
+    lines = ["## Plots", ""]
+
+    def trajectories() -> PlotResult:
+        with_epochs = [(r, n) for r, n in zip(runs, names, strict=True) if r.epochs]
+        if not with_epochs:
+            return "no run has epochs.jsonl (train.eval_every_epoch=true)"
+        finals = [(r, n) for r, n in zip(runs, names, strict=True) if not r.epochs]
+        without_es = fe_mu_variant([e for r, _ in with_epochs for e in r.epochs])
+        if without_es is None:
+            return "the runs' epochs.jsonl lack Forget Efficacy / Model Utility (no generations?)"
+        final_points = []
+        for r, n in finals:
+            fe, mu = closer_look_point(r.metrics, without_es)
+            if fe is not None and mu is not None:
+                final_points.append((n, mu, fe))
+        out = plots.plot_fe_mu_trajectories([_trajectory(n, r.epochs, without_es) for r, n in with_epochs],
+                                            plots_dir / "fe_mu_trajectories.png", without_es=without_es,
+                                            finals=final_points)
+        return out, _fe_mu_caption(without_es) + " Lines: runs evaluated every epoch (marker size grows with the " \
+            "epoch); stars: runs evaluated only at the end."
+
+    def npo_vs_simnpo() -> PlotResult:
+        pick = {obj: next(((r, n) for r, n in zip(runs, names, strict=True)
+                           if r.objective == obj and r.epochs and any(_has_logp(e) for e in r.epochs)), None)
+                for obj in ("npo", "simnpo")}
+        missing = [obj for obj, v in pick.items() if v is None]
+        if missing:
+            return ("needs an NPO run and a SimNPO run with epochs.jsonl (train.eval_every_epoch=true); missing: "
+                    + ", ".join(missing))
+        (npo_run, npo_name), (sim_run, sim_name) = pick["npo"], pick["simnpo"]
+        nb, sb = weight_betas(npo_run.method), weight_betas(sim_run.method)
+        grid = [weight_panels(npo_run.epochs, "npo", nb["npo_beta"][0], wanted=wanted, prefix=f"{npo_name}: "),
+                weight_panels(sim_run.epochs, "simnpo", sb["simnpo_beta"][0], sb["simnpo_gamma"][0], wanted=wanted,
+                              prefix=f"{sim_name}: ")]
+        if not all(grid):
+            return "the runs' epochs.jsonl have no epoch after the start with saved log-likelihoods"
+        out = plots.plot_gradient_weights(grid, plots_dir / "gradient_weights_npo_vs_simnpo.png",
+                                          "NPO's $w_\\theta$ vs SimNPO's $w'_\\theta$ against answer length "
+                                          "(SimNPO Fig. 3)")
+        return out, (f"Top: the NPO run ({npo_name}) with its weight w_θ (π_ref = its epoch 0); bottom: the SimNPO run "
+                     f"({sim_name}) with its weight w'_θ. r = Pearson correlation with |y|.")
+
+    lines += _figure("Forget Efficacy vs Model Utility, all runs (closer-look Fig. 4/5)", trajectories, link_base)
+    lines += _figure("NPO vs SimNPO gradient weights (SimNPO Fig. 3)", npo_vs_simnpo, link_base)
+    return lines
+
+
+def comparison_examples(runs: Sequence[Run], names: Sequence[str], k: int) -> list[str]:
+    """The first ``k`` forget questions with every run's generation side by side (matched by question text)."""
+    per_run = [r.rows("forget") or [] for r in runs]
+    base = next((rows for rows in per_run if rows), None)
+    lines = [f"## Example generations: first {k} forget questions", ""]
+    if base is None:
+        return [*lines, "No run has eval/forget.jsonl.", ""]
+    body = []
+    for row in base[:k]:
+        cells = [md_cell(row.get("question")), md_cell(row.get("answer"))]
+        for rows in per_run:
+            match = next((r for r in rows if r.get("question") == row.get("question")), None)
+            cells.append(md_cell(match.get("generation")) if match and match.get("generation") is not None else "—")
+        body.append(cells)
+    return [*lines, md_table(["question", "ground truth", *(md_cell(n) for n in names)], body), ""]
+
+
+def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: str | os.PathLike[str] | None = None,
+                     names: Sequence[str] | None = None, plots_dir: str | os.PathLike[str] | None = None,
+                     examples: int = 3, weight_epochs: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> str:
+    """Markdown comparing runs (one row per run); written atomically to ``output_path`` when given.
+
+    With ``plots_dir`` the multi-run figures are drawn there (FE vs MU trajectories of all runs; NPO vs SimNPO
+    gradient weights when both are present) and linked. ``examples`` > 0 adds the first forget questions with each
+    run's generation side by side.
+    """
+    if not run_dirs:
+        raise UnlearnError("compare needs at least one run directory")
+    runs = [load_run(d) for d in run_dirs]
+    names = _unique_names(runs, names)
+    notes = Notes()
+    lines = [f"# Comparison of {len(runs)} runs", "", comparison_table(runs, names, notes), ""]
+    if notes.texts:
+        lines += [notes.render(), ""]
+    lines += ["Runs: " + "; ".join(f"{md_cell(n)} = `{r.path}`" for r, n in zip(runs, names, strict=True)), ""]
+    if plots_dir is not None:
+        link_base = Path(output_path).resolve().parent if output_path is not None else None
+        lines += _comparison_plots(runs, names, Path(plots_dir).resolve(), link_base, weight_epochs)
+    if examples > 0:
+        lines += comparison_examples(runs, names, examples)
+    text = "\n".join(lines).rstrip() + "\n"
+    if output_path is not None:
+        write_text(output_path, text)
+    return text
