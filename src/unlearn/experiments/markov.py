@@ -656,8 +656,9 @@ def run_experiment(number: int, cfg: MarkovStudyConfig, cache_dir: Path | None =
 
 
 def run_markov_study(cfg: MarkovStudyConfig) -> dict[str, Any]:
-    """Run every experiment of ``cfg``; write ``experiment{N}.json`` / ``.png`` (and ``figure5.png`` +
-    ``results.json`` for several experiments) and ``summary.md`` under ``cfg.output_dir``; return the results."""
+    """Run every experiment of ``cfg``; write ``experiment{N}.json`` / ``.png`` / ``_logx.png`` (and ``figure5.png``,
+    ``figure5_logx.png`` + ``results.json`` for several experiments) and ``summary.md`` under ``cfg.output_dir``;
+    return the results."""
     cfg.validate()
     _quiet_transformers()
     out = Path(cfg.output_dir)
@@ -680,10 +681,12 @@ def run_markov_study(cfg: MarkovStudyConfig) -> dict[str, Any]:
         write_json(out / f"experiment{number}.json", {**{k: v for k, v in results.items() if k != "experiments"},
                                                       "experiments": {str(number): result}})
         plot_study({str(number): result}, out / f"experiment{number}.png")
+        plot_study({str(number): result}, out / f"experiment{number}_logx.png", log_x=True)
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if len(cfg.experiments) > 1:
         write_json(out / "results.json", results)
         plot_study(results["experiments"], out / "figure5.png")
+        plot_study(results["experiments"], out / "figure5_logx.png", log_x=True)
     write_text(out / "summary.md", format_summary(results) + "\n")
     return results
 
@@ -741,10 +744,12 @@ def format_summary(results: dict[str, Any]) -> str:
 COLORS = {"npo": "tab:blue", "simnpo": "tab:red"}
 
 
-def plot_study(experiments: dict[str, dict[str, Any]], path: str | Path) -> None:
+def plot_study(experiments: dict[str, dict[str, Any]], path: str | Path, log_x: bool = False) -> None:
     """The paper's Fig. 5: retain distance (x) vs forget quality (y) along the unlearning path, NPO vs SimNPO, one
-    row per experiment, Forget1 and Forget2 panels; seed-mean path (thick) and each seed (thin), the original model
-    (iteration 0, ○) and Retrain (★ / ●, mean ± std over seeds, with its forget quality as a dotted line)."""
+    row per experiment, Forget1 and Forget2 panels; seed-mean path (thick; the per-iteration mean of both
+    coordinates) and each seed (thin), the original model (iteration 0, ○) and Retrain (★ / ●, mean ± std over
+    seeds, with its forget quality as a dotted line). ``log_x`` spreads out the early iterations, where the
+    paths cross Retrain's forget quality."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -770,7 +775,9 @@ def plot_study(experiments: dict[str, dict[str, Any]], path: str | Path) -> None
             ax.axhline(rt[key]["mean"], color="black", ls=":", lw=1)
             name = "Forget1" if key == "forget1" else f"Forget2 (length {r['lengths']['forget2']})"
             ax.set_title(f"Experiment {number}: {name}", fontsize=11)
-            ax.set_xlabel("retain distance: KL on retain test data (lower = better)")
+            if log_x:
+                ax.set_xscale("log")
+            ax.set_xlabel("retain distance: KL on retain test data (lower = better)" + (", log scale" if log_x else ""))
             ax.set_ylabel(f"forget quality: KL on {name.split(' ')[0]} test data (higher = more forgotten)",
                           fontsize=9)
             ax.grid(alpha=0.3)
