@@ -47,6 +47,15 @@ def checks(rows: dict[str, dict]) -> list[tuple[str, bool]]:
     return out
 
 
+def copy_artifacts(out: Path) -> None:
+    """The demo's comparison (tables, plots, example generations) next to RESULTS.md."""
+    dest = HERE / "demo"
+    shutil.copyfile(out / "comparison.md", dest / "comparison.md")
+    if (dest / "plots").exists():
+        shutil.rmtree(dest / "plots")
+    shutil.copytree(out / "plots", dest / "plots")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default="runs/demo-bench")
@@ -89,10 +98,13 @@ def main() -> int:
             *[f"- [{'x' if ok else ' '}] {text}" for text, ok in results],
             "",
         ]
+        lines += ["All metrics of every run (closer-look included) and the comparison plots: "
+                  "[comparison.md](comparison.md).", ""]
         notes = HERE / "demo" / "NOTES.md"
         if notes.is_file():
             lines += [notes.read_text()]
         (HERE / "demo" / "RESULTS.md").write_text("\n".join(lines))
+        copy_artifacts(out)
     return 0 if all(ok for _, ok in results) and wall <= args.budget else 1
 
 

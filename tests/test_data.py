@@ -132,3 +132,24 @@ def test_pairing_follows_spec_formula():
 def test_pairing_rejects_empty_forget_set():
     with pytest.raises(DataError, match="forget set is empty"):
         pair_forget_items(0, 10, 4, seed=0)
+
+
+@pytest.mark.skipif(not TOFU_DIR.is_dir(), reason="../shared/data/tofu not present")
+def test_tofu_subset(tmp_path):
+    from unlearn.data.tofu_subset import make_subset
+
+    out, forget_name = make_subset(TOFU_DIR, tmp_path / "sub", n_authors=20, forget_authors=2)
+    assert forget_name == "forget10"
+    data, tofu = TofuData(out), TofuData(TOFU_DIR)
+    full = tofu.split("full")
+    assert data.split("full") == full[:400]
+    assert data.forget_split("forget10") == full[360:400]
+    assert data.retain_split("forget10") == full[:360]
+    sets = data.eval_sets("forget10")
+    assert [r.question for r in sets["forget"].records] == [r.question for r in full[360:400]]
+    assert all(len(r.perturbed_answers) == 5 for r in sets["forget"].records)
+    retain_questions = {r.question for r in sets["retain"].records}
+    assert len(sets["retain"].records) == 300 and not retain_questions & {r.question for r in full[360:400]}
+    assert len(sets["real_authors"].records) == 100 and len(data.idk_templates()) == 100
+    with pytest.raises(DataError, match="covers 20 authors"):
+        make_subset(TOFU_DIR, tmp_path / "big", n_authors=40, forget_authors=4)

@@ -146,3 +146,14 @@ def test_runs_write_reports(trained):
     report = (out / "target" / "report.md").read_text()
     assert "## TOFU metrics" in report and "## Closer-look metrics" in report
     assert not (out / "target" / "checkpoint").exists()  # dropped once the results are written
+
+
+def test_cheap_per_epoch_evaluation(trained):
+    out, common = trained
+    assert main(_unlearn_args(out, common, "wga+gd", "wga", "train.eval_every_epoch=true",
+                              "eval.generate_every_epoch=false")) == 0
+    epochs = read_jsonl(out / "wga" / "epochs.jsonl")
+    assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert "rouge" not in epochs[1]["sets"]["forget"] and "prob" in epochs[1]["sets"]["forget"]
+    assert epochs[1]["forget_quality"] is not None and epochs[1]["model_utility_9"] is None
+    assert "rouge" in read_json(out / "wga" / "metrics.json")["sets"]["forget"]  # the final evaluation generates

@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retain-log", help="the retain model's eval log or run directory (for Forget Quality)")
     p.add_argument("--json", dest="json_out", help="also write the aggregates to this JSON file")
 
+    p = add("tofu-subset", "write a smaller TOFU (first N authors, the last K of them forgotten) for CPU-sized runs")
+    p.add_argument("src", help="a TOFU release directory (full.json, retain_perturbed.json, ...)")
+    p.add_argument("out_dir")
+    p.add_argument("--authors", type=int, default=20, help="authors kept (at most 20: paraphrases exist for those)")
+    p.add_argument("--forget-authors", type=int, default=2, help="last authors that form the forget split")
+
     p = add("methods", "list forget objectives and regularizers")
 
     p = add("generate-data", "write the fictitious-authors benchmark (TOFU layout) to a directory")
@@ -170,6 +176,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "score":
         return _score(args)
+    if args.command == "tofu-subset":
+        from unlearn.data.tofu_subset import make_subset
+
+        out, forget = make_subset(args.src, args.out_dir, args.authors, args.forget_authors)
+        print(f"wrote a {args.authors}-author TOFU subset to {out}; forget split: {forget}")
+        return 0
     if args.command == "generate-data":
         from unlearn.data.fictitious import generate_benchmark
 

@@ -100,6 +100,8 @@ class EvalConfig:
     retain_rows: int = 300
     sets: list[str] = field(default_factory=lambda: ["forget", "retain", "real_authors", "world_facts"])
     generate: bool = True
+    generate_every_epoch: bool = True
+    """With ``train.eval_every_epoch``: also generate each epoch (false: likelihood metrics only, much cheaper)."""
     retain_reference: str | None = None
     """Retain model's run directory or TOFU eval log, for Forget Quality."""
     do_sample: bool = False

@@ -35,17 +35,28 @@ class Unavailable:
 class SentenceEmbedder:
     """Cosine similarity of sentence embeddings (sentence-transformers), clipped at 0 (SPEC §4)."""
 
-    def __init__(self, model, name: str, batch_size: int = 64):
+    def __init__(self, model, name: str, batch_size: int = 64, cache_size: int = 100_000):
         self.model = model
         self.name = name
         self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}  # the references repeat at every evaluation
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm embeddings; each distinct text is encoded once (and remembered up to ``cache_size``)."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if new:
+            vectors = self.model.encode(new, batch_size=self.batch_size, convert_to_numpy=True,
+                                        normalize_embeddings=True, show_progress_bar=False)
+            if len(self._cache) + len(new) > self.cache_size:
+                self._cache.clear()
+            self._cache.update(zip(new, vectors, strict=True))
+        return np.stack([self._cache[t] for t in texts])
 
     def similarity(self, texts: list[str], references: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0)
-        emb = self.model.encode(list(texts) + list(references), batch_size=self.batch_size, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=False)
-        a, b = emb[: len(texts)], emb[len(texts):]
+        a, b = self.embed(list(texts)), self.embed(list(references))
         return np.clip(np.sum(a * b, axis=1), 0.0, None).astype(np.float64)
 
 

@@ -236,13 +236,15 @@ class TofuEvaluator:
         return sum(len(s.answer) * 2 + sum(len(p) for p in s.perturbed) for s in self.sets.values())
 
     @torch.no_grad()
-    def rows(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval") -> dict:
+    def rows(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
+             generate: bool | None = None) -> dict:
         """Per-sample rows (losses, probabilities, truth ratios, generations) — the model-dependent stage."""
         device = device or next(model.parameters()).device
+        generate = self.settings.generate if generate is None else generate
         was_training = model.training
         model.eval()
         fmt = self.formatter
-        n_prompts = sum(len(s.prompts) for s in self.sets.values()) if self.settings.generate else 0
+        n_prompts = sum(len(s.prompts) for s in self.sets.values()) if generate else 0
         bar = tqdm(total=n_prompts + self.n_sequences, desc=desc, disable=None if self.settings.progress else True,
                    leave=False, dynamic_ncols=True)
         try:
@@ -264,7 +266,7 @@ class TofuEvaluator:
                     pert_n.append(ntok[pos:pos + len(row)].tolist())
                     pos += len(row)
                 generations = None
-                if self.settings.generate:
+                if generate:
                     generations = generate_answers(model, fmt.tokenizer, s.prompts, fmt.eos_id, fmt.pad_id,
                                                    self.settings.batch_size, device, self.settings.generation,
                                                    bar.update)
@@ -289,9 +291,9 @@ class TofuEvaluator:
         return samples
 
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
-                 n_resamples: int | None = None) -> EvalResult:
+                 n_resamples: int | None = None, generate: bool | None = None) -> EvalResult:
         """Rows, text metrics and aggregates (bootstrap intervals with ``settings.bootstrap`` resamples)."""
-        samples = self.rows(model, device, desc)
+        samples = self.rows(model, device, desc, generate)
         resamples = self.settings.bootstrap if n_resamples is None else n_resamples
         return score_rows(samples, self.scorer, self.retain_reference, resamples, self.settings.seed)
 

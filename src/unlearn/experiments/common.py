@@ -105,12 +105,12 @@ def build_evaluator(
     return TofuEvaluator(formatter, sets, eval_settings(cfg), reference, device)
 
 
-def epoch_hook(evaluator: TofuEvaluator, device: torch.device):
+def epoch_hook(evaluator: TofuEvaluator, device: torch.device, generate: bool = True):
     """Per-epoch evaluation (epoch 0 = the starting model): aggregates without bootstrap, plus the forget
     set's per-sample log π(y|x) and |y| so gradient weights (SimNPO Fig. 3/4) can be drawn afterwards."""
 
     def hook(epoch: int, model: torch.nn.Module) -> dict:
-        result = evaluator.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0)
+        result = evaluator.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0, generate=generate)
         forget = result.samples.get("forget", [])
         return {**result.metrics,
                 "forget_logp": [-r["gt_loss"] * r["gt_tokens"] for r in forget],
@@ -133,6 +133,21 @@ def eval_settings(cfg: RunConfig) -> EvalSettings:
 
 def describe_config(cfg: RunConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def stage_needed(run_dir: Path, cfg: RunConfig) -> bool:
+    """For multi-stage experiments: False if ``run_dir`` already holds finished results of exactly ``cfg``;
+    a directory left by another configuration is cleared (a half-done one with the same configuration is
+    kept, so the stage resumes from its checkpoint)."""
+    import shutil
+
+    config = run_dir / "config.yaml"
+    same = config.is_file() and config.read_text() == dump_yaml(cfg)
+    if same and (run_dir / "metrics.json").is_file():
+        return False
+    if config.is_file() and not same:
+        shutil.rmtree(run_dir)
+    return True
 
 
 def finish_run(run_dir: Path) -> None:

@@ -11,18 +11,17 @@ Stages whose results exist with the same configuration are reused, so an interru
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from unlearn.config import RunConfig, dump_yaml, load_config
+from unlearn.config import RunConfig, load_config
 from unlearn.data.fictitious import generate_benchmark, training_texts
 from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.evaluation.report import write_comparison
-from unlearn.experiments.common import Timer
+from unlearn.experiments.common import Timer, stage_needed
 from unlearn.experiments.finetune import run_finetune
 from unlearn.experiments.unlearning import run_unlearning
 from unlearn.io import atomic_dir, read_json, write_json, write_text
@@ -56,20 +55,6 @@ class DemoConfig:
     """Extra ``key=value`` overrides per method, e.g. ``{"npo+gd": ["forget.beta=0.5"]}``."""
     eval_batch_size: int = 64
     progress: bool = True
-
-
-def _stage_done(run_dir: Path, cfg: RunConfig) -> bool:
-    return (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file() and \
-        (run_dir / "config.yaml").read_text() == dump_yaml(cfg)
-
-
-def _fresh(run_dir: Path, cfg: RunConfig) -> bool:
-    """True if the stage must run; a stage with another configuration is cleared first."""
-    if _stage_done(run_dir, cfg):
-        return False
-    if (run_dir / "config.yaml").is_file() and (run_dir / "config.yaml").read_text() != dump_yaml(cfg):
-        shutil.rmtree(run_dir)
-    return True
 
 
 def _base_config(demo: DemoConfig, data_dir: Path, model_dir: Path, run_dir: Path) -> dict[str, Any]:
@@ -174,11 +159,11 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
     retain_dir, target_dir = out / "retain", out / "target"
     echo(f"[2/4] fine-tuning the retain model on {retain_split} (the Retrain gold standard)")
     retain_cfg = _finetune_config(demo, data_dir, base_dir, retain_dir, retain_split, None)
-    if _fresh(retain_dir, retain_cfg):
+    if stage_needed(retain_dir, retain_cfg):
         run_finetune(retain_cfg, resume=True)
     echo("[3/4] fine-tuning the target model on full")
     target_cfg = _finetune_config(demo, data_dir, base_dir, target_dir, "full", retain_dir)
-    if _fresh(target_dir, target_cfg):
+    if stage_needed(target_dir, target_cfg):
         run_finetune(target_cfg, resume=True)
 
     rows = [_row("target", read_json(target_dir / "metrics.json")),
@@ -189,7 +174,7 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
         run_dir = out / "methods" / method.replace("+", "_")
         method_dirs.append(run_dir)
         cfg = _unlearn_config(demo, data_dir, target_dir / "model", run_dir, method, retain_dir)
-        if _fresh(run_dir, cfg):
+        if stage_needed(run_dir, cfg):
             run_unlearning(cfg, resume=True)
         rows.append(_row(method, read_json(run_dir / "metrics.json")))
         echo(f"      {method}: FQ={rows[-1]['forget_quality']:.2e} MU={rows[-1]['model_utility_9']:.3f}")

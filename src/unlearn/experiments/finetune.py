@@ -44,7 +44,9 @@ def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
 
     accelerator = make_accelerator(cfg)
     model.to(accelerator.device)
-    hook = epoch_hook(evaluator, accelerator.device) if evaluator is not None and cfg.train.eval_every_epoch else None
+    hook = None
+    if evaluator is not None and cfg.train.eval_every_epoch:
+        hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch)
 
     result = train_loop(model, FinetuneStep(parts, accelerator.device), len(parts), settings, run_dir, accelerator,
                         on_epoch_end=hook, resume=resume)

@@ -110,7 +110,9 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
         model = _lora(model, cfg)
     reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
 
-    hook = epoch_hook(evaluator, device) if evaluator is not None and cfg.train.eval_every_epoch else None
+    hook = None
+    if evaluator is not None and cfg.train.eval_every_epoch:
+        hook = epoch_hook(evaluator, device, cfg.eval.generate_every_epoch)
 
     step = UnlearnStep(method, parts, device, ref_logp, reference)
     result = train_loop(model, step, len(parts), settings, run_dir, accelerator, on_epoch_end=hook, resume=resume)

@@ -1,0 +1,170 @@
+"""TOFU with SmolLM2-135M-Instruct: target and retain fine-tuning, seven unlearning methods, evaluation.
+
+Usage (from the project root, after `make install`):
+
+    .venv/bin/python benchmarks/tofu_smollm2/run_experiment.py --scale cpu20 --record
+    .venv/bin/python benchmarks/tofu_smollm2/run_experiment.py --scale full --record     # GPU: full TOFU
+
+Scales:
+- ``cpu20``: the largest honest CPU version — the first 20 TOFU authors (400 QA) with their own author-level split
+  (forget = the last 2 authors, 40 QA, named forget10; retain = the other 18), made by ``unlearn tofu-subset``.
+  NOT the TOFU benchmark: numbers are not comparable to published TOFU tables.
+- ``full``: TOFU itself, ``full`` / ``retain95`` / ``forget05`` (needs a GPU to finish in hours).
+
+Every stage is a normal ``unlearn`` run directory under ``--out``; finished stages are reused, so the command
+can be re-run after an interruption. ``--record`` copies each run's report.md and plots plus a results table
+into ``benchmarks/tofu_smollm2/<scale>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from unlearn.config import RunConfig, load_config
+from unlearn.data.tofu_subset import make_subset
+from unlearn.evaluation.report import write_comparison
+from unlearn.experiments.common import quiet_libraries, stage_needed
+from unlearn.experiments.finetune import run_finetune
+from unlearn.experiments.unlearning import run_unlearning
+from unlearn.io import read_json, write_json, write_text
+
+HERE = Path(__file__).resolve().parent
+METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap"]
+
+SCALES = {
+    # the subset's forget split is 2 of 20 authors → its name is forget10 (SimNPO's forget10 defaults apply)
+    "cpu20": {"forget_split": "forget10", "retain_split": "retain90", "retain_rows": 100,
+              "finetune": {"epochs": 5, "lr": 5e-5, "batch_size": 8, "grad_accum": 4},
+              "unlearn": {"epochs": 5, "lr": 1e-5, "batch_size": 4, "grad_accum": 2},
+              "eval_batch_size": 16, "generate_every_epoch": False},
+    "full": {"forget_split": "forget05", "retain_split": "retain95", "retain_rows": 300,
+             "finetune": {"epochs": 5, "lr": 2e-5, "batch_size": 16, "grad_accum": 2},
+             "unlearn": {"epochs": 5, "lr": 1e-5, "batch_size": 8, "grad_accum": 4},
+             "eval_batch_size": 64, "generate_every_epoch": True},
+}
+
+
+def base(scale: dict, data: Path, model: str, out: Path) -> dict:
+    return {
+        "model": {"path": model},
+        "data": {"root": str(data), "forget_split": scale["forget_split"], "max_length": 256},
+        "eval": {"batch_size": scale["eval_batch_size"], "retain_rows": scale["retain_rows"],
+                 "generate_every_epoch": scale["generate_every_epoch"]},
+        "output_dir": str(out),
+        "progress": sys.stderr.isatty(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="cpu20")
+    parser.add_argument("--tofu", default=str(HERE.parents[1].parent / "shared" / "data" / "tofu"),
+                        help="a TOFU release directory (default ../shared/data/tofu)")
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--out", help="run directory root (default runs/tofu_smollm2-<scale>)")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--set", action="append", default=[], metavar="METHOD:key=value",
+                        help="per-method override, e.g. npo+gd:forget.beta=0.2 (repeatable)")
+    parser.add_argument("--record", action="store_true", help="write results into benchmarks/tofu_smollm2/<scale>/")
+    args = parser.parse_args()
+    quiet_libraries()
+    scale = SCALES[args.scale]
+    out = Path(args.out or f"runs/tofu_smollm2-{args.scale}")
+    started = time.time()
+
+    if args.scale == "cpu20":
+        data, _ = make_subset(args.tofu, out / "data", n_authors=20, forget_authors=2)
+    else:
+        data = Path(args.tofu)
+    overrides: dict[str, list[str]] = {}
+    for item in args.set:
+        method, _, kv = item.partition(":")
+        overrides.setdefault(method, []).append(kv)
+
+    stages: list[tuple[str, Path, float]] = []
+
+    def timed(name: str, run_dir: Path, cfg: RunConfig, fn) -> None:
+        t = time.time()
+        if stage_needed(run_dir, cfg):
+            print(f"== {name}", flush=True)
+            fn(cfg, resume=True)
+        stages.append((name, run_dir, read_json(run_dir / "metrics.json").get("seconds") or time.time() - t))
+
+    retain_dir, target_dir = out / "retain", out / "target"
+    values = base(scale, data, args.model, retain_dir)
+    values["data"]["train_splits"] = [scale["retain_split"]]
+    values["train"] = dict(scale["finetune"])
+    timed("retain model", retain_dir, load_config(RunConfig, base=values), run_finetune)
+
+    values = base(scale, data, args.model, target_dir)
+    values["data"]["train_splits"] = ["full"]
+    values["train"] = dict(scale["finetune"])
+    values["save_model"] = True
+    values["eval"]["retain_reference"] = str(retain_dir)
+    timed("target model", target_dir, load_config(RunConfig, base=values), run_finetune)
+
+    method_dirs = []
+    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        run_dir = out / "methods" / method.replace("+", "_")
+        values = base(scale, data, str(target_dir / "model"), run_dir)
+        values["method"] = {"name": method}
+        values["train"] = {**scale["unlearn"], "eval_every_epoch": True}
+        values["eval"]["retain_reference"] = str(retain_dir)
+        cfg = load_config(RunConfig, base=values, overrides=overrides.get(method, []))
+        timed(method, run_dir, cfg, run_unlearning)
+        method_dirs.append(run_dir)
+
+    table = write_comparison([target_dir, retain_dir, *method_dirs], output_path=out / "comparison.md",
+                             plots_dir=out / "plots")
+    wall = time.time() - started
+    print(table)
+    print(f"\ntotal wall time {wall:.0f} s")
+    if args.record:
+        record(args, out, stages, wall)
+    return 0
+
+
+def record(args: argparse.Namespace, out: Path, stages: list[tuple[str, Path, float]], wall: float) -> None:
+    import torch
+
+    dest = HERE / args.scale
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "runs").mkdir(parents=True)
+    for _name, run_dir, _ in stages:
+        target = dest / "runs" / run_dir.name
+        target.mkdir()
+        for item in ("report.md", "metrics.json", "epochs.jsonl", "config.yaml"):
+            if (run_dir / item).is_file():
+                shutil.copyfile(run_dir / item, target / item)
+        if (run_dir / "plots").is_dir():
+            shutil.copytree(run_dir / "plots", target / "plots")
+        for rows in ("forget", "retain"):
+            src = run_dir / "eval" / f"{rows}.jsonl"
+            if src.is_file():  # example generations, trimmed to the fields a reader needs
+                lines = [json.loads(x) for x in src.read_text().splitlines()]
+                keep = ("question", "answer", "generation", "rougeL_recall", "prob", "truth_ratio")
+                write_text(target / f"{rows}_generations.jsonl",
+                           "".join(json.dumps({k: r.get(k) for k in keep}) + "\n" for r in lines))
+    shutil.copytree(out / "plots", dest / "plots")
+    comparison = (out / "comparison.md").read_text()
+    device = "CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available() else \
+        f"CPU only ({platform.machine()}, {torch.get_num_threads()} threads)"
+    lines = [f"# TOFU × SmolLM2-135M-Instruct — scale `{args.scale}`", "",
+             f"Command: `.venv/bin/python benchmarks/tofu_smollm2/run_experiment.py --scale {args.scale} "
+             f"{' '.join('--set ' + s for s in args.set)} --record`".replace("  ", " "), "",
+             f"Device: {device}. Date: {time.strftime('%Y-%m-%d')}. Total wall time: {wall / 60:.1f} min.", "",
+             "| stage | seconds |", "|---|---|", *[f"| {n} | {s:.0f} |" for n, _, s in stages], "",
+             "## Results", "", comparison]
+    write_text(dest / "RESULTS.md", "\n".join(lines))
+    write_json(dest / "stages.json", [{"stage": n, "run_dir": str(d), "seconds": s} for n, d, s in stages])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
