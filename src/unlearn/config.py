@@ -98,9 +98,14 @@ class EvalConfig:
     """Total generation length (prompt + new tokens), as TOFU."""
     forget_rows: int = 300
     retain_rows: int = 300
+    mc_rows: int | None = None
+    """First rows of real_authors / world_facts (default: all, as TOFU; set only to fit a CPU, and say so)."""
     sets: list[str] = field(default_factory=lambda: ["forget", "retain", "real_authors", "world_facts"])
     generate: bool = True
     generate_every_epoch: bool = True
+    epoch_sets: list[str] | None = None
+    """Sets evaluated after every epoch (default: all of ``eval.sets``), e.g. ``[forget]`` for FQ and gradient
+    weights only."""
     """With ``train.eval_every_epoch``: also generate each epoch (false: likelihood metrics only, much cheaper)."""
     retain_reference: str | None = None
     """Retain model's run directory or TOFU eval log, for Forget Quality."""

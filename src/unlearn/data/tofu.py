@@ -155,14 +155,16 @@ class TofuData:
         forget_split: str,
         forget_rows: int = 300,
         retain_rows: int = 300,
+        mc_rows: int | None = None,
         include: tuple[str, ...] = ("forget", "retain", "real_authors", "world_facts"),
     ) -> dict[str, EvalSet]:
-        """The four TOFU evaluation sets of SPEC §4, first ``forget_rows`` / ``retain_rows`` rows."""
+        """The four TOFU evaluation sets of SPEC §4: first ``forget_rows`` / ``retain_rows`` rows; real_authors and
+        world_facts whole unless ``mc_rows`` limits them (a departure from TOFU, for CPU-sized runs)."""
         sources = {
             "forget": (f"{forget_split}_perturbed", "forget", EVAL_FIELDS, forget_rows),
             "retain": ("retain_perturbed", "retain", EVAL_FIELDS, retain_rows),
-            "real_authors": ("real_authors_perturbed", "mc", MC_EVAL_FIELDS, None),
-            "world_facts": ("world_facts_perturbed", "mc", MC_EVAL_FIELDS, None),
+            "real_authors": ("real_authors_perturbed", "mc", MC_EVAL_FIELDS, mc_rows),
+            "world_facts": ("world_facts_perturbed", "mc", MC_EVAL_FIELDS, mc_rows),
         }
         unknown = set(include) - set(sources)
         if unknown:

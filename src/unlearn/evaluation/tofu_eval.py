@@ -231,31 +231,30 @@ class TofuEvaluator:
                                     for j in range(len(r.perturbed_answers))])
         return _EncodedSet(es, fmt.encode_prompts([r.question for r in records]), answer, paraphrase, perturbed)
 
-    @property
-    def n_sequences(self) -> int:
-        return sum(len(s.answer) * 2 + sum(len(p) for p in s.perturbed) for s in self.sets.values())
-
     @torch.no_grad()
     def rows(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
-             generate: bool | None = None) -> dict:
-        """Per-sample rows (losses, probabilities, truth ratios, generations) — the model-dependent stage."""
+             generate: bool | None = None, sets: list[str] | None = None) -> dict:
+        """Per-sample rows (losses, probabilities, truth ratios, generations) — the model-dependent stage.
+        ``sets`` restricts the evaluation to some of the sets (default: all)."""
         device = device or next(model.parameters()).device
         generate = self.settings.generate if generate is None else generate
+        chosen = {name: s for name, s in self.sets.items() if sets is None or name in sets}
         was_training = model.training
         model.eval()
         fmt = self.formatter
-        n_prompts = sum(len(s.prompts) for s in self.sets.values()) if generate else 0
-        bar = tqdm(total=n_prompts + self.n_sequences, desc=desc, disable=None if self.settings.progress else True,
+        n_prompts = sum(len(s.prompts) for s in chosen.values()) if generate else 0
+        n_sequences = sum(len(s.answer) * 2 + sum(len(p) for p in s.perturbed) for s in chosen.values())
+        bar = tqdm(total=n_prompts + n_sequences, desc=desc, disable=None if self.settings.progress else True,
                    leave=False, dynamic_ncols=True)
         try:
             flat: list[EncodedQA] = []  # one likelihood pass over everything, length-sorted across sets
-            for s in self.sets.values():
+            for s in chosen.values():
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
             nll, ntok = batched_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device, bar.update)
             avg = nll / ntok
             samples: dict[str, list[dict[str, Any]]] = {}
             pos = 0
-            for name, s in self.sets.items():
+            for name, s in chosen.items():
                 n = len(s.answer)
                 gt, gt_n = avg[pos:pos + n], ntok[pos:pos + n]
                 para, para_n = avg[pos + n:pos + 2 * n], ntok[pos + n:pos + 2 * n]
@@ -291,9 +290,10 @@ class TofuEvaluator:
         return samples
 
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
-                 n_resamples: int | None = None, generate: bool | None = None) -> EvalResult:
+                 n_resamples: int | None = None, generate: bool | None = None,
+                 sets: list[str] | None = None) -> EvalResult:
         """Rows, text metrics and aggregates (bootstrap intervals with ``settings.bootstrap`` resamples)."""
-        samples = self.rows(model, device, desc, generate)
+        samples = self.rows(model, device, desc, generate, sets)
         resamples = self.settings.bootstrap if n_resamples is None else n_resamples
         return score_rows(samples, self.scorer, self.retain_reference, resamples, self.settings.seed)
 

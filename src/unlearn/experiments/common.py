@@ -99,18 +99,23 @@ def build_evaluator(
     e = cfg.eval
     if e.batch_size < 1 or e.max_length < 2:
         raise ConfigError("eval.batch_size must be ≥ 1 and eval.max_length ≥ 2")
-    sets = data.eval_sets(cfg.data.forget_split, e.forget_rows, e.retain_rows, tuple(e.sets))
+    sets = data.eval_sets(cfg.data.forget_split, e.forget_rows, e.retain_rows, e.mc_rows, tuple(e.sets))
+    unknown = set(e.epoch_sets or ()) - set(e.sets)
+    if unknown:
+        raise ConfigError(f"eval.epoch_sets {sorted(unknown)} are not among eval.sets {e.sets}")
     reference = RetainReference.load(e.retain_reference) if e.retain_reference else None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return TofuEvaluator(formatter, sets, eval_settings(cfg), reference, device)
 
 
-def epoch_hook(evaluator: TofuEvaluator, device: torch.device, generate: bool = True):
+def epoch_hook(evaluator: TofuEvaluator, device: torch.device, generate: bool = True,
+               sets: list[str] | None = None):
     """Per-epoch evaluation (epoch 0 = the starting model): aggregates without bootstrap, plus the forget
     set's per-sample log π(y|x) and |y| so gradient weights (SimNPO Fig. 3/4) can be drawn afterwards."""
 
     def hook(epoch: int, model: torch.nn.Module) -> dict:
-        result = evaluator.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0, generate=generate)
+        result = evaluator.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0, generate=generate,
+                                    sets=sets)
         forget = result.samples.get("forget", [])
         return {**result.metrics,
                 "forget_logp": [-r["gt_loss"] * r["gt_tokens"] for r in forget],

@@ -46,7 +46,8 @@ def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
     model.to(accelerator.device)
     hook = None
     if evaluator is not None and cfg.train.eval_every_epoch:
-        hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch)
+        hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch,
+                          cfg.eval.epoch_sets)
 
     result = train_loop(model, FinetuneStep(parts, accelerator.device), len(parts), settings, run_dir, accelerator,
                         on_epoch_end=hook, resume=resume)

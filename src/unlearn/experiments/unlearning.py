@@ -112,7 +112,8 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
 
     hook = None
     if evaluator is not None and cfg.train.eval_every_epoch:
-        hook = epoch_hook(evaluator, device, cfg.eval.generate_every_epoch)
+        hook = epoch_hook(evaluator, device, cfg.eval.generate_every_epoch,
+                          cfg.eval.epoch_sets)
 
     step = UnlearnStep(method, parts, device, ref_logp, reference)
     result = train_loop(model, step, len(parts), settings, run_dir, accelerator, on_epoch_end=hook, resume=resume)
