@@ -38,7 +38,7 @@ from unlearn.evaluation.tofu_metrics import (
     rouge_l_recall,
     truth_ratios,
 )
-from unlearn.io import read_json, read_jsonl, write_json, write_jsonl
+from unlearn.io import read_jsonl, write_json, write_jsonl
 
 
 @dataclass
@@ -316,6 +316,3 @@ def write_eval(run_dir: str | Path, result: EvalResult, extra_metrics: Mapping[s
     write_json(run_dir / "eval_log_aggregated.json", log_from_samples(result.samples))
     write_json(run_dir / "metrics.json", {**result.metrics, **(extra_metrics or {})})
 
-
-def read_metrics(run_dir: str | Path) -> dict[str, Any]:
-    return read_json(Path(run_dir) / "metrics.json")

@@ -51,10 +51,8 @@ def loop_settings(cfg: RunConfig, desc: str) -> LoopSettings:
         raise ConfigError(f"train.lr must be positive, got {t.lr}")
     if t.max_steps is not None and t.max_steps < 1:
         raise ConfigError(f"train.max_steps must be at least 1 when set, got {t.max_steps}")
-    return LoopSettings(epochs=t.epochs, max_steps=t.max_steps, lr=t.lr, weight_decay=t.weight_decay,
-                        batch_size=t.batch_size, grad_accum=t.grad_accum, warmup_epochs=t.warmup_epochs,
-                        max_grad_norm=t.max_grad_norm, seed=t.seed, save_every=t.save_every,
-                        progress=cfg.progress, desc=desc)
+    shared = {f.name: getattr(t, f.name) for f in dataclasses.fields(LoopSettings) if hasattr(t, f.name)}
+    return LoopSettings(**shared, progress=cfg.progress, desc=desc)
 
 
 def require(value: str, key: str) -> str:
@@ -134,10 +132,6 @@ def eval_settings(cfg: RunConfig) -> EvalSettings:
                                       top_p=e.top_p, seed=cfg.train.seed),
         embedding_model=e.embedding_model, nli_model=e.nli_model, bootstrap=e.bootstrap, seed=cfg.train.seed,
     )
-
-
-def describe_config(cfg: RunConfig) -> dict:
-    return dataclasses.asdict(cfg)
 
 
 def stage_needed(run_dir: Path, cfg: RunConfig) -> bool:
