@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -157,3 +158,18 @@ def test_cheap_per_epoch_evaluation(trained):
     assert "rouge" not in epochs[1]["sets"]["forget"] and "prob" in epochs[1]["sets"]["forget"]
     assert epochs[1]["forget_quality"] is not None and epochs[1]["model_utility_9"] is None
     assert "rouge" in read_json(out / "wga" / "metrics.json")["sets"]["forget"]  # the final evaluation generates
+
+
+def test_separate_reference_model(trained):
+    """method.reference=PATH: NPO's cached log-probs and KL's frozen reference come from another model."""
+    out, common = trained
+    args = _unlearn_args(out, common, "npo+kl", "npo_other_ref", f"method.reference={out / 'retain' / 'model'}",
+                         "eval.enabled=false")
+    assert main(args) == 0
+    metrics = read_json(out / "npo_other_ref" / "metrics.json")
+    assert metrics["run"]["optimizer_steps"] == 4
+    beta = metrics["run"]["method"]["forget"]["beta"]
+    # Before the first update a self-reference gives KL = 0 and NPO = (2/β)·log 2 exactly; the retain model must not.
+    first = json.loads((out / "npo_other_ref" / "train_log.jsonl").read_text().splitlines()[0])
+    assert first["retain_loss"] > 1e-4
+    assert abs(first["forget_loss"] - 2 / beta * math.log(2)) > 1e-3
