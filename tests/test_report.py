@@ -133,6 +133,9 @@ def test_weight_betas_use_the_run_objective_else_spec_defaults():
     assert sim["simnpo_beta"] == (4.5, False) and sim["simnpo_gamma"] == (0.5, False)
     assert report.weight_betas({"name": "idk+ap", "forget": {"objective": "idk"}}) == {
         "npo_beta": (0.1, True), "simnpo_beta": (2.5, True), "simnpo_gamma": (0.0, True)}
+    # a non-SimNPO run's comparison panel uses SimNPO's SPEC default for the run's own forget split
+    assert report.weight_betas(NPO, "forget10")["simnpo_beta"] == (4.5, True)
+    assert report.weight_betas(NPO, "forget05")["simnpo_beta"] == (2.5, True)
 
 
 # ------------------------------------------------------------------------------------------ report.md

@@ -30,12 +30,12 @@ from unlearn.evaluation.closer_look import (
     model_utility_closer_look,
 )
 from unlearn.io import read_json, read_jsonl, write_text
+from unlearn.objectives.methods import SimNPO
 
 SETS = ("forget", "retain", "real_authors", "world_facts")
 UTILITY_SETS = ("retain", "real_authors", "world_facts")
 # SPEC defaults for the gradient-weight figure when the run's own objective does not fix β.
 DEFAULT_NPO_BETA = 0.1
-DEFAULT_SIMNPO_BETA = 2.5
 DEFAULT_SIMNPO_GAMMA = 0.0
 DEFAULT_WEIGHT_EPOCHS = (1, 2, -1)  # -1 = the last epoch
 EPOCHS_WHY = "per-epoch plots need train.eval_every_epoch=true (this run has no epochs.jsonl)"
@@ -67,6 +67,10 @@ class Run:
     def method(self) -> dict[str, Any] | None:
         method = self.info.get("method")
         return method if isinstance(method, dict) else None
+
+    @property
+    def forget_split(self) -> str | None:
+        return self.info.get("forget_split") or ((self.config or {}).get("data") or {}).get("forget_split")
 
     @property
     def objective(self) -> str | None:
@@ -235,12 +239,13 @@ def zero_terms(sets: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) ->
             if isinstance((sets.get(s) or {}).get(m), (int, float)) and sets[s][m] <= 0]
 
 
-def weight_betas(method: Mapping[str, Any] | None) -> dict[str, tuple[float, bool]]:
+def weight_betas(method: Mapping[str, Any] | None, forget_split: str | None = None) -> dict[str, tuple[float, bool]]:
     """β (and γ) for the gradient-weight figure: the run's own where its objective is NPO / SimNPO, else the SPEC
-    defaults (β_npo = 0.1, β_s = 2.5, γ = 0). Values are (value, is_default)."""
+    defaults for ``forget_split`` (β_npo = 0.1; β_s = 4.5 on forget10, else 2.5; γ = 0). Values are
+    (value, is_default)."""
     forget = (method or {}).get("forget") or {}
     objective = forget.get("objective")
-    out = {"npo_beta": (DEFAULT_NPO_BETA, True), "simnpo_beta": (DEFAULT_SIMNPO_BETA, True),
+    out = {"npo_beta": (DEFAULT_NPO_BETA, True), "simnpo_beta": (SimNPO.default_beta(forget_split), True),
            "simnpo_gamma": (DEFAULT_SIMNPO_GAMMA, True)}
     if objective == "npo" and forget.get("beta") is not None:
         out["npo_beta"] = (float(forget["beta"]), False)
@@ -386,7 +391,7 @@ def _weights_plot(run: Run, out: Path, wanted: Sequence[int]) -> PlotResult:
         return f"gradient weights describe an unlearning objective; this is a {run.kind} run"
     if not any(_has_logp(e) for e in run.epochs):
         return "epochs.jsonl has no forget_logp / forget_tokens"
-    betas = weight_betas(run.method)
+    betas = weight_betas(run.method, run.forget_split)
     npo = weight_panels(run.epochs, "npo", betas["npo_beta"][0], wanted=wanted, default_beta=betas["npo_beta"][1])
     sim = weight_panels(run.epochs, "simnpo", betas["simnpo_beta"][0], betas["simnpo_gamma"][0], wanted=wanted,
                         default_beta=betas["simnpo_beta"][1])
@@ -415,7 +420,7 @@ def _header(run: Run) -> list[str]:
         rows.append(("method", describe_method(run.method)))
     elif info.get("train_splits"):
         rows.append(("training data", ", ".join(map(str, info["train_splits"]))))
-    split = info.get("forget_split") or (cfg.get("data") or {}).get("forget_split")
+    split = run.forget_split
     if split:
         n = info.get("n_forget")
         rows.append(("forget split", f"{split}" + (f" ({n} questions)" if n else "")))
@@ -682,7 +687,7 @@ def _comparison_plots(runs: Sequence[Run], names: Sequence[str], plots_dir: Path
             return ("needs an NPO run and a SimNPO run with epochs.jsonl (train.eval_every_epoch=true); missing: "
                     + ", ".join(missing))
         (npo_run, npo_name), (sim_run, sim_name) = pick["npo"], pick["simnpo"]
-        nb, sb = weight_betas(npo_run.method), weight_betas(sim_run.method)
+        nb, sb = weight_betas(npo_run.method, npo_run.forget_split), weight_betas(sim_run.method, sim_run.forget_split)
         grid = [weight_panels(npo_run.epochs, "npo", nb["npo_beta"][0], wanted=wanted, prefix=f"{npo_name}: "),
                 weight_panels(sim_run.epochs, "simnpo", sb["simnpo_beta"][0], sb["simnpo_gamma"][0], wanted=wanted,
                               prefix=f"{sim_name}: ")]

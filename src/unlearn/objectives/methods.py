@@ -119,8 +119,13 @@ class SimNPO(ForgetObjective):
 
     def __init__(self, params: Any, forget_split: str | None = None):
         if params.beta is None:
-            params = dataclasses.replace(params, beta=4.5 if forget_split == "forget10" else 2.5)
+            params = dataclasses.replace(params, beta=self.default_beta(forget_split))
         super().__init__(params, forget_split)
+
+    @staticmethod
+    def default_beta(forget_split: str | None) -> float:
+        """SPEC §1: β = 2.5 on forget05, 4.5 on forget10, 2.5 otherwise."""
+        return 4.5 if forget_split == "forget10" else 2.5
 
     def default_forget_weight(self, forget_split: str | None) -> float:
         return 0.1375 if forget_split == "forget05" else 0.125
