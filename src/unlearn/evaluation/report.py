@@ -30,13 +30,10 @@ from unlearn.evaluation.closer_look import (
     model_utility_closer_look,
 )
 from unlearn.io import read_json, read_jsonl, write_text
-from unlearn.objectives.methods import SimNPO
+from unlearn.objectives.methods import NPO, SimNPO
 
 SETS = ("forget", "retain", "real_authors", "world_facts")
 UTILITY_SETS = ("retain", "real_authors", "world_facts")
-# SPEC defaults for the gradient-weight figure when the run's own objective does not fix β.
-DEFAULT_NPO_BETA = 0.1
-DEFAULT_SIMNPO_GAMMA = 0.0
 DEFAULT_WEIGHT_EPOCHS = (1, 2, -1)  # -1 = the last epoch
 EPOCHS_WHY = "per-epoch plots need train.eval_every_epoch=true (this run has no epochs.jsonl)"
 METRIC_NAMES = {"rouge": "ROUGE", "prob": "Prob", "truth_ratio": "TR", "token_entropy": "TE",
@@ -245,8 +242,8 @@ def weight_betas(method: Mapping[str, Any] | None, forget_split: str | None = No
     (value, is_default)."""
     forget = (method or {}).get("forget") or {}
     objective = forget.get("objective")
-    out = {"npo_beta": (DEFAULT_NPO_BETA, True), "simnpo_beta": (SimNPO.default_beta(forget_split), True),
-           "simnpo_gamma": (DEFAULT_SIMNPO_GAMMA, True)}
+    out = {"npo_beta": (NPO.Params().beta, True), "simnpo_beta": (SimNPO.default_beta(forget_split), True),
+           "simnpo_gamma": (SimNPO.Params().gamma, True)}
     if objective == "npo" and forget.get("beta") is not None:
         out["npo_beta"] = (float(forget["beta"]), False)
     if objective == "simnpo":
