@@ -72,7 +72,8 @@ def test_finetune_and_eval_errors(capsys, base_args):
 
 
 def test_help_for_every_command(capsys):
-    for command in ("demo", "finetune", "run", "eval", "score", "methods", "generate-data", "report", "compare"):
+    for command in ("demo", "finetune", "run", "eval", "score", "methods", "tasks", "generate-data", "report",
+                    "compare", "study"):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0
@@ -82,7 +83,30 @@ def test_help_for_every_command(capsys):
 def test_methods_lists_the_registry(capsys):
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("simnpo", "npo", "idk", "dpo", "me", "wga", "gd", "kl", "ap"))
+    assert all(name in out for name in ("simnpo", "npo", "idk", "dpo", "me", "wga", "gd", "kl", "ap", "task_vector"))
+    assert "Recipes" in out and "reference_code (default)" in out and "SimNPO eq. 2" in out
+
+
+def test_tasks_lists_the_registry(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tofu: ")
+    for word in ("forget", "real_authors", "sequence_likelihood", "generation", "forget_quality ", "↑",
+                 "eval.retain_reference"):
+        assert word in out
+
+
+def test_unknown_task_and_task_sets(capsys, base_args):
+    assert "unknown eval.task 'muse'; registered tasks: tofu" in _run_error(capsys, ["eval", *base_args, "task=muse"])
+    assert "the tofu task has: forget, retain" in _run_error(capsys, ["eval", *base_args, "eval.sets=bogus"])
+
+
+def test_recipe_errors_before_compute(capsys, base_args, tmp_path):
+    err = _run_error(capsys, ["run", *base_args, "method=simnpo+gd", "method.recipe=papr"])
+    assert "not a variant" in err and "reference_code, paper" in err
+    assert not (tmp_path / "out").exists()
+    err = _run_error(capsys, ["run", *base_args, "method=task_vector", "train.lora=true"])
+    assert "train.lora=true is not supported" in err
 
 
 @pytest.mark.skipif(not (TOFU_DIR / "reference_eval").is_dir(), reason="TOFU reference logs not present")

@@ -38,11 +38,11 @@ def test_entailment_direction_and_rouge_shortcut():
     refs = ["Paris", "Paris is the capital of France", "Paris"]
     rouge = [1.0, 0.2, 0.05]
     nli = ScriptedNLI()
-    forget = C.entailment_scores(nli, gens, refs, rouge, "forget")  # premise = generation
+    forget = C.entailment_scores(nli, gens, refs, rouge, forget_set=True)  # premise = generation
     assert forget.tolist() == [1.0, 0.0, 0.0]
     assert nli.asked == [(gens[0], refs[0]), (gens[1], refs[1])]  # the ROUGE < 0.1 sample was never asked
     nli = ScriptedNLI()
-    retain = C.entailment_scores(nli, gens, refs, rouge, "retain")  # premise = ground truth
+    retain = C.entailment_scores(nli, gens, refs, rouge, forget_set=False)  # premise = ground truth
     assert retain.tolist() == [0.0, 1.0, 0.0]
     assert nli.asked == [(refs[0], gens[0]), (refs[1], gens[1])]
 
@@ -59,9 +59,10 @@ def test_forget_efficacy_and_mu18_by_hand():
 def _sets(with_es: bool) -> dict[str, SetSamples]:
     rng = np.random.default_rng(0)
     out = {}
-    for name, kind in (("forget", "forget"), ("retain", "retain"), ("real_authors", "mc"), ("world_facts", "mc")):
+    for name, kind in (("forget", "forget"), ("retain", "retain"), ("real_authors", "option_normalised"),
+                       ("world_facts", "option_normalised")):
         n = 6
-        out[name] = SetSamples(kind=kind, gt_loss=rng.uniform(0.1, 2, n), paraphrased_loss=rng.uniform(0.1, 2, n),
+        out[name] = SetSamples(set_type=kind, gt_loss=rng.uniform(0.1, 2, n), paraphrased_loss=rng.uniform(0.1, 2, n),
                                perturbed_loss=rng.uniform(0.1, 3, (n, 3)), rouge=rng.uniform(0.2, 1, n),
                                token_entropy=rng.uniform(0.5, 1, n), cosine_similarity=rng.uniform(0.2, 1, n),
                                entailment=rng.integers(0, 2, n).astype(float) + (1 if kind != "forget" else 0)

@@ -59,5 +59,62 @@ def test_bad_files(tmp_path):
 
 
 def test_override_values_are_yaml():
-    tree = parse_overrides(["train.max_steps=null", "train.lora=true", "forget.gamma=0.5"])
-    assert tree == {"train": {"max_steps": None, "lora": True}, "forget": {"gamma": 0.5}}
+    tree = parse_overrides(["train.max_steps=null", "train.lora=true", "forget.gamma=0.5", "model=001",
+                            "task=tofu"], RunConfig)
+    assert tree == {"train": {"max_steps": None, "lora": True}, "forget": {"gamma": 0.5}, "model": {"path": "001"},
+                    "eval": {"task": "tofu"}}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("train.lr=0", "train.lr must be positive, got 0"),
+     ("train.grad_accum=0", "train.grad_accum must be at least 1"),
+     ("train.mixed_precision=fp8", "train.mixed_precision must be one of auto, no, bf16"),
+     ("eval.bootstrap=-1", "eval.bootstrap must be ≥ 0"),
+     ("eval.top_p=1.5", r"eval.top_p must be in \(0, 1\]"),
+     ("eval.forget_rows=0", "eval.forget_rows must be at least 1"),
+     ("model.template=alpaca", "model.template must be one of"),
+     ("data.max_length=1", "data.max_length must be at least 2"),
+     ("method.forget_weight=-0.5", "method.forget_weight must be a non-negative number")],
+)
+def test_field_checks_live_in_the_config_and_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(RunConfig, None, [override])
+
+
+def test_epoch_sets_must_be_among_sets():
+    with pytest.raises(ConfigError, match=r"eval\.epoch_sets must be among eval\.sets"):
+        load_config(RunConfig, None, ["eval.sets=forget,retain", "eval.epoch_sets=world_facts"])
+
+
+def test_renamed_key_still_works_with_a_note():
+    with pytest.warns(FutureWarning, match=r"eval\.mc_rows' is now 'eval\.option_rows'"):
+        cfg = load_config(RunConfig, None, ["eval.mc_rows=40"])
+    assert cfg.eval.option_rows == 40
+
+
+def test_loop_settings_are_derived_explicitly_from_train():
+    from unlearn.train.loop import LoopSettings
+
+    train = load_config(RunConfig, None, ["train.lr=3e-4", "train.grad_accum=2", "train.max_grad_norm=0.5",
+                                          "train.save_every=3", "train.max_steps=9"]).train
+    s = LoopSettings.from_train(train, progress=False, desc="x")
+    assert (s.lr, s.grad_accum, s.max_grad_norm, s.save_every, s.max_steps) == (3e-4, 2, 0.5, 3, 9)
+    assert (s.epochs, s.batch_size, s.weight_decay, s.warmup_epochs, s.seed) == (5, 4, 0.01, 1.0, 0)
+    assert (s.schedule, s.decay, s.progress, s.desc) == ("linear", "matrices", False, "x")
+
+
+def test_per_method_overrides_in_the_demo_use_the_same_syntax():
+    from unlearn.experiments.demo import DemoConfig
+
+    demo = load_config(DemoConfig, None, ["methods=npo+gd,simnpo+gd", "method_overrides.npo+gd.forget.beta=0.5",
+                                          "method_overrides.simnpo+gd.method.recipe=paper"])
+    assert demo.method_overrides == {"npo+gd": {"forget": {"beta": 0.5}}, "simnpo+gd": {"method": {"recipe": "paper"}}}
+    with pytest.raises(ConfigError, match=r"unknown config key 'method_overrides\.npo\+gd\.forgett'; did you mean"):
+        load_config(DemoConfig, None, ["methods=npo+gd", "method_overrides.npo+gd.forgett.beta=1"])
+    with pytest.raises(ConfigError, match="forget objective 'npo' has no parameter"):
+        load_config(DemoConfig, None, ["methods=npo+gd", "method_overrides.npo+gd.forget.betta=1"])
+    with pytest.raises(ConfigError, match=r"method_overrides must name methods of `methods`"):
+        load_config(DemoConfig, None, ["methods=npo+gd", "method_overrides.ga+gd.forget.beta=1"])
+    with pytest.raises(ConfigError, match="unknown method"):
+        load_config(DemoConfig, None, ["methods=npo+gd,nop+gd"])

@@ -11,6 +11,7 @@ from unlearn.data.files import read_records, read_text_lines
 from unlearn.data.pairing import pair_forget_items
 from unlearn.data.tofu import TofuData, retain_split_for
 from unlearn.errors import DataError
+from unlearn.evaluation.tasks.tofu import TOFU
 
 ROWS = [{"question": f"q{i}?", "answer": f"a{i}."} for i in range(5)]
 
@@ -88,9 +89,10 @@ def test_real_tofu_splits_load():
     assert len(data.split("full")) == 4000
     assert len(data.forget_split("forget05")) == 200
     assert len(data.retain_split("forget05")) == 3800
-    sets = data.eval_sets("forget10")
-    assert {k: (v.kind, len(v.records)) for k, v in sets.items()} == {
-        "forget": ("forget", 300), "retain": ("retain", 300), "real_authors": ("mc", 100), "world_facts": ("mc", 117)}
+    sets = TOFU.eval_sets(data, "forget10")
+    assert {k: (v.set_type, len(v.records)) for k, v in sets.items()} == {
+        "forget": ("forget", 300), "retain": ("retain", 300), "real_authors": ("option_normalised", 100),
+        "world_facts": ("option_normalised", 117)}
     assert all(len(r.perturbed_answers) == 5 for r in sets["forget"].records)
     assert all(len(r.perturbed_answers) == 3 for r in sets["world_facts"].records)
     assert len(data.idk_templates()) == 100
@@ -145,7 +147,7 @@ def test_tofu_subset(tmp_path):
     assert data.split("full") == full[:400]
     assert data.forget_split("forget10") == full[360:400]
     assert data.retain_split("forget10") == full[:360]
-    sets = data.eval_sets("forget10")
+    sets = TOFU.eval_sets(data, "forget10")
     assert [r.question for r in sets["forget"].records] == [r.question for r in full[360:400]]
     assert all(len(r.perturbed_answers) == 5 for r in sets["forget"].records)
     retain_questions = {r.question for r in sets["retain"].records}

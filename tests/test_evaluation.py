@@ -14,10 +14,12 @@ from unlearn.data.tofu import TofuData
 from unlearn.errors import DataError
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_sequence_nll
-from unlearn.evaluation.tofu_eval import EvalSettings, RetainReference, TofuEvaluator, write_eval
+from unlearn.evaluation.tasks.tofu import TOFU
+from unlearn.evaluation.tofu_eval import EvalSettings, RetainReference, TofuEvaluator
 from unlearn.evaluation.tofu_metrics import model_utility_9
 from unlearn.io import read_json, read_jsonl
 from unlearn.objectives.sequence import sequence_stats
+from unlearn.runs import RunDirectory, RunResults
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def test_left_padded_batched_generation_equals_single(tiny_model, formatter, tok
 
 @pytest.fixture
 def evaluation(tiny_model, formatter, bench_dir):
-    sets = TofuData(bench_dir).eval_sets("forget10")
+    sets = TOFU.eval_sets(TofuData(bench_dir), "forget10")
     evaluator = TofuEvaluator(formatter, sets, EvalSettings(batch_size=7, progress=False,
                                                             generation=GenerationSettings(max_length=48)))
     return evaluator.evaluate(tiny_model)
@@ -64,10 +66,10 @@ def evaluation(tiny_model, formatter, bench_dir):
 def test_rows_and_aggregates_agree(evaluation):
     rows, metrics = evaluation.samples, evaluation.metrics
     assert set(rows) == {"forget", "retain", "real_authors", "world_facts"}
-    for name, kind in (("forget", "forget"), ("retain", "retain"), ("world_facts", "mc")):
+    for name, kind in (("forget", "forget"), ("retain", "retain"), ("world_facts", "option_normalised")):
         q = [math.exp(sum(r["perturbed_loss"]) / len(r["perturbed_loss"]) - r["paraphrased_loss"]) for r in rows[name]]
         assert [r["truth_ratio"] for r in rows[name]] == pytest.approx(q)
-        if kind == "mc":
+        if kind == "option_normalised":
             probs = [math.exp(-r["gt_loss"]) / (math.exp(-r["gt_loss"])
                                                   + sum(math.exp(-x) for x in r["perturbed_loss"]))
                      for r in rows[name]]
@@ -85,20 +87,23 @@ def test_rows_and_aggregates_agree(evaluation):
 
 
 def test_write_eval_and_retain_reference(evaluation, tmp_path, tiny_model, formatter, bench_dir):
-    write_eval(tmp_path / "run", evaluation, {"extra": 1})
+    run = RunDirectory(tmp_path / "run")
+    TOFU.write(run, evaluation)
+    run.write_results(RunResults(task="tofu", metrics=evaluation.metrics))
     metrics = read_json(tmp_path / "run" / "metrics.json")
-    assert metrics["extra"] == 1 and metrics["sets"]["forget"]["n"] == 8
+    assert metrics["schema_version"] == 1 and metrics["task"] == "tofu" and metrics["sets"]["forget"]["n"] == 8
+    assert run.read_results().metrics == evaluation.metrics
     assert len(read_jsonl(tmp_path / "run" / "eval" / "forget.jsonl")) == 8
     assert "eval_log_forget.json" in read_json(tmp_path / "run" / "eval_log_aggregated.json")
     # the run directory serves as a retain reference: FQ against itself is 1
-    sets = TofuData(bench_dir).eval_sets("forget10")
+    sets = TOFU.eval_sets(TofuData(bench_dir), "forget10")
     ref = RetainReference.load(tmp_path / "run")
     evaluator = TofuEvaluator(formatter, sets, EvalSettings(batch_size=8, generate=False, progress=False), ref)
     assert evaluator.evaluate(tiny_model).metrics["forget_quality"] == pytest.approx(1.0)
     # the TOFU-format log alone works too (no questions to compare, counts must match)
     ref_log = RetainReference.load(tmp_path / "run" / "eval_log_aggregated.json")
     assert ref_log.truth_ratios.tolist() == pytest.approx(ref.truth_ratios.tolist())
-    other = TofuData(bench_dir).eval_sets("forget05")
+    other = TOFU.eval_sets(TofuData(bench_dir), "forget05")
     with pytest.raises(DataError, match="Forget Quality compares the same forget rows"):
         TofuEvaluator(formatter, other, EvalSettings(progress=False), ref)
     ref.questions = list(reversed(ref.questions))
@@ -107,6 +112,6 @@ def test_write_eval_and_retain_reference(evaluation, tmp_path, tiny_model, forma
 
 
 def test_evaluator_rejects_too_long_samples(formatter, bench_dir):
-    sets = TofuData(bench_dir).eval_sets("forget10")
+    sets = TOFU.eval_sets(TofuData(bench_dir), "forget10")
     with pytest.raises(DataError, match=r"exceed max_length=10 .*forget10_perturbed\.json:0 field 'answer'"):
         TofuEvaluator(formatter, sets, EvalSettings(max_length=10, progress=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unlearn.data.fictitious import forget_author_count, generate_benchmark
 from unlearn.data.tofu import TofuData
+from unlearn.evaluation.tasks.tofu import TOFU
 
 
 def test_schema_and_splits(tmp_path):
@@ -21,7 +22,7 @@ def test_schema_and_splits(tmp_path):
                  if r.question.startswith("Where was ")}
         assert len(names) == forget_author_count(40, pct)
         assert not any(n in r.question for n in names for r in retain)
-    sets = data.eval_sets("forget10")
+    sets = TOFU.eval_sets(data, "forget10")
     for row in sets["forget"].records + sets["retain"].records:
         assert len(row.perturbed_answers) == 5
         assert len(set(row.perturbed_answers)) == 5

@@ -1,16 +1,18 @@
-"""The synthetic mixture-of-Markov-chains study (SPEC §8; SimNPO §5, App. H)."""
+"""The synthetic mixture-of-Markov-chains study (SimNPO §5, App. H)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from unlearn.cli import build_parser, main
+from unlearn.cli import build_parser, main, parse_args
+from unlearn.config import load_config
 from unlearn.data.markov import (
     CHAIN_NAMES,
     EXPERIMENTS,
@@ -20,13 +22,13 @@ from unlearn.data.markov import (
     train_test_split,
 )
 from unlearn.errors import ConfigError
-from unlearn.experiments.markov import (
+from unlearn.studies.markov import (
     DEFAULT_BETA_GRID,
     MarkovStudyConfig,
     TransitionEvaluator,
+    beta_grid_flag,
     config_from_args,
     first_crossing,
-    parse_beta_grid,
     per_position_transition_kl,
     run_markov_study,
     select_beta,
@@ -178,26 +180,33 @@ def test_first_crossing_and_beta_selection():
     assert ranking[0]["retain_at_retrain_mean_forget"] == pytest.approx(0.1)
 
 
-def test_beta_grid_parsing():
-    assert parse_beta_grid(None) is None
-    assert parse_beta_grid("default") == DEFAULT_BETA_GRID
-    assert parse_beta_grid("0.5, 2") == {"npo": [0.5, 2.0], "simnpo": [0.5, 2.0]}
-    assert parse_beta_grid("npo=0.1,0.2;simnpo=4") == {"npo": [0.1, 0.2], "simnpo": [4.0]}
-    cfg = MarkovStudyConfig(beta_grid=parse_beta_grid("npo=0.1,0.3"))
+def test_beta_grid_in_the_one_override_syntax_and_the_flag():
+    assert beta_grid_flag(None) is None
+    assert beta_grid_flag("default") == DEFAULT_BETA_GRID
+    assert beta_grid_flag("0.5, 2") == {"npo": [0.5, 2.0], "simnpo": [0.5, 2.0]}
+    with pytest.warns(FutureWarning, match=r"beta_grid\.npo"):
+        assert beta_grid_flag("npo=0.1,0.2;simnpo=4") == {"npo": [0.1, 0.2], "simnpo": [4.0]}
+    cfg = load_config(MarkovStudyConfig, overrides=["beta_grid.npo=0.1,0.3"])
+    assert cfg.beta_grid == {"npo": [0.1, 0.3]}
     assert cfg.candidate_betas(1) == {"npo": [0.1, 0.3], "simnpo": [4.0]}  # SimNPO keeps the paper's β
     assert MarkovStudyConfig().candidate_betas(2) == {"npo": [1.0], "simnpo": [4.0]}
+    assert load_config(MarkovStudyConfig, overrides=["betas.2.npo=0.3", "betas.2.simnpo=3"]).candidate_betas(2) == {
+        "npo": [0.3], "simnpo": [3.0]}
     for bad in ("abc", "npo=", "foo=1", "0", "-1,2", "nan", "inf", "npo=1;npo=2", "1,1", "npo=1;x"):
+        with pytest.raises(ConfigError), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            beta_grid_flag(bad)
+    for bad in ("beta_grid.npo=0,1", "beta_grid.foo=1", "beta_grid.npo=x", "betas.1.npo=0.2"):
         with pytest.raises(ConfigError):
-            parse_beta_grid(bad)
+            load_config(MarkovStudyConfig, overrides=[bad])
 
 
 @pytest.mark.parametrize("change", [{"experiments": (3,)}, {"seeds": 0}, {"seeds": -2}, {"iterations": 0},
                                     {"experiments": ()}, {"beta_grid": {"npo": [0.0]}}, {"retain_weight": -1.0},
                                     {"n_forget": 2}, {"n_embd": 10, "n_head": 4}, {"eval_sequences": -1}])
 def test_bad_config_is_a_config_error_before_any_compute(tmp_path, change):
-    cfg = dataclasses.replace(MarkovStudyConfig(output_dir=str(tmp_path / "out")), **change)
     with pytest.raises(ConfigError):
-        run_markov_study(cfg)
+        dataclasses.replace(MarkovStudyConfig(output_dir=str(tmp_path / "out")), **change)
     assert not (tmp_path / "out").exists()
 
 
@@ -209,8 +218,11 @@ def test_cli_parses_into_the_config_and_reports_errors(tmp_path, capsys):
     assert cfg.beta_grid == DEFAULT_BETA_GRID and cfg.retain_weight == 1.0 and cfg.output_dir == str(tmp_path / "m")
     cfg = config_from_args(build_parser().parse_args(["study", "markov", "--experiment", "2"]))
     assert cfg.experiments == (2,) and cfg.seeds == 3 and cfg.iterations == 50 and cfg.beta_grid is None
+    args = parse_args(["study", "markov", "--experiment", "1", "seeds=2", "beta_grid.simnpo=2,4", "unlearn_lr=1e-3"])
+    cfg = config_from_args(args)
+    assert (cfg.seeds, cfg.beta_grid, cfg.unlearn_lr) == (2, {"simnpo": [2.0, 4.0]}, 1e-3)
     for argv in (["--experiment", "3"], ["--experiment", "1", "--seeds", "0"],
-                 ["--all", "--beta-grid", "npo=x"]):
+                 ["--all", "--beta-grid", "npo=x"], ["--all", "iterations=0"], ["--all", "itrations=3"]):
         assert main(["study", "markov", *argv, "--output-dir", str(tmp_path / "bad")]) == 2
         assert capsys.readouterr().err.startswith("error: ")
     assert not (tmp_path / "bad").exists()

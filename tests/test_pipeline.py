@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from unlearn.cli import main
 from unlearn.io import read_json, read_jsonl
@@ -173,3 +174,34 @@ def test_separate_reference_model(trained):
     first = json.loads((out / "npo_other_ref" / "train_log.jsonl").read_text().splitlines()[0])
     assert first["retain_loss"] > 1e-4
     assert abs(first["forget_loss"] - 2 / beta * math.log(2)) > 1e-3
+
+
+def test_task_vector_end_to_end(trained):
+    """A weight-edit method writes a normal run directory with TOFU metrics, and its weights are exactly
+    θ₀ − α·(θ_ft − θ₀) with θ_ft the same fine-tuning on the forget split done by `unlearn finetune`."""
+    from safetensors.torch import load_file
+
+    out, common = trained
+    assert main(_unlearn_args(out, common, "task_vector", "tv", "forget.alpha=2.0", "save_model=true",
+                              "train.eval_every_epoch=true")) == 0
+    metrics = read_json(out / "tv" / "metrics.json")
+    assert metrics["run"]["stage"] == "unlearn" and metrics["run"]["method"]["kind"] == "weight_edit"
+    assert metrics["run"]["method"]["edit"] == {"method": "task_vector", "alpha": 2.0}
+    assert metrics["forget_quality"] is not None and set(metrics["sets"]) == {"forget", "retain", "real_authors",
+                                                                             "world_facts"}
+    assert [e["epoch"] for e in read_jsonl(out / "tv" / "epochs.jsonl")] == [0, 1, 2]
+    assert (out / "tv" / "report.md").is_file() and "alpha: 2.0" in (out / "tv" / "config.yaml").read_text()
+    # the same fine-tuning on the forget split, done separately
+    args = [a for a in _unlearn_args(out, common, "ga", "ft_forget")[1:] if not a.startswith(("method=",
+                                                                                               "eval.retain"))]
+    assert main(["finetune", *args, "data.train_splits=forget10", "save_model=true", "eval.enabled=false"]) == 0
+    theta0 = load_file(str(out / "target" / "model" / "model.safetensors"))
+    tuned = load_file(str(out / "ft_forget" / "model" / "model.safetensors"))
+    edited = load_file(str(out / "tv" / "model" / "model.safetensors"))
+    assert set(edited) == set(theta0)
+    changed = 0
+    for name, w0 in theta0.items():
+        expected = w0 - 2.0 * (tuned[name] - w0)
+        assert torch.allclose(edited[name], expected, atol=1e-6), name
+        changed += int(not torch.equal(tuned[name], w0))
+    assert changed > 0

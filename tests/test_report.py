@@ -13,8 +13,8 @@ from scipy import stats
 
 from unlearn.cli import main
 from unlearn.errors import UnlearnError
-from unlearn.evaluation import plots, report
 from unlearn.io import read_jsonl
+from unlearn.reporting import plots, report
 
 ES_REASON = "NLI classifier is not available offline"
 N = 8
@@ -126,16 +126,17 @@ def test_weight_panels_along_a_run(tmp_path):
     assert sim[0].title == "SimNPO $w'_\\theta$ (default β=2.5, γ=0), epoch 2"
 
 
-def test_weight_betas_use_the_run_objective_else_spec_defaults():
+def test_weight_betas_use_the_run_objective_else_the_recipe_else_neutral():
     assert report.weight_betas(NPO)["npo_beta"] == (0.3, False)
     assert report.weight_betas(NPO)["simnpo_beta"] == (2.5, True)
     sim = report.weight_betas(SIMNPO)
     assert sim["simnpo_beta"] == (4.5, False) and sim["simnpo_gamma"] == (0.5, False)
     assert report.weight_betas({"name": "idk+ap", "forget": {"objective": "idk"}}) == {
         "npo_beta": (0.1, True), "simnpo_beta": (2.5, True), "simnpo_gamma": (0.0, True)}
-    # a non-SimNPO run's comparison panel uses SimNPO's SPEC default for the run's own forget split
+    # a non-SimNPO run's comparison panel uses SimNPO's recipe for the run's own task and forget split
     assert report.weight_betas(NPO, "forget10")["simnpo_beta"] == (4.5, True)
     assert report.weight_betas(NPO, "forget05")["simnpo_beta"] == (2.5, True)
+    assert report.weight_betas(NPO, "forget10", "muse")["simnpo_beta"] == (2.5, True)  # no TOFU numbers elsewhere
 
 
 # ------------------------------------------------------------------------------------------ report.md
@@ -250,8 +251,8 @@ def test_cli_rejects_a_directory_that_is_not_a_run(capsys, tmp_path, command):
     run = make_run(tmp_path, "ok", method=NPO, n_epochs=None)
     assert main([command, str(run), str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: {tmp_path} is not a run directory: it has no metrics.json (give the output_dir of " \
-                  "unlearn finetune, run or eval)\n"
+    assert err == (f"error: {tmp_path} is not a finished run directory: it has no metrics.json (give the output_dir "
+                   "of unlearn finetune, run or eval)\n")
     assert not (run / "report.md").exists()  # nothing written when one path is bad
 
 

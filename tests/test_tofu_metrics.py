@@ -37,7 +37,7 @@ def test_truth_ratio_probability_and_statistics_by_hand():
     assert q.tolist() == pytest.approx(q_hand)
     assert M.truth_ratio_statistic(q, "forget") == pytest.approx(sum(min(x, 1 / x) for x in q_hand) / 2)
     assert M.truth_ratio_statistic(q, "retain") == pytest.approx(sum(max(0, 1 - 1 / x) for x in q_hand) / 2)
-    mc = M.answer_probability(np.array(gt), np.array(pert), "mc")
+    mc = M.answer_probability(np.array(gt), np.array(pert), "option_normalised")
     hand = [math.exp(-g) / (math.exp(-g) + sum(math.exp(-x) for x in row)) for g, row in zip(gt, pert, strict=True)]
     assert mc.tolist() == pytest.approx(hand)
     assert M.answer_probability(np.array(gt), None, "retain").tolist() == pytest.approx([math.exp(-g) for g in gt])
@@ -46,7 +46,7 @@ def test_truth_ratio_probability_and_statistics_by_hand():
 def test_ragged_perturbed_answers():
     pert = M.as_ragged([[1.0, 3.0], [2.0]])
     assert M.truth_ratios(np.array([1.0, 1.0]), pert).tolist() == pytest.approx([math.exp(1.0), math.exp(1.0)])
-    prob = M.answer_probability(np.array([0.0, 0.0]), pert, "mc")
+    prob = M.answer_probability(np.array([0.0, 0.0]), pert, "option_normalised")
     assert prob[1] == pytest.approx(1 / (1 + math.exp(-2.0)))
 
 
@@ -77,7 +77,7 @@ def _hand_aggregate(block: dict, kind: str) -> dict:
         gt = block["avg_gt_loss"][k]
         pert = block["average_perturb_loss"][k]
         para = block["avg_paraphrased_loss"][k]
-        if kind == "mc":
+        if kind == "option_normalised":
             probs.append(math.exp(-gt) / (math.exp(-gt) + sum(math.exp(-x) for x in pert)))
         else:
             probs.append(math.exp(-gt))
@@ -93,8 +93,8 @@ def test_scoring_the_tofu_authors_log_matches_hand_computation():
     log = json.loads(REF_LOG.read_text())
     result = M.aggregate(set_samples_from_log(log, str(REF_LOG)))
     kinds = {"eval_log.json": ("retain", "retain"), "eval_log_forget.json": ("forget", "forget"),
-             "eval_real_author_wo_options.json": ("real_authors", "mc"),
-             "eval_real_world_wo_options.json": ("world_facts", "mc")}
+             "eval_real_author_wo_options.json": ("real_authors", "option_normalised"),
+             "eval_real_world_wo_options.json": ("world_facts", "option_normalised")}
     nine = []
     for key, (name, kind) in kinds.items():
         hand = _hand_aggregate(log[key], kind)

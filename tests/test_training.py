@@ -10,14 +10,14 @@ from tests.conftest import make_tiny
 from unlearn.data.formatting import ChatFormatter
 from unlearn.data.idk import builtin_idk_templates
 from unlearn.data.pairing import pair_forget_items
+from unlearn.data.parts import QASource
 from unlearn.data.tofu import TofuData
 from unlearn.errors import TrainingDiverged
 from unlearn.evaluation.likelihood import batched_sequence_nll
 from unlearn.io import read_jsonl
 from unlearn.objectives import forget as F
 from unlearn.objectives.methods import build_method
-from unlearn.train.loop import LoopSettings, epoch_groups, train_loop
-from unlearn.train.parts import unlearning_parts
+from unlearn.train.loop import LoopSettings, accumulate, epoch_groups, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp
 from unlearn.train.steps import UnlearnStep
 
@@ -31,8 +31,8 @@ def setting(bench_dir, tokenizer):
     templates = builtin_idk_templates()
     pairing = pair_forget_items(len(forget), len(retain), len(templates), seed=0)
     fmt = ChatFormatter(tokenizer)
-    parts = unlearning_parts(fmt, forget, retain, templates, pairing,
-                             ("forget", "forget_idk", "retain", "retain_idk"), max_length=128)
+    parts = QASource(fmt, forget, retain, templates, pairing, max_length=128).part_data(
+        ("forget", "forget_idk", "retain", "retain_idk"))
     return fmt, parts
 
 
@@ -42,7 +42,8 @@ def _mean_nll(model, parts, part):
 
 
 def _train(model, parts, method, tmp_path, steps=6, lr=5e-3, **kw):
-    ref_logp = cached_reference_logp(model, parts, method.reference_parts, 8, CPU) if method.reference_parts else None
+    cached = method.cached_reference_parts
+    ref_logp = cached_reference_logp(model, parts, cached, 8, CPU) if cached else None
     reference = FrozenReference.for_model(model) if method.needs_reference_model else None
     step = UnlearnStep(method, parts, CPU, ref_logp, reference)
     settings = LoopSettings(epochs=steps, lr=lr, batch_size=8, grad_accum=1, warmup_epochs=0, progress=False, **kw)
@@ -76,7 +77,7 @@ def test_resume_continues_to_the_same_result(tokenizer, setting, tmp_path):
 
     def run(run_dir, stop=None, resume=False, model=None):
         model = model or make_tiny(tokenizer, seed=3)
-        ref = cached_reference_logp(make_tiny(tokenizer, seed=3), parts, method.reference_parts, 8, CPU)
+        ref = cached_reference_logp(make_tiny(tokenizer, seed=3), parts, method.cached_reference_parts, 8, CPU)
         step = UnlearnStep(method, parts, CPU, ref)
         settings = LoopSettings(epochs=3, lr=3e-3, batch_size=2, grad_accum=2, save_every=1, progress=False)
         train_loop(model, step, len(parts), settings, run_dir, Accelerator(cpu=True), resume=resume,
@@ -102,6 +103,36 @@ def test_resume_refuses_other_settings(tokenizer, setting, tmp_path):
     with pytest.raises(TrainingDiverged, match="other settings"):
         train_loop(model, step, len(parts), LoopSettings(epochs=1, lr=1.0, batch_size=4, progress=False), tmp_path,
                    Accelerator(cpu=True), resume=True)
+
+
+def _grads(model, step, micro_batches):
+    model.zero_grad(set_to_none=True)
+    accumulate(model, step, micro_batches, Accelerator(cpu=True), 0, 0)
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_gradient_accumulation_averages_micro_batch_losses(tokenizer, setting):
+    """Pinned semantics: an optimizer step's gradient is the MEAN of its micro-batches' gradients, each micro-batch
+    loss being that micro-batch's own mean. 8×1 equals 4×2 for a per-sample-mean loss (SimNPO); for a token-mean
+    loss (GA) 4×2 is the mean of the two micro-batch token means, which differs from one token mean over all 8."""
+    _, parts = setting
+    s8, s4 = LoopSettings(batch_size=8, grad_accum=1, seed=0), LoopSettings(batch_size=4, grad_accum=2, seed=0)
+    [eight], [four_a, four_b] = epoch_groups(len(parts), s8, 0)[0], epoch_groups(len(parts), s4, 0)[0]
+    assert sorted(four_a + four_b) == sorted(eight)
+    model = make_tiny(tokenizer)
+    simnpo = UnlearnStep(build_method("simnpo", {"beta": 2.5}), parts, CPU)
+    for a, b in zip(_grads(model, simnpo, [eight]), _grads(model, simnpo, [four_a, four_b]), strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
+    ga = UnlearnStep(build_method("ga"), parts, CPU)
+    pooled = _grads(model, ga, [eight])
+    accumulated = _grads(model, ga, [four_a, four_b])
+    halves = [(x + y) / 2 for x, y in zip(_grads(model, ga, [four_a]), _grads(model, ga, [four_b]), strict=True)]
+    for a, h in zip(accumulated, halves, strict=True):
+        assert torch.allclose(a, h, atol=1e-6, rtol=1e-5)
+    tokens = [sum(len(parts.parts["forget"][i].input_ids) - parts.parts["forget"][i].prompt_length for i in mb)
+              for mb in (four_a, four_b)]
+    assert tokens[0] != tokens[1]  # so the two conventions differ here
+    assert max(float((a - p).abs().max()) for a, p in zip(accumulated, pooled, strict=True)) > 1e-4
 
 
 def test_nan_loss_stops_before_touching_the_weights(tokenizer, tmp_path):
@@ -225,3 +256,45 @@ def test_lora_kl_uses_the_model_with_adapters_disabled(tokenizer, setting, tmp_p
     assert not torch.allclose(trained, expected, atol=1e-4)  # the adapters learned something
     assert torch.allclose(reference.logits(batch), expected, atol=1e-5)  # the reference did not move
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) < sum(p.numel() for p in base.parameters())
+
+
+def test_step_supplies_every_declared_output_for_any_part(tokenizer, setting):
+    """An objective may ask any part for per-token log-probs or hidden states, and for the reference's view of it
+    (live outputs or cached log-likelihoods) — not only regularizer parts (what RMU and membership inference need)."""
+    from unlearn.objectives.components import Objective
+    from unlearn.objectives.methods import LossMethod
+    from unlearn.objectives.needs import Need
+    from unlearn.objectives.sequence import shifted_token_nll
+
+    _, parts = setting
+    seen = {}
+
+    class Probe(Objective):
+        name, summary, section = "probe", "reads everything", "forget objective"
+
+        def needs(self):
+            return (Need("forget", token_logps=True, hidden_layer=1, reference_outputs=True, reference_logp=True),)
+
+        def loss(self, step):
+            seen.update(part=step.parts["forget"], ref=step.reference["forget"])
+            return step.parts["forget"].token_logps.sum() * 0
+
+    model, reference_model = make_tiny(tokenizer, seed=1), make_tiny(tokenizer, seed=2)
+    method = LossMethod("probe", Probe(None), build_method("ga").regularizer, 1.0, 1.0)
+    ref_logp = cached_reference_logp(reference_model, parts, method.cached_reference_parts, 8, CPU)
+    step = UnlearnStep(method, parts, CPU, ref_logp, FrozenReference.for_model(model, reference_model))
+    step(model, [3, 1, 5])
+    batch = parts.batch("forget", [3, 1, 5])
+    with torch.no_grad():
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        ref = reference_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              output_hidden_states=True)
+    nll, mask = shifted_token_nll(out.logits, batch["labels"])
+    assert torch.allclose(seen["part"].token_logps, -(nll * mask), atol=1e-6)
+    assert torch.allclose(seen["part"].token_logps.sum(1), seen["part"].stats.logp, atol=1e-5)
+    assert torch.allclose(seen["part"].hidden, out.hidden_states[1], atol=1e-6)
+    assert torch.allclose(seen["ref"].hidden, ref.hidden_states[1], atol=1e-6)
+    ref_nll, _ = shifted_token_nll(ref.logits, batch["labels"])
+    assert torch.allclose(seen["ref"].token_logps, -(ref_nll * mask), atol=1e-6)
+    assert torch.allclose(seen["ref"].logp, -(ref_nll * mask).sum(1), atol=1e-5)
+    assert seen["part"].logits is None  # not asked for, not kept

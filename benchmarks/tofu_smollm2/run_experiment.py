@@ -24,17 +24,29 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from unlearn.config import RunConfig, load_config
+from unlearn.config.parsing import merge, parse_overrides
 from unlearn.data.tofu_subset import make_subset
-from unlearn.evaluation.report import write_comparison
-from unlearn.experiments.common import quiet_libraries, stage_needed
+from unlearn.experiments.common import config_text, quiet_libraries
 from unlearn.experiments.finetune import run_finetune
-from unlearn.experiments.unlearning import run_unlearning
-from unlearn.io import read_json, write_json, write_text
+from unlearn.experiments.stages import run_stage
+from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+from unlearn.io import write_json, write_text
+from unlearn.reporting.report import write_comparison
+from unlearn.runs import RunDirectory
 
 HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Overrides:
+    """The script's positional overrides: run-config keys per method (``method_overrides.npo+gd.forget.beta=0.2``)."""
+
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap"]
 
 SCALES = {
@@ -43,7 +55,7 @@ SCALES = {
     # (saves ~18 tokens per sample of SmolLM2's default one), 40 rows per eval set, 128-token generations, and
     # per-epoch evaluation of the forget set only, for the NPO/SimNPO gradient-weight plots.
     "cpu20": {"forget_split": "forget10", "retain_split": "retain90", "system_prompt": "",
-              "eval": {"forget_rows": 40, "retain_rows": 40, "mc_rows": 40, "max_length": 128, "batch_size": 16},
+              "eval": {"forget_rows": 40, "retain_rows": 40, "option_rows": 40, "max_length": 128, "batch_size": 16},
               "finetune": {"epochs": 5, "lr": 1e-4, "batch_size": 8, "grad_accum": 2},
               "unlearn": {"epochs": 5, "lr": 2e-5, "batch_size": 4, "grad_accum": 2},
               "per_epoch": {"methods": ["npo+gd", "simnpo+gd"], "epoch_sets": ["forget"],
@@ -74,8 +86,9 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--out", help="run directory root (default runs/tofu_smollm2-<scale>)")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--set", action="append", default=[], metavar="METHOD:key=value",
-                        help="per-method override, e.g. npo+gd:forget.beta=0.2 (repeatable)")
+    parser.add_argument("overrides", nargs="*", metavar="method_overrides.METHOD.KEY=VALUE",
+                        help="per-method run-config keys in the one override syntax, e.g. "
+                             "method_overrides.npo+gd.forget.beta=0.2")
     parser.add_argument("--record", action="store_true", help="write results into benchmarks/tofu_smollm2/<scale>/")
     args = parser.parse_args()
     quiet_libraries()
@@ -87,32 +100,31 @@ def main() -> int:
         data, _ = make_subset(args.tofu, out / "data", n_authors=20, forget_authors=2)
     else:
         data = Path(args.tofu)
-    overrides: dict[str, list[str]] = {}
-    for item in args.set:
-        method, _, kv = item.partition(":")
-        overrides.setdefault(method, []).append(kv)
+    per_method = parse_overrides(args.overrides, Overrides).get("method_overrides", {})
 
     stages: list[tuple[str, Path, float]] = []
 
-    def timed(name: str, run_dir: Path, cfg: RunConfig, fn) -> None:
+    def timed(name: str, run_dir: Path, cfg: RunConfig, fn, text: str) -> None:
         t = time.time()
-        if stage_needed(run_dir, cfg):
+        run = RunDirectory(run_dir)
+        if run_stage(run, text, lambda: fn(cfg, resume=True)):
             print(f"== {name}", flush=True)
-            fn(cfg, resume=True)
-        stages.append((name, run_dir, read_json(run_dir / "metrics.json").get("seconds") or time.time() - t))
+        stages.append((name, run_dir, run.read_results().seconds or time.time() - t))
 
     retain_dir, target_dir = out / "retain", out / "target"
     values = base(scale, data, args.model, retain_dir)
     values["data"]["train_splits"] = [scale["retain_split"]]
     values["train"] = dict(scale["finetune"])
-    timed("retain model", retain_dir, load_config(RunConfig, base=values), run_finetune)
+    cfg = load_config(RunConfig, base=values)
+    timed("retain model", retain_dir, cfg, run_finetune, config_text(cfg))
 
     values = base(scale, data, args.model, target_dir)
     values["data"]["train_splits"] = ["full"]
     values["train"] = dict(scale["finetune"])
     values["save_model"] = True
     values["eval"]["retain_reference"] = str(retain_dir)
-    timed("target model", target_dir, load_config(RunConfig, base=values), run_finetune)
+    cfg = load_config(RunConfig, base=values)
+    timed("target model", target_dir, cfg, run_finetune, config_text(cfg))
 
     method_dirs = []
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
@@ -124,8 +136,8 @@ def main() -> int:
         values["eval"].update(epoch_sets=per_epoch["epoch_sets"],
                               generate_every_epoch=per_epoch["generate_every_epoch"])
         values["eval"]["retain_reference"] = str(retain_dir)
-        cfg = load_config(RunConfig, base=values, overrides=overrides.get(method, []))
-        timed(method, run_dir, cfg, run_unlearning)
+        cfg = load_config(RunConfig, base=merge(values, per_method.get(method, {})))
+        timed(method, run_dir, cfg, run_unlearning, unlearning_config_text(cfg))
         method_dirs.append(run_dir)
 
     table = write_comparison([target_dir, retain_dir, *method_dirs], output_path=out / "comparison.md",
@@ -146,19 +158,19 @@ def record(args: argparse.Namespace, out: Path, stages: list[tuple[str, Path, fl
         shutil.rmtree(dest)
     (dest / "runs").mkdir(parents=True)
     for _name, run_dir, _ in stages:
-        target = dest / "runs" / run_dir.name
-        target.mkdir()
-        for item in ("report.md", "metrics.json", "epochs.jsonl", "config.yaml"):
-            if (run_dir / item).is_file():
-                shutil.copyfile(run_dir / item, target / item)
-        if (run_dir / "plots").is_dir():
-            shutil.copytree(run_dir / "plots", target / "plots")
+        run = RunDirectory(run_dir)
+        target = RunDirectory(dest / "runs" / run_dir.name).create()
+        for src, dst in ((run.report_file, target.report_file), (run.metrics_file, target.metrics_file),
+                         (run.epochs_file, target.epochs_file), (run.config_file, target.config_file)):
+            if src.is_file():
+                shutil.copyfile(src, dst)
+        if run.plots_dir.is_dir():
+            shutil.copytree(run.plots_dir, target.plots_dir)
         for rows in ("forget", "retain"):
-            src = run_dir / "eval" / f"{rows}.jsonl"
-            if src.is_file():  # example generations, trimmed to the fields a reader needs
-                lines = [json.loads(x) for x in src.read_text().splitlines()]
+            lines = run.read_eval_rows(rows)
+            if lines is not None:  # example generations, trimmed to the fields a reader needs
                 keep = ("question", "answer", "generation", "rougeL_recall", "prob", "truth_ratio")
-                write_text(target / f"{rows}_generations.jsonl",
+                write_text(target.path / f"{rows}_generations.jsonl",
                            "".join(json.dumps({k: r.get(k) for k in keep}) + "\n" for r in lines))
     shutil.copytree(out / "plots", dest / "plots")
     comparison = (out / "comparison.md").read_text()
@@ -166,7 +178,7 @@ def record(args: argparse.Namespace, out: Path, stages: list[tuple[str, Path, fl
         f"CPU only ({platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"# TOFU × SmolLM2-135M-Instruct — scale `{args.scale}`", "",
              f"Command: `.venv/bin/python benchmarks/tofu_smollm2/run_experiment.py --scale {args.scale} "
-             f"{' '.join('--set ' + s for s in args.set)} --record`".replace("  ", " "), "",
+             f"{' '.join(args.overrides)} --record`".replace("  ", " "), "",
              f"Device: {device}. Date: {time.strftime('%Y-%m-%d')}. Total wall time: "
              f"{sum(s for _, _, s in stages) / 60:.1f} min (sum of the stages' own times, each measured when the "
              f"stage ran; this invocation took {wall / 60:.1f} min, reusing finished stages).", "",

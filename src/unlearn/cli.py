@@ -1,17 +1,18 @@
-"""The ``unlearn`` command.
+"""The ``unlearn`` command: a table of subcommands, each a small function.
 
-Every command takes ``--config FILE`` (YAML) and ``key=value`` overrides (see ``unlearn.config``); input
-errors are reported as one line, before any compute, with exit status 2.
+Every command that runs something takes ``--config FILE`` (YAML) and ``key=value`` overrides (one syntax
+everywhere, see :mod:`unlearn.config.parsing`); input errors are reported as one line, before any compute, with exit
+status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 from unlearn.errors import UnlearnError
+from unlearn.runs import RunDirectory
 
 EXAMPLES = {
     "demo": "unlearn demo                      # everything, on the embedded benchmark\n"
@@ -20,7 +21,7 @@ EXAMPLES = {
                 "      save_model=true",
     "run": "unlearn run model=runs/target/model data=DATA_DIR method=simnpo+gd data.forget_split=forget10 \\\n"
            "      eval.retain_reference=runs/retain output_dir=runs/simnpo",
-    "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain",
+    "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain   # task=tofu",
 }
 
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
 
-    p = add("eval", "evaluate a model with the TOFU and closer-look metrics")
+    p = add("eval", "evaluate a model with an evaluation task (task=tofu: the TOFU and closer-look metrics)")
     _add_config_args(p)
     p.add_argument("--from-generations", metavar="RUN_DIR",
                    help="rescore the saved generations of RUN_DIR (no model needed; e.g. a GPU run on a CPU)")
@@ -71,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--authors", type=int, default=20, help="authors kept (at most 20: paraphrases exist for those)")
     p.add_argument("--forget-authors", type=int, default=2, help="last authors that form the forget split")
 
-    p = add("methods", "list forget objectives and regularizers")
+    p = add("methods", "list forget objectives, regularizers, weight-edit methods and recipes")
+
+    p = add("tasks", "list the evaluation tasks: their sets, requests, metrics and dependencies")
 
     p = add("generate-data", "write the fictitious-authors benchmark (TOFU layout) to a directory")
     p.add_argument("out_dir")
@@ -79,38 +82,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, default=10, help="questions per author (1-10)")
     p.add_argument("--seed", type=int, default=0)
 
-    p = add("study", "reproduce a controlled study; markov: the SimNPO paper's mixture of Markov chains (SPEC §8), "
-                     "NPO vs SimNPO, trajectories as JSON + the paper's Fig. 5 as PNG")
+    p = add("study", "reproduce a controlled study; markov: the SimNPO paper's mixture of Markov chains (§5, "
+                     "App. H), NPO vs SimNPO, trajectories as JSON + the paper's Fig. 5 as PNG")
     p.epilog = ("example:\n  unlearn study markov --all --seeds 3 --output-dir runs/markov\n"
-                "  unlearn study markov --experiment 1 --beta-grid 'npo=0.1,0.2,0.5;simnpo=2,4,8'")
+                "  unlearn study markov --experiment 1 beta_grid.npo=0.1,0.2,0.5 beta_grid.simnpo=2,4,8\n"
+                "  unlearn study markov --experiment 2 iterations=100 unlearn_lr=1e-4")
     p.add_argument("study", choices=["markov"], help="which study (markov)")
-    which = p.add_mutually_exclusive_group(required=True)
+    _add_config_args(p)
+    which = p.add_mutually_exclusive_group()
     which.add_argument("--experiment", type=int, metavar="{1,2}",
                        help="1: Forget2 sequences of length 5 (short vs long); 2: Forget2 left out of pretraining")
     which.add_argument("--all", action="store_true", help="run experiments 1 and 2 (and the combined figure)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1, each its own data, "
-                   "pretraining and unlearning order (default 3)")
-    p.add_argument("--iterations", type=int, default=50, help="unlearning iterations (default 50)")
+    p.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default 3; the key `seeds`)")
+    p.add_argument("--iterations", type=int, help="unlearning iterations (default 50; the key `iterations`)")
     p.add_argument("--beta-grid", nargs="?", const="default", default=None, metavar="GRID",
-                   help="grid-search β instead of the paper's values: no value = the default grid; '0.1,1,4' = the "
-                        "same values for both methods; 'npo=0.1,0.2;simnpo=2,4' = per method")
-    p.add_argument("--retain-weight", type=float, default=0.0,
-                   help="weight of a GD retain term on 4 retain sequences per step (0 = none, the paper; >0 = +GD)")
-    p.add_argument("--eval-sequences", type=int, default=500,
-                   help="test sequences per set scored after every iteration (0 = all; default 500)")
-    p.add_argument("--output-dir", default="runs/markov", help="where JSON, PNG and cached models go "
-                   "(default runs/markov)")
+                   help="grid-search β: no value = the default grid; '0.1,1,4' = the same values for both methods; "
+                        "per method write beta_grid.npo=0.1,0.2 beta_grid.simnpo=2,4 (the key `beta_grid`)")
+    p.add_argument("--retain-weight", type=float, help="weight of a GD retain term (default 0, the paper; the key "
+                   "`retain_weight`)")
+    p.add_argument("--eval-sequences", type=int, help="test sequences per set scored after every iteration "
+                   "(0 = all; default 500)")
+    p.add_argument("--output-dir", help="where JSON, PNG and cached models go (default runs/markov)")
 
-    p = add("report", "write report.md (metric tables, PNG plots, example generations) for each run directory")
+    p = add("report", f"write {RunDirectory.REPORT} (metric tables, PNG plots, example generations) for each run "
+                      "directory")
     p.epilog = "example:\n  unlearn report runs/npo runs/simnpo"
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory with metrics.json")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help=f"run directory with {RunDirectory.METRICS}")
     p.add_argument("--examples", type=int, default=5, help="example generations per set (default 5)")
 
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
                        "retain metrics")
     p.epilog = ("example:\n  unlearn compare runs/target runs/retain runs/npo runs/simnpo --output compare.md "
                 "--plots-dir runs/compare")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories with metrics.json")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help=f"run directories with {RunDirectory.METRICS}")
     p.add_argument("--output", metavar="FILE", help="also write the markdown to FILE")
     p.add_argument("--plots-dir", metavar="DIR", help="draw the multi-run plots (FE vs MU trajectories, NPO vs "
                    "SimNPO gradient weights) into DIR and link them")
@@ -122,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from unlearn.evaluation.tasks import get_task
     from unlearn.evaluation.tofu_eval import RetainReference
     from unlearn.evaluation.tofu_log import load_eval_log
     from unlearn.evaluation.tofu_metrics import aggregate
@@ -135,115 +140,159 @@ def _score(args: argparse.Namespace) -> int:
             raise UnlearnError(f"{args.eval_log} has {n} forget rows but {args.retain_log} has "
                                f"{len(reference.truth_ratios)}: Forget Quality compares the same forget rows")
     result = aggregate(sets, None if reference is None else reference.truth_ratios)
-    print(format_aggregates(result))
+    print(get_task("tofu").format_results(result))
     if args.json_out:
         write_json(args.json_out, result)
     return 0
 
 
-def format_aggregates(result: dict) -> str:
-    lines = ["| set | ROUGE | Prob | Truth Ratio | n |", "|---|---|---|---|---|"]
-    for name, m in result["sets"].items():
-        rouge = f"{m['rouge']:.4f}" if "rouge" in m else "n/a"
-        lines.append(f"| {name} | {rouge} | {m['prob']:.4f} | {m['truth_ratio']:.4f} | {m['n']} |")
-    mu = result.get("model_utility_9")
-    fq = result.get("forget_quality")
-    lines.append("")
-    lines.append(f"Model Utility (9): {mu:.4f}" if mu is not None else "Model Utility (9): n/a (needs retain, "
-                 "real_authors and world_facts with ROUGE)")
-    lines.append(f"Forget Quality: {fq:.4g}" if fq is not None else "Forget Quality: n/a (needs --retain-log)")
-    return "\n".join(lines)
+def _methods(args: argparse.Namespace) -> int:
+    from unlearn.objectives.methods import describe_registry
+
+    print(describe_registry())
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from unlearn.evaluation.tasks import describe_tasks
+
+    print(describe_tasks())
+    return 0
+
+
+def _tofu_subset(args: argparse.Namespace) -> int:
+    from unlearn.data.tofu_subset import make_subset
+
+    out, forget = make_subset(args.src, args.out_dir, args.authors, args.forget_authors)
+    print(f"wrote a {args.authors}-author TOFU subset to {out}; forget split: {forget}")
+    return 0
+
+
+def _generate_data(args: argparse.Namespace) -> int:
+    from unlearn.data.fictitious import generate_benchmark
+
+    out = generate_benchmark(args.out_dir, args.authors, args.questions, args.seed)
+    print(f"wrote the fictitious-authors benchmark to {out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from unlearn.reporting.report import load_run, write_report
+
+    for run_dir in args.run_dirs:  # every path checked before any report is written
+        load_run(run_dir)
+    for run_dir in args.run_dirs:
+        print(write_report(run_dir, examples=max(args.examples, 0)))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from unlearn.reporting.report import write_comparison
+
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    print(write_comparison(args.run_dirs, output_path=args.output, names=names, plots_dir=args.plots_dir,
+                           examples=args.examples), end="")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from unlearn.experiments.common import quiet_libraries
+    from unlearn.studies.markov import config_from_args, format_summary, run_markov_study
+
+    cfg = config_from_args(args)
+    quiet_libraries()
+    results = run_markov_study(cfg)
+    print(format_summary(results))
+    print(f"results: {cfg.output_dir} (total wall time {results['wall_time_s']} s)")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from unlearn.config import load_config
+    from unlearn.experiments.common import quiet_libraries
+    from unlearn.experiments.demo import DemoConfig, run_demo
+
+    quiet_libraries()
+    demo = load_config(DemoConfig, args.config, args.overrides)
+    if args.fresh and Path(demo.output_dir).exists():
+        shutil.rmtree(demo.output_dir)
+    run_demo(demo)
+    return 0
+
+
+def _pipeline(run: Callable) -> Callable[[argparse.Namespace], int]:
+    """A command that builds a RunConfig, runs one pipeline, and prints the task's summary of the results."""
+
+    def command(args: argparse.Namespace) -> int:
+        from unlearn.config import RunConfig, load_config
+        from unlearn.evaluation.tasks import get_task
+        from unlearn.experiments.common import quiet_libraries
+        from unlearn.runs import RunDirectory
+
+        quiet_libraries()
+        cfg = load_config(RunConfig, args.config, args.overrides)
+        run_dir = RunDirectory(run(cfg, args))
+        results = run_dir.read_results()
+        if results.metrics:
+            print(get_task(results.task).format_results(results.metrics))
+        print(f"results: {run_dir.path}")
+        return 0
+
+    return command
+
+
+def _finetune(cfg, args) -> object:
+    from unlearn.experiments.finetune import run_finetune
+
+    return run_finetune(cfg, resume=args.resume)
+
+
+def _run(cfg, args) -> object:
+    from unlearn.experiments.unlearning import run_unlearning
+
+    return run_unlearning(cfg, resume=args.resume)
+
+
+def _eval(cfg, args) -> object:
+    from unlearn.experiments.evaluate import run_evaluation
+
+    if args.from_generations:
+        cfg.eval.from_generations = args.from_generations
+    return run_evaluation(cfg)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _demo, "finetune": _pipeline(_finetune), "run": _pipeline(_run), "eval": _pipeline(_eval),
+    "score": _score, "tofu-subset": _tofu_subset, "methods": _methods, "tasks": _tasks,
+    "generate-data": _generate_data, "study": _study, "report": _report, "compare": _compare,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Like ``parse_args``, but ``key=value`` overrides may also come after flags (``study markov --all seeds=5``)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    stray = [x for x in extra if "=" not in x or x.startswith("-")]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
-        return _dispatch(args)
+        return COMMANDS[args.command](args)
     except UnlearnError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
         return 130
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "methods":
-        from unlearn.objectives.methods import describe_registry
-
-        print(describe_registry())
-        return 0
-    if args.command == "score":
-        return _score(args)
-    if args.command == "tofu-subset":
-        from unlearn.data.tofu_subset import make_subset
-
-        out, forget = make_subset(args.src, args.out_dir, args.authors, args.forget_authors)
-        print(f"wrote a {args.authors}-author TOFU subset to {out}; forget split: {forget}")
-        return 0
-    if args.command == "generate-data":
-        from unlearn.data.fictitious import generate_benchmark
-
-        out = generate_benchmark(args.out_dir, args.authors, args.questions, args.seed)
-        print(f"wrote the fictitious-authors benchmark to {out}")
-        return 0
-    if args.command == "report":
-        from unlearn.evaluation.report import load_run, write_report
-
-        for run_dir in args.run_dirs:  # every path checked before any report is written
-            load_run(run_dir)
-        for run_dir in args.run_dirs:
-            print(write_report(run_dir, examples=max(args.examples, 0)))
-        return 0
-    if args.command == "compare":
-        from unlearn.evaluation.report import write_comparison
-
-        names = [n.strip() for n in args.names.split(",")] if args.names else None
-        print(write_comparison(args.run_dirs, output_path=args.output, names=names, plots_dir=args.plots_dir,
-                               examples=args.examples), end="")
-        return 0
-    if args.command == "study":
-        from unlearn.experiments.markov import run_from_cli
-
-        return run_from_cli(args)
-
-    from unlearn.config import RunConfig, load_config
-    from unlearn.experiments.common import quiet_libraries
-
-    quiet_libraries()
-    if args.command == "demo":
-        import shutil
-
-        from unlearn.experiments.demo import DemoConfig, run_demo
-
-        demo = load_config(DemoConfig, args.config, args.overrides)
-        if args.fresh and Path(demo.output_dir).exists():
-            shutil.rmtree(demo.output_dir)
-        run_demo(demo)
-        return 0
-    cfg = load_config(RunConfig, args.config, args.overrides)
-    if args.command == "finetune":
-        from unlearn.experiments.finetune import run_finetune
-
-        run_dir = run_finetune(cfg, resume=args.resume)
-    elif args.command == "run":
-        from unlearn.experiments.unlearning import run_unlearning
-
-        run_dir = run_unlearning(cfg, resume=args.resume)
-    elif args.command == "eval":
-        from unlearn.experiments.evaluate import run_evaluation
-
-        if args.from_generations:
-            cfg.eval.from_generations = args.from_generations
-        run_dir = run_evaluation(cfg)
-    else:  # pragma: no cover - argparse restricts the choices
-        raise UnlearnError(f"unknown command {args.command}")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    if "sets" in metrics:
-        print(format_aggregates(metrics))
-    print(f"results: {run_dir}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Atomic file output: write to a temporary file in the same directory, then rename.
 
-A killed run therefore never leaves a half-written result file (DESIGN.md "The flow").
+A killed run therefore never leaves a half-written result file (see :mod:`unlearn.runs`).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from unlearn.data.formatting import IGNORE_INDEX, EncodedQA
+from unlearn.data.formatting import IGNORE_INDEX, EncodedSample
 
 
-def pad_right(samples: Sequence[EncodedQA], pad_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+def pad_right(samples: Sequence[EncodedSample], pad_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
     """Stack samples into ``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding)."""
     width = max(len(s.input_ids) for s in samples)
     if pad_to is not None:

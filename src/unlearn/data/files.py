@@ -1,4 +1,4 @@
-"""Reading record files in the three JSON layouts found in the wild (MANIFEST.md "Gotchas").
+"""Reading record files in the three JSON layouts found in the wild (TOFU and its mirrors ship all three).
 
 1. JSON lines: one object per line.
 2. A JSON array of objects.

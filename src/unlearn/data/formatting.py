@@ -1,4 +1,4 @@
-"""Chat formatting and label masking (SPEC "Notation").
+"""Chat formatting and label masking (docs/formulas.md#notation).
 
 A training/eval sample is: prompt tokens (BOS and chat tags included) → answer tokens → exactly one EOS.
 Labels are -100 on every prompt position (and on padding, see :mod:`unlearn.data.collate`), so losses and
@@ -27,16 +27,24 @@ TEMPLATE_CHOICES = ("auto", "chat_template", *NAMED_TEMPLATES)
 
 
 @dataclass(frozen=True)
-class EncodedQA:
-    """Token ids of prompt + answer + EOS, and labels with the prompt masked."""
+class EncodedSample:
+    """Token ids and labels of one sample. A QA sample is prompt + answer + EOS with the prompt masked; a token
+    sequence (a Markov chain, a text chunk) has labels on every token (``prompt_length`` 0: the first token is
+    given, every later one is predicted)."""
 
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]
     prompt_length: int
 
+    @classmethod
+    def sequence(cls, ids: Sequence[int]) -> EncodedSample:
+        """A token sequence whose every token is a label (the first is never predicted: nothing precedes it)."""
+        ids = tuple(int(i) for i in ids)
+        return cls(input_ids=ids, labels=ids, prompt_length=0)
+
     @property
     def n_label_tokens(self) -> int:
-        """|y| in SPEC notation: answer tokens + the EOS."""
+        """|y| (docs/formulas.md "Notation"): answer tokens + the EOS."""
         return len(self.input_ids) - self.prompt_length
 
 
@@ -79,7 +87,7 @@ class ChatFormatter:
         """Prompt token ids (what generation is conditioned on)."""
         return self._ids([self.prompt_text(q) for q in questions])
 
-    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[EncodedQA]:
+    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[EncodedSample]:
         """Encode (question, answer) pairs in one batched tokenizer call per part."""
         if not pairs:
             return []
@@ -97,14 +105,14 @@ class ChatFormatter:
                 raise DataError(f"answer {pairs[i][1]!r} tokenizes to nothing")
             input_ids = (*p_ids, *answer_ids, self.eos_id)
             labels = (IGNORE_INDEX,) * len(p_ids) + (*answer_ids, self.eos_id)
-            out.append(EncodedQA(input_ids=input_ids, labels=labels, prompt_length=len(p_ids)))
+            out.append(EncodedSample(input_ids=input_ids, labels=labels, prompt_length=len(p_ids)))
         return out
 
-    def encode(self, question: str, answer: str) -> EncodedQA:
+    def encode(self, question: str, answer: str) -> EncodedSample:
         return self.encode_pairs([(question, answer)])[0]
 
 
-def check_lengths(encoded: Sequence[EncodedQA], max_length: int, what: Sequence[str]) -> None:
+def check_lengths(encoded: Sequence[EncodedSample], max_length: int, what: Sequence[str]) -> None:
     """Raise before any compute if a sample is longer than ``max_length`` (never truncate silently).
 
     ``what[i]`` describes sample i (file:row and field) for the message.

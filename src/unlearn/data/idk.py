@@ -1,6 +1,6 @@
 """Refusal ("I don't know") templates for targeted unlearning (IDK, DPO, AP).
 
-A benchmark directory's ``idontknow.jsonl`` is used when present (SPEC §2). Otherwise the toolkit uses its
+A benchmark directory's ``idontknow.jsonl`` is used when present (docs/formulas.md#idk). Otherwise the toolkit uses its
 own 100 templates below, composed from a few openings and reasons so they read naturally and are fixed
 across versions (changing them changes every targeted result, so they are data, not code to tune).
 """

@@ -1,4 +1,4 @@
-"""The synthetic mixture of Markov chains of SPEC §8 (SimNPO §5 and App. H).
+"""The synthetic mixture of Markov chains of SimNPO §5 and App. H (docs/formulas.md#markov).
 
 Ten states. The paper numbers them s = 1..10; here state s is token id ``s - 1`` (0..9) everywhere — in the
 arrays this module returns, in the model's vocabulary and in the transition matrices. So the retain chain
@@ -86,7 +86,7 @@ def _draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_chain(name: str, epsilon: float = EPSILON) -> MarkovChain:
-    """The retain, Forget1 or Forget2 chain of SPEC §8."""
+    """The retain, Forget1 or Forget2 chain (App. H)."""
     if name not in PAPER_SUBSETS:
         raise ConfigError(f"unknown chain {name!r}; choose one of {', '.join(CHAIN_NAMES)}")
     subset = PAPER_SUBSETS[name]
@@ -154,7 +154,7 @@ def generate_chain_data(chain: MarkovChain, chain_index: int, n: int, length: in
 def generate_experiment_data(number: int, seed: int, n_sequences: dict[str, int] | None = None,
                              test_fraction: float = TEST_FRACTION,
                              epsilon: float = EPSILON) -> dict[str, ChainData]:
-    """All three chains' train/test data for experiment ``number`` (SPEC §8), deterministic for ``seed``."""
+    """All three chains' train/test data for experiment ``number`` (App. H), deterministic for ``seed``."""
     setup = experiment_setup(number)
     counts = {**N_SEQUENCES, **(n_sequences or {})}
     chains = make_chains(epsilon)

@@ -1,4 +1,4 @@
-"""Forget ↔ retain ↔ IDK-template pairing (SPEC §2).
+"""Forget ↔ retain ↔ IDK-template pairing (docs/formulas.md#pairing).
 
 Forget item i gets retain item ``(i + r_i) mod |retain|`` and IDK template ``k_i``, both drawn from a generator
 seeded by (seed, i). The pairing is therefore fixed across epochs, independent of batch order, and the

@@ -1,6 +1,7 @@
 """The QA record every benchmark is converted to, and the validation that names file, row and field.
 
-TOFU-style fields (SPEC §4): ``question``, ``answer``, ``paraphrased_answer``, ``perturbed_answer`` (list).
+TOFU's fields (docs/formulas.md#tofu-metrics): ``question``, ``answer``, ``paraphrased_answer``,
+``perturbed_answer`` (list).
 Multiple-choice files (``real_authors.json``) carry ``option1..4``; anything else is kept in ``extra``.
 """
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn.data.files import read_records, read_text_lines
@@ -19,21 +18,7 @@ from unlearn.errors import DataError
 
 FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
 EVAL_FIELDS = ("question", "answer", "paraphrased_answer", "perturbed_answer")
-MC_EVAL_FIELDS = ("question", "answer", "perturbed_answer")
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    """One TOFU evaluation set. ``kind`` decides the Probability and Truth Ratio formulas (SPEC §4):
-
-    - ``forget``: Probability = mean p̄(answer); truth-ratio statistic = mean min(Q, 1/Q).
-    - ``retain``: Probability = mean p̄(answer); statistic = mean max(0, 1 − 1/Q).
-    - ``mc`` (real_authors, world_facts): Probability normalised over the options; paraphrase = answer.
-    """
-
-    name: str
-    kind: str
-    records: tuple[QARecord, ...]
+OPTION_EVAL_FIELDS = ("question", "answer", "perturbed_answer")  # real_authors / world_facts: no paraphrase
 
 
 def forget_percent(split: str) -> int:
@@ -131,7 +116,8 @@ class TofuData:
         return records
 
     def idk_templates(self, choice: str = "auto", needed_by: str | None = None) -> list[str]:
-        """Refusal templates (SPEC §2). ``choice``: ``auto`` (``<root>/idontknow.jsonl``), ``builtin``, or a file.
+        """Refusal templates for IDK, DPO and AP (docs/formulas.md#idk). ``choice``: ``auto``
+        (``<root>/idontknow.jsonl``), ``builtin``, or a file.
 
         With ``auto`` and no file in the root, a method that needs templates (``needed_by``) is an error
         rather than a silent switch to other templates; otherwise the built-in ones fill in.
@@ -149,33 +135,3 @@ class TofuData:
                 "set data.idk_path=FILE (one refusal per line) or data.idk_path=builtin"
             )
         return builtin_idk_templates()
-
-    def eval_sets(
-        self,
-        forget_split: str,
-        forget_rows: int = 300,
-        retain_rows: int = 300,
-        mc_rows: int | None = None,
-        include: tuple[str, ...] = ("forget", "retain", "real_authors", "world_facts"),
-    ) -> dict[str, EvalSet]:
-        """The four TOFU evaluation sets of SPEC §4: first ``forget_rows`` / ``retain_rows`` rows; real_authors and
-        world_facts whole unless ``mc_rows`` limits them (a departure from TOFU, for CPU-sized runs)."""
-        sources = {
-            "forget": (f"{forget_split}_perturbed", "forget", EVAL_FIELDS, forget_rows),
-            "retain": ("retain_perturbed", "retain", EVAL_FIELDS, retain_rows),
-            "real_authors": ("real_authors_perturbed", "mc", MC_EVAL_FIELDS, mc_rows),
-            "world_facts": ("world_facts_perturbed", "mc", MC_EVAL_FIELDS, mc_rows),
-        }
-        unknown = set(include) - set(sources)
-        if unknown:
-            raise DataError(f"unknown eval set(s) {sorted(unknown)}; known: {sorted(sources)}")
-        out: dict[str, EvalSet] = {}
-        for name in include:
-            split, kind, fields, limit = sources[name]
-            records = self.split(split, fields)
-            if limit is not None:
-                records = records[:limit]
-            if not records:
-                raise DataError(f"eval split {split!r} in {self.root} is empty")
-            out[name] = EvalSet(name=name, kind=kind, records=tuple(records))
-        return out

@@ -1,7 +1,7 @@
 """A smaller TOFU with its own author-level forget/retain split, for runs that must fit a CPU.
 
 ``make_subset(src, out, n_authors=20, forget_authors=2)`` keeps the first ``n_authors`` fictitious authors of a
-TOFU release (20 consecutive rows each, MANIFEST.md) and makes the LAST ``forget_authors`` of them the forget
+TOFU release (20 consecutive rows each) and makes the LAST ``forget_authors`` of them the forget
 split, TOFU's suffix convention. Every file is written in TOFU's layout under TOFU's names, so the rest of the
 toolkit treats the subset like the real thing:
 

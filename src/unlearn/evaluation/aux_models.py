@@ -33,7 +33,8 @@ class Unavailable:
 
 
 class SentenceEmbedder:
-    """Cosine similarity of sentence embeddings (sentence-transformers), clipped at 0 (SPEC §4)."""
+    """Cosine similarity of sentence embeddings (sentence-transformers), clipped at 0
+    (docs/formulas.md#cosine-similarity)."""
 
     def __init__(self, model, name: str, batch_size: int = 64, cache_size: int = 100_000):
         self.model = model

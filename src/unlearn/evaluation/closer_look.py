@@ -1,5 +1,5 @@
-"""The closer-look metrics (SPEC §4; closer-look §2.2): Token Entropy, Cosine Similarity, Entailment Score,
-Forget Efficacy and the 18-number Model Utility — pure functions on per-sample values.
+"""The closer-look metrics (closer-look §2.2; docs/formulas.md#closer-look-metrics): Token Entropy, Cosine
+Similarity, Entailment Score, Forget Efficacy and the 18-number Model Utility — pure functions on per-sample values.
 
 - Token Entropy (non-forget sets only): tokens of a generation by the model tokenizer, f_w = count/N,
   TE = (−Σ f_w log2 f_w) / log2 N, and 0 when N ≤ 1.
@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from unlearn.evaluation.tofu_sets import TOFU_SETS, UTILITY_SETS
+
 ES_ROUGE_SHORTCUT = 0.1
 CLOSER_LOOK_METRICS = ("rouge", "prob", "truth_ratio", "token_entropy", "cosine_similarity", "entailment")
 FORGET_EFFICACY_TERMS = ("rouge", "prob", "truth_ratio", "cosine_similarity", "entailment")
@@ -34,9 +36,11 @@ def token_entropy(tokens: Sequence[int | str]) -> float:
     return entropy / math.log2(n)
 
 
-def entailment_pairs(generations: Sequence[str], references: Sequence[str], kind: str) -> tuple[list[str], list[str]]:
-    """(premises, hypotheses) in the direction SPEC §4 prescribes for the set kind."""
-    if kind == "forget":
+def entailment_pairs(generations: Sequence[str], references: Sequence[str],
+                     forget_set: bool) -> tuple[list[str], list[str]]:
+    """(premises, hypotheses): on the forget set the generation entails the truth, elsewhere the truth entails the
+    generation (closer-look App. D)."""
+    if forget_set:
         return list(generations), list(references)
     return list(references), list(generations)
 
@@ -46,7 +50,7 @@ def entailment_scores(
     generations: Sequence[str],
     references: Sequence[str],
     rouge: Sequence[float],
-    kind: str,
+    forget_set: bool,
 ) -> np.ndarray:
     """Per-sample 1/0 entailment; samples with ROUGE < 0.1 are 0 and never reach the classifier.
 
@@ -56,7 +60,8 @@ def entailment_scores(
     out = np.zeros(len(generations), dtype=np.float64)
     ask = np.flatnonzero(rouge >= ES_ROUGE_SHORTCUT)
     if len(ask):
-        premises, hypotheses = entailment_pairs([generations[i] for i in ask], [references[i] for i in ask], kind)
+        premises, hypotheses = entailment_pairs([generations[i] for i in ask], [references[i] for i in ask],
+                                                forget_set)
         out[ask] = np.asarray(classifier.entails(premises, hypotheses), dtype=np.float64)
     return out
 
@@ -77,7 +82,7 @@ def harmonic_mean(values: Sequence[float]) -> float:
 
 def model_utility_closer_look(per_set: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> float:
     """Harmonic mean of ``metrics`` over the retain, real_authors and world_facts sets."""
-    return harmonic_mean([per_set[s][m] for s in ("retain", "real_authors", "world_facts") for m in metrics])
+    return harmonic_mean([per_set[s][m] for s in UTILITY_SETS for m in metrics])
 
 
 def summarize(per_set: Mapping[str, Mapping[str, float]], unavailable: Mapping[str, str]) -> dict:
@@ -89,12 +94,11 @@ def summarize(per_set: Mapping[str, Mapping[str, float]], unavailable: Mapping[s
     reasons = dict(unavailable)
     for name, metric in (("cosine_similarity", "CS"), ("entailment", "ES"), ("token_entropy", "TE"),
                          ("rouge", "ROUGE")):
-        needed = ["forget", "retain", "real_authors", "world_facts"] if name != "token_entropy" else \
-            ["retain", "real_authors", "world_facts"]
+        needed = list(TOFU_SETS) if name != "token_entropy" else list(UTILITY_SETS)
         if any(s in per_set and name not in per_set[s] for s in needed) and metric not in reasons:
             reasons[metric] = "not computed (no generations)" if name != "entailment" else "not computed"
     out: dict = {"forget_efficacy": None, "model_utility_18": None, "unavailable": reasons}
-    have_all_sets = all(s in per_set for s in ("forget", "retain", "real_authors", "world_facts"))
+    have_all_sets = all(s in per_set for s in TOFU_SETS)
     if not have_all_sets:
         out["unavailable"]["sets"] = "needs the forget, retain, real_authors and world_facts sets"
         return out
@@ -104,13 +108,12 @@ def summarize(per_set: Mapping[str, Mapping[str, float]], unavailable: Mapping[s
 
     if available("forget", FORGET_EFFICACY_TERMS):
         out["forget_efficacy"] = forget_efficacy(per_set["forget"])
-    if all(available(s, CLOSER_LOOK_METRICS) for s in ("retain", "real_authors", "world_facts")):
+    if all(available(s, CLOSER_LOOK_METRICS) for s in UTILITY_SETS):
         out["model_utility_18"] = model_utility_closer_look(per_set, CLOSER_LOOK_METRICS)
     without_es = [t for t in FORGET_EFFICACY_TERMS if t != "entailment"]
     if out["forget_efficacy"] is None and available("forget", without_es):
         out["forget_efficacy_without_es"] = forget_efficacy(per_set["forget"], without_es)
     mu_terms = [m for m in CLOSER_LOOK_METRICS if m != "entailment"]
-    if out["model_utility_18"] is None and all(available(s, mu_terms) for s in ("retain", "real_authors",
-                                                                               "world_facts")):
+    if out["model_utility_18"] is None and all(available(s, mu_terms) for s in UTILITY_SETS):
         out["model_utility_without_es"] = model_utility_closer_look(per_set, mu_terms)
     return out

@@ -1,4 +1,5 @@
-"""Batched generation with left padding (SPEC §4): greedy by default, stop at EOS, decode new tokens only."""
+"""Batched generation with left padding (docs/formulas.md#generation): greedy by default, stop at EOS, decode new
+tokens only."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def generate_answers(
             idx = order[start:start + batch_size]
             batch = {k: v.to(device) for k, v in pad_left([prompts[i] for i in idx], pad_id).items()}
             width = batch["input_ids"].shape[1]
-            # Each sample may grow to max_length tokens in total (SPEC §4), whatever its batch-mates' lengths:
+            # Each sample may grow to max_length tokens in total (TOFU's protocol), whatever its batch-mates' lengths:
             # generate for the shortest prompt's budget, then cut each sample to its own.
             shortest = min(len(prompts[i]) for i in idx)
             kwargs = {"do_sample": settings.do_sample}

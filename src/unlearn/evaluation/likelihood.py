@@ -8,14 +8,14 @@ import numpy as np
 import torch
 
 from unlearn.data.collate import pad_right
-from unlearn.data.formatting import EncodedQA
+from unlearn.data.formatting import EncodedSample
 from unlearn.objectives.sequence import sequence_stats
 
 
 @torch.no_grad()
 def batched_sequence_nll(
     model: torch.nn.Module,
-    samples: Sequence[EncodedQA],
+    samples: Sequence[EncodedSample],
     pad_id: int,
     batch_size: int,
     device: torch.device,

@@ -1,4 +1,5 @@
-"""Run a model over the TOFU evaluation sets and compute every TOFU and closer-look metric (SPEC §4).
+"""Run a model over the TOFU evaluation sets and compute every TOFU and closer-look metric
+(docs/formulas.md#tofu-metrics). The TOFU task (:mod:`unlearn.evaluation.tasks.tofu`) drives it.
 
 Two stages, so text metrics can be recomputed from saved generations on another machine:
 
@@ -7,8 +8,6 @@ Two stages, so text metrics can be recomputed from saved generations on another 
 2. :func:`score_rows` (needs no model): :class:`TextScorer` fills ROUGE-L recall, Token Entropy, Cosine
    Similarity and Entailment per row (auxiliary models loaded once per process), then the aggregates.
 
-Run-directory output (:func:`write_eval`): ``eval/<set>.jsonl`` (per-sample), ``eval_log_aggregated.json``
-(TOFU's layout, scoreable by ``unlearn score``) and ``metrics.json`` (aggregates; written last).
 """
 
 from __future__ import annotations
@@ -22,14 +21,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from unlearn.data.formatting import ChatFormatter, EncodedQA, check_lengths
-from unlearn.data.tofu import EvalSet
+from unlearn.data.formatting import ChatFormatter, EncodedSample, check_lengths
+from unlearn.data.records import QARecord
 from unlearn.errors import DataError
 from unlearn.evaluation.aux_models import Unavailable, load_embedder, load_nli
 from unlearn.evaluation.closer_look import entailment_scores, token_entropy
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_sequence_nll
-from unlearn.evaluation.tofu_log import SET_KINDS, load_eval_log, log_from_samples
+from unlearn.evaluation.tasks.base import EvalResult
+from unlearn.evaluation.tofu_log import load_eval_log
 from unlearn.evaluation.tofu_metrics import (
     SetSamples,
     aggregate,
@@ -38,7 +38,18 @@ from unlearn.evaluation.tofu_metrics import (
     rouge_l_recall,
     truth_ratios,
 )
-from unlearn.io import read_jsonl, write_json, write_jsonl
+from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, TOFU_SETS
+from unlearn.io import read_jsonl
+from unlearn.runs import RunDirectory
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One TOFU evaluation set: its name, its type (:mod:`unlearn.evaluation.tofu_sets`) and its records."""
+
+    name: str
+    set_type: str
+    records: tuple[QARecord, ...]
 
 
 @dataclass
@@ -53,7 +64,7 @@ class RetainReference:
     def load(cls, path: str | Path) -> RetainReference:
         """From a run directory of ours (``eval/forget.jsonl``) or a TOFU ``eval_log_aggregated.json``."""
         path = Path(path)
-        ours = path if path.suffix == ".jsonl" else path / "eval" / "forget.jsonl"
+        ours = path if path.suffix == ".jsonl" else RunDirectory(path).eval_rows_file("forget")
         if ours.is_file():
             rows = read_jsonl(ours)
             return cls(np.array([r["truth_ratio"] for r in rows], dtype=np.float64),
@@ -87,12 +98,6 @@ class EvalSettings:
     seed: int = 0
 
 
-@dataclass
-class EvalResult:
-    samples: dict[str, list[dict[str, Any]]]
-    metrics: dict[str, Any]
-
-
 class TextScorer:
     """Per-sample metrics of generated text: ROUGE-L recall, Token Entropy, Cosine Similarity, Entailment.
 
@@ -113,7 +118,7 @@ class TextScorer:
             out["ES"] = self.nli.reason
         return out
 
-    def score(self, rows: list[dict[str, Any]], kind: str) -> None:
+    def score(self, rows: list[dict[str, Any]], forget_set: bool) -> None:
         """Fill the text metrics of ``rows`` (which carry ``generation`` and ``answer``) in place."""
         generations = [r["generation"] for r in rows]
         answers = [r["answer"] for r in rows]
@@ -126,7 +131,7 @@ class TextScorer:
             tokens = [r["generation_tokens"] for r in rows]
         cs = None if isinstance(self.embedder, Unavailable) else self.embedder.similarity(generations, answers)
         es = None if isinstance(self.nli, Unavailable) else entailment_scores(self.nli, generations, answers, rouge,
-                                                                              kind)
+                                                                              forget_set)
         for i, r in enumerate(rows):
             r["rougeL_recall"] = float(rouge[i])
             r["generation_tokens"] = list(tokens[i])
@@ -142,9 +147,9 @@ def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray | None:
     return np.array(values, dtype=np.float64)
 
 
-def set_samples_from_rows(rows: list[dict[str, Any]], kind: str) -> SetSamples:
+def set_samples_from_rows(rows: list[dict[str, Any]], set_type: str) -> SetSamples:
     return SetSamples(
-        kind=kind,
+        set_type=set_type,
         gt_loss=np.array([r["gt_loss"] for r in rows]),
         paraphrased_loss=np.array([r["paraphrased_loss"] for r in rows]),
         perturbed_loss=as_ragged([r["perturbed_loss"] for r in rows]),
@@ -162,14 +167,17 @@ def score_rows(
     n_resamples: int = 0,
     seed: int = 0,
 ) -> EvalResult:
-    """Text metrics (if ``scorer``) and all aggregates for per-sample rows of the named sets."""
+    """Text metrics (if ``scorer``) and all aggregates for per-sample rows of the named TOFU sets."""
+    unknown = sorted(set(samples) - set(TOFU_SETS))
+    if unknown:
+        raise DataError(f"not TOFU eval sets: {unknown} (known: {', '.join(TOFU_SETS)})")
     unavailable: dict[str, str] = {}
     for name, rows in samples.items():
         if scorer is not None and rows and rows[0].get("generation") is not None:
-            scorer.score(rows, SET_KINDS[name])
+            scorer.score(rows, TOFU_SETS[name] == FORGET)
     if scorer is not None:
         unavailable.update(scorer.unavailable())
-    set_samples = {name: set_samples_from_rows(rows, SET_KINDS[name]) for name, rows in samples.items()}
+    set_samples = {name: set_samples_from_rows(rows, TOFU_SETS[name]) for name, rows in samples.items()}
     reference = None
     if retain_reference is not None and "forget" in samples:
         retain_reference.check_matches([r["question"] for r in samples["forget"]])
@@ -184,9 +192,9 @@ def score_rows(
 class _EncodedSet:
     eval_set: EvalSet
     prompts: list[list[int]]
-    answer: list[EncodedQA]
-    paraphrase: list[EncodedQA]
-    perturbed: list[list[EncodedQA]]
+    answer: list[EncodedSample]
+    paraphrase: list[EncodedSample]
+    perturbed: list[list[EncodedSample]]
 
 
 class TofuEvaluator:
@@ -214,7 +222,7 @@ class TofuEvaluator:
 
     def _encode(self, name: str, es: EvalSet) -> _EncodedSet:
         fmt, records = self.formatter, es.records
-        para_texts = [r.paraphrased_answer if es.kind != "mc" else r.answer for r in records]
+        para_texts = [r.paraphrased_answer if es.set_type != OPTION_NORMALISED else r.answer for r in records]
         if any(t is None for t in para_texts):
             raise DataError(f"eval set {name}: records need 'paraphrased_answer' ({records[0].source})")
         answer = fmt.encode_pairs([(r.question, r.answer) for r in records])
@@ -247,7 +255,7 @@ class TofuEvaluator:
         bar = tqdm(total=n_prompts + n_sequences, desc=desc, disable=None if self.settings.progress else True,
                    leave=False, dynamic_ncols=True)
         try:
-            flat: list[EncodedQA] = []  # one likelihood pass over everything, length-sorted across sets
+            flat: list[EncodedSample] = []  # one likelihood pass over everything, length-sorted across sets
             for s in chosen.values():
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
             nll, ntok = batched_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device, bar.update)
@@ -269,9 +277,8 @@ class TofuEvaluator:
                     generations = generate_answers(model, fmt.tokenizer, s.prompts, fmt.eos_id, fmt.pad_id,
                                                    self.settings.batch_size, device, self.settings.generation,
                                                    bar.update)
-                kind = s.eval_set.kind
                 q = truth_ratios(para, as_ragged(pert))
-                prob = answer_probability(gt, as_ragged(pert), kind)
+                prob = answer_probability(gt, as_ragged(pert), s.eval_set.set_type)
                 samples[name] = [
                     {
                         "index": i, "id": r.source, "question": r.question, "answer": r.answer,
@@ -297,22 +304,23 @@ class TofuEvaluator:
         resamples = self.settings.bootstrap if n_resamples is None else n_resamples
         return score_rows(samples, self.scorer, self.retain_reference, resamples, self.settings.seed)
 
+    def epoch_record(self, model: torch.nn.Module, device: torch.device, epoch: int, generate: bool,
+                     sets: list[str] | None) -> dict[str, Any]:
+        """Per-epoch aggregates (no bootstrap), plus the forget set's per-sample log π(y|x) and |y| so gradient
+        weights (SimNPO Fig. 3/4) can be drawn afterwards."""
+        result = self.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0, generate=generate,
+                               sets=sets)
+        forget = result.samples.get("forget", [])
+        return {**result.metrics,
+                "forget_logp": [-r["gt_loss"] * r["gt_tokens"] for r in forget],
+                "forget_tokens": [r["gt_tokens"] for r in forget]}
+
 
 def read_rows(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
-    """The per-sample rows a run saved under ``eval/``."""
-    run_dir = Path(run_dir)
-    files = sorted((run_dir / "eval").glob("*.jsonl"))
-    samples = {p.stem: read_jsonl(p) for p in files if p.stem in SET_KINDS}
+    """The per-sample rows a run saved for the TOFU sets."""
+    run = RunDirectory(run_dir)
+    samples = {name: rows for name in TOFU_SETS if (rows := run.read_eval_rows(name)) is not None}
     if not samples:
-        raise DataError(f"{run_dir}: no saved evaluation rows (eval/forget.jsonl, …); evaluate with a model first")
+        raise DataError(f"{run.path}: no saved evaluation rows ({run.eval_rows_file('forget')}, …); evaluate with a "
+                        "model first")
     return samples
-
-
-def write_eval(run_dir: str | Path, result: EvalResult, extra_metrics: Mapping[str, Any] | None = None) -> None:
-    """Per-sample JSONL per set, the TOFU-format log, then ``metrics.json`` (last, so it marks completion)."""
-    run_dir = Path(run_dir)
-    for name, rows in result.samples.items():
-        write_jsonl(run_dir / "eval" / f"{name}.jsonl", rows)
-    write_json(run_dir / "eval_log_aggregated.json", log_from_samples(result.samples))
-    write_json(run_dir / "metrics.json", {**result.metrics, **(extra_metrics or {})})
-

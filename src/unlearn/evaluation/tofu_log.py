@@ -16,7 +16,9 @@ import numpy as np
 
 from unlearn.errors import DataError
 from unlearn.evaluation.tofu_metrics import SetSamples, as_ragged
+from unlearn.evaluation.tofu_sets import TOFU_SETS
 from unlearn.io import read_json
+from unlearn.runs import RunDirectory
 
 TOFU_LOG_KEYS = {
     "forget": "eval_log_forget.json",
@@ -24,7 +26,6 @@ TOFU_LOG_KEYS = {
     "real_authors": "eval_real_author_wo_options.json",
     "world_facts": "eval_real_world_wo_options.json",
 }
-SET_KINDS = {"forget": "forget", "retain": "retain", "real_authors": "mc", "world_facts": "mc"}
 REQUIRED = ("avg_gt_loss", "avg_paraphrased_loss", "average_perturb_loss")
 
 
@@ -59,7 +60,7 @@ def set_samples_from_log(log: Mapping[str, Any], path: str = "eval log") -> dict
                             f"different row counts ({len(gt)}, {len(para)}, {len(pert)})")
         pert = [p if isinstance(p, list) else [p] for p in pert]
         rouge = _ordered(block["rougeL_recall"], f"{where}.rougeL_recall") if "rougeL_recall" in block else None
-        out[name] = SetSamples(kind=SET_KINDS[name], gt_loss=np.array(gt, dtype=np.float64),
+        out[name] = SetSamples(set_type=TOFU_SETS[name], gt_loss=np.array(gt, dtype=np.float64),
                                paraphrased_loss=np.array(para, dtype=np.float64), perturbed_loss=as_ragged(pert),
                                rouge=None if rouge is None else np.array(rouge, dtype=np.float64))
     return out
@@ -69,7 +70,7 @@ def load_eval_log(path: str | Path) -> dict[str, SetSamples]:
     """Read ``eval_log_aggregated.json`` (or a run directory containing one)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "eval_log_aggregated.json"
+        path = RunDirectory(path).tofu_log_file
     if not path.is_file():
         raise DataError(f"{path}: eval log not found")
     try:

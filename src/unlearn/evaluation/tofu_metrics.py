@@ -1,15 +1,16 @@
-"""TOFU metrics as pure functions (SPEC §4) — the importable API for TOFU aggregates.
+"""TOFU metrics as pure functions (docs/formulas.md#tofu-metrics) — the importable API for TOFU aggregates.
 
 Inputs are per-sample average NLLs (S/|y|, TOFU's ``avg_*_loss``) and ROUGE values, so the same code scores
 our own evaluations and the TOFU authors' ``eval_log_aggregated.json`` files::
 
     from unlearn.evaluation.tofu_metrics import SetSamples, aggregate
-    sets = {"forget": SetSamples(kind="forget", gt_loss=..., paraphrased_loss=..., perturbed_loss=..., rouge=...),
+    sets = {"forget": SetSamples(set_type="forget", gt_loss=..., paraphrased_loss=..., perturbed_loss=..., rouge=...),
             ...}
     aggregate(sets, retain_truth_ratios=q_retain)   # → per-set ROUGE/Prob/TR, model_utility_9, forget_quality
 
 Definitions (p̄ = exp(−S/|y|)):
-- Probability: mean p̄(answer); on ``mc`` sets (real authors, world facts) mean p̄(a)/(p̄(a) + Σ_j p̄(pert_j)).
+- Probability: mean p̄(answer); on ``option_normalised`` sets (real authors, world facts)
+  mean p̄(a)/(p̄(a) + Σ_j p̄(pert_j)).
 - Truth ratio per sample Q = p̄(paraphrase) / geometric-mean_j p̄(perturbed_j).
   Forget set reports mean min(Q, 1/Q); the others mean max(0, 1 − 1/Q).
 - Forget Quality: KS two-sample p-value between the unlearned and the retain model's Q on the forget rows.
@@ -26,9 +27,8 @@ import numpy as np
 from scipy import stats
 
 from unlearn.evaluation.closer_look import harmonic_mean, summarize
+from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, SET_TYPES, UTILITY_SETS
 
-KINDS = ("forget", "retain", "mc")
-UTILITY_SETS = ("retain", "real_authors", "world_facts")
 UTILITY_METRICS = ("rouge", "prob", "truth_ratio")
 
 
@@ -45,9 +45,9 @@ def as_ragged(rows: Sequence[Sequence[float]]) -> np.ndarray:
 class SetSamples:
     """Per-sample statistics of one evaluation set."""
 
-    kind: str
+    set_type: str  # see unlearn.evaluation.tofu_sets
     gt_loss: np.ndarray  # S/|y| of the answer, [N]
-    paraphrased_loss: np.ndarray  # S/|y| of the paraphrase (= answer on mc sets), [N]
+    paraphrased_loss: np.ndarray  # S/|y| of the paraphrase (= answer on option-normalised sets), [N]
     perturbed_loss: np.ndarray  # S/|y| of each perturbed answer, [N, K] (NaN where a row has fewer)
     rouge: np.ndarray | None = None  # ROUGE-L recall of the generation, [N]
     token_entropy: np.ndarray | None = None  # closer-look TE of the generation, [N]
@@ -55,8 +55,8 @@ class SetSamples:
     entailment: np.ndarray | None = None  # closer-look ES per sample (1/0), [N]
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.set_type not in SET_TYPES:
+            raise ValueError(f"set_type must be one of {SET_TYPES}, got {self.set_type!r}")
         self.gt_loss = np.asarray(self.gt_loss, dtype=np.float64)
         self.paraphrased_loss = np.asarray(self.paraphrased_loss, dtype=np.float64)
         pert = self.perturbed_loss
@@ -94,18 +94,18 @@ def truth_ratios(paraphrased_loss: np.ndarray, perturbed_loss: np.ndarray) -> np
                   - np.asarray(paraphrased_loss, dtype=np.float64))
 
 
-def truth_ratio_statistic(q: np.ndarray, kind: str) -> float:
+def truth_ratio_statistic(q: np.ndarray, set_type: str) -> float:
     """Forget: mean min(Q, 1/Q); retain-type sets: mean max(0, 1 − 1/Q)."""
     q = np.asarray(q, dtype=np.float64)
-    if kind == "forget":
+    if set_type == FORGET:
         return float(np.mean(np.minimum(q, 1.0 / q)))
     return float(np.mean(np.maximum(0.0, 1.0 - 1.0 / q)))
 
 
-def answer_probability(gt_loss: np.ndarray, perturbed_loss: np.ndarray | None, kind: str) -> np.ndarray:
-    """Per-sample Probability: p̄(answer), normalised over the options on ``mc`` sets."""
+def answer_probability(gt_loss: np.ndarray, perturbed_loss: np.ndarray | None, set_type: str) -> np.ndarray:
+    """Per-sample Probability: p̄(answer), normalised over the options on ``option_normalised`` sets."""
     p_true = np.exp(-np.asarray(gt_loss, dtype=np.float64))
-    if kind != "mc":
+    if set_type != OPTION_NORMALISED:
         return p_true
     p_false = np.nansum(np.exp(-np.asarray(perturbed_loss, dtype=np.float64)), axis=1)
     return p_true / (p_true + p_false)
@@ -120,12 +120,12 @@ def per_sample_values(samples: SetSamples) -> dict[str, np.ndarray]:
     """Every per-sample quantity whose mean is a reported metric (Token Entropy only off the forget set)."""
     q = truth_ratios(samples.paraphrased_loss, samples.perturbed_loss)
     values = {
-        "prob": answer_probability(samples.gt_loss, samples.perturbed_loss, samples.kind),
-        "truth_ratio": np.minimum(q, 1.0 / q) if samples.kind == "forget" else np.maximum(0.0, 1.0 - 1.0 / q),
+        "prob": answer_probability(samples.gt_loss, samples.perturbed_loss, samples.set_type),
+        "truth_ratio": np.minimum(q, 1.0 / q) if samples.set_type == FORGET else np.maximum(0.0, 1.0 - 1.0 / q),
     }
     optional = {"rouge": samples.rouge, "cosine_similarity": samples.cosine_similarity,
                 "entailment": samples.entailment}
-    if samples.kind != "forget":
+    if samples.set_type != FORGET:
         optional["token_entropy"] = samples.token_entropy
     values.update({k: v for k, v in optional.items() if v is not None})
     return values

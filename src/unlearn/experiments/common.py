@@ -1,10 +1,11 @@
-"""Pieces every pipeline shares: accelerator, model loading, run directories, evaluator construction."""
+"""Pieces every pipeline shares: accelerator, model loading, the evaluation task, writing a run's results."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -15,44 +16,40 @@ from unlearn.config import RunConfig, dump_yaml
 from unlearn.data.formatting import ChatFormatter
 from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError, DataError
-from unlearn.evaluation.generation import GenerationSettings
-from unlearn.evaluation.tofu_eval import EvalSettings, RetainReference, TofuEvaluator
-from unlearn.io import read_json, write_text
+from unlearn.evaluation.tasks import Task, get_task
+from unlearn.evaluation.tasks.base import TaskEvaluator
 from unlearn.models.loading import load_model_and_tokenizer
-from unlearn.train.loop import LoopSettings
+from unlearn.runs import RunDirectory, RunInfo, RunResults
 
 log = logging.getLogger("unlearn")
 
 
+class _Stderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (so redirected or captured streams see the lines)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
 def quiet_libraries() -> None:
-    """Keep library chatter (tokenizer fork warnings, HF info logs) out of the user's terminal."""
+    """Keep library chatter (tokenizer fork warnings, HF info logs) out of the user's terminal; show our own
+    progress lines (``unlearn`` logger, INFO) on stderr."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        log.addHandler(_Stderr())
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def make_accelerator(cfg: RunConfig) -> Accelerator:
     choice = cfg.train.mixed_precision
-    if choice not in ("auto", "no", "bf16"):
-        raise ConfigError(f"train.mixed_precision must be auto, no or bf16, got {choice!r}")
     if choice == "auto":
         choice = "bf16" if torch.cuda.is_available() else "no"
     return Accelerator(mixed_precision=choice, cpu=not torch.cuda.is_available())
-
-
-def loop_settings(cfg: RunConfig, desc: str) -> LoopSettings:
-    t = cfg.train
-    for name in ("epochs", "batch_size", "grad_accum"):
-        if getattr(t, name) < 1:
-            raise ConfigError(f"train.{name} must be at least 1, got {getattr(t, name)}")
-    if t.lr <= 0:
-        raise ConfigError(f"train.lr must be positive, got {t.lr}")
-    if t.max_steps is not None and t.max_steps < 1:
-        raise ConfigError(f"train.max_steps must be at least 1 when set, got {t.max_steps}")
-    shared = {f.name: getattr(t, f.name) for f in dataclasses.fields(LoopSettings) if hasattr(t, f.name)}
-    return LoopSettings(**shared, progress=cfg.progress, desc=desc)
 
 
 def require(value: str, key: str) -> str:
@@ -70,14 +67,12 @@ def open_data(cfg: RunConfig) -> TofuData:
     return TofuData(root)
 
 
-def run_directory(cfg: RunConfig, default: str) -> Path:
-    out = Path(cfg.output_dir or default)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def save_config(run_dir: Path, cfg: RunConfig) -> None:
-    write_text(run_dir / "config.yaml", dump_yaml(cfg))
+def check_evaluation(cfg: RunConfig) -> Task:
+    """The run's task, its configuration checked (before any model is loaded)."""
+    task = get_task(cfg.eval.task)
+    if cfg.eval.enabled:
+        task.check(cfg)
+    return task
 
 
 def load_model(cfg: RunConfig):
@@ -89,77 +84,55 @@ def load_model(cfg: RunConfig):
     return model, tokenizer, formatter
 
 
-def build_evaluator(
-    cfg: RunConfig, data: TofuData, formatter: ChatFormatter, device: str | None = None
-) -> TofuEvaluator | None:
+def build_evaluator(cfg: RunConfig, formatter: ChatFormatter) -> tuple[Task, TaskEvaluator | None]:
+    """The run's task (``eval.task``) and, when evaluation is on, its evaluator with the sets encoded."""
+    task = get_task(cfg.eval.task)
     if not cfg.eval.enabled:
-        return None
-    e = cfg.eval
-    if e.batch_size < 1 or e.max_length < 2:
-        raise ConfigError("eval.batch_size must be ≥ 1 and eval.max_length ≥ 2")
-    sets = data.eval_sets(cfg.data.forget_split, e.forget_rows, e.retain_rows, e.mc_rows, tuple(e.sets))
-    unknown = set(e.epoch_sets or ()) - set(e.sets)
-    if unknown:
-        raise ConfigError(f"eval.epoch_sets {sorted(unknown)} are not among eval.sets {e.sets}")
-    reference = RetainReference.load(e.retain_reference) if e.retain_reference else None
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return TofuEvaluator(formatter, sets, eval_settings(cfg), reference, device)
+        return task, None
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return task, task.evaluator(cfg, formatter, device)
 
 
-def epoch_hook(evaluator: TofuEvaluator, device: torch.device, generate: bool = True,
+def epoch_hook(evaluator: TaskEvaluator, device: torch.device, generate: bool = True,
                sets: list[str] | None = None):
-    """Per-epoch evaluation (epoch 0 = the starting model): aggregates without bootstrap, plus the forget
-    set's per-sample log π(y|x) and |y| so gradient weights (SimNPO Fig. 3/4) can be drawn afterwards."""
+    """Per-epoch evaluation (epoch 0 = the starting model): the task's per-epoch record."""
 
     def hook(epoch: int, model: torch.nn.Module) -> dict:
-        result = evaluator.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0, generate=generate,
-                                    sets=sets)
-        forget = result.samples.get("forget", [])
-        return {**result.metrics,
-                "forget_logp": [-r["gt_loss"] * r["gt_tokens"] for r in forget],
-                "forget_tokens": [r["gt_tokens"] for r in forget]}
+        return evaluator.epoch_record(model, device, epoch, generate, sets)
 
     return hook
 
 
-def eval_settings(cfg: RunConfig) -> EvalSettings:
-    e = cfg.eval
-    if e.bootstrap < 0:
-        raise ConfigError(f"eval.bootstrap must be ≥ 0, got {e.bootstrap}")
-    return EvalSettings(
-        batch_size=e.batch_size, generate=e.generate, max_length=cfg.data.max_length, progress=cfg.progress,
-        generation=GenerationSettings(max_length=e.max_length, do_sample=e.do_sample, temperature=e.temperature,
-                                      top_p=e.top_p, seed=cfg.train.seed),
-        embedding_model=e.embedding_model, nli_model=e.nli_model, bootstrap=e.bootstrap, seed=cfg.train.seed,
-    )
+def run_directory(cfg: RunConfig, default: str) -> RunDirectory:
+    return RunDirectory(cfg.output_dir or default).create()
 
 
-def stage_needed(run_dir: Path, cfg: RunConfig) -> bool:
-    """For multi-stage experiments: False if ``run_dir`` already holds finished results of exactly ``cfg``;
-    a directory left by another configuration is cleared (a half-done one with the same configuration is
-    kept, so the stage resumes from its checkpoint)."""
-    import shutil
-
-    config = run_dir / "config.yaml"
-    same = config.is_file() and config.read_text() == dump_yaml(cfg)
-    if same and (run_dir / "metrics.json").is_file():
-        return False
-    if config.is_file() and not same:
-        shutil.rmtree(run_dir)
-    return True
+def config_text(cfg: RunConfig, header: str = "") -> str:
+    """What a run's ``config.yaml`` holds: an optional comment header, then the configuration."""
+    wrapped = [part for line in header.splitlines() for part in (textwrap.wrap(line, 110) or [""])]
+    lines = "".join(f"# {line}\n" if line else "#\n" for line in wrapped)
+    return lines + dump_yaml(cfg)
 
 
-def finish_run(run_dir: Path) -> None:
+def write_results(run: RunDirectory, task: Task, evaluator: TaskEvaluator | None, model: torch.nn.Module,
+                  device: torch.device, info: RunInfo, timer: Timer) -> None:
+    """Evaluate (when on), write the task's files, then ``metrics.json`` (last), then the report."""
+    metrics: dict = {}
+    if evaluator is not None:
+        result = evaluator.evaluate(model, device)
+        task.write(run, result)
+        metrics = result.metrics
+    run.write_results(RunResults(task=task.name, metrics=metrics, run=info, seconds=timer.seconds))
+    finish_run(run)
+
+
+def finish_run(run: RunDirectory) -> None:
     """After the results are written: drop the resume checkpoint and render ``report.md`` with its plots."""
-    import shutil
+    from unlearn.reporting.report import write_report
 
-    from unlearn.evaluation.report import write_report
-
-    checkpoint = run_dir / "checkpoint"
-    if checkpoint.is_dir():
-        shutil.rmtree(checkpoint)
-    if (run_dir / "metrics.json").is_file() and "sets" in read_json(run_dir / "metrics.json"):
-        write_report(run_dir)
+    run.drop_checkpoint()
+    if "sets" in run.read_results().metrics:
+        write_report(run.path)
 
 
 class Timer:

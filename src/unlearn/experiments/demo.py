@@ -7,54 +7,85 @@
 4. print FQ / MU / forget ROUGE / forget Prob per method and write the run directory.
 
 Stages whose results exist with the same configuration are reused, so an interrupted demo resumes.
+The recipe is the toolkit's TOFU recipe (the embedded benchmark is in TOFU's layout, ``eval.task=tofu``):
+SimNPO β 4.5 and forget weight 0.125 on forget10, ME α 0.1, NPO/DPO/AP β 0.1.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from unlearn.config import RunConfig, load_config
+from unlearn.config.parsing import build, check, merge, setting
 from unlearn.data.fictitious import generate_benchmark, training_texts
 from unlearn.data.formatting import NAMED_TEMPLATES
-from unlearn.evaluation.report import write_comparison
-from unlearn.experiments.common import Timer, stage_needed
+from unlearn.data.tofu import forget_percent
+from unlearn.evaluation.tasks.tofu import TofuMetrics
+from unlearn.experiments.common import Timer, config_text
 from unlearn.experiments.finetune import run_finetune
-from unlearn.experiments.unlearning import run_unlearning
+from unlearn.experiments.stages import run_stage
+from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import atomic_dir, read_json, write_json, write_text
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
+from unlearn.objectives.methods import build_method
+from unlearn.reporting.report import write_comparison
+from unlearn.runs import RunDirectory, RunResults
 
 DEFAULT_METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap"]
 
 
 @dataclass
 class DemoConfig:
-    output_dir: str = "runs/demo"
-    seed: int = 0
-    n_authors: int = 100
-    questions_per_author: int = 10
-    forget_split: str = "forget10"
-    vocab_size: int = 1024
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 352
-    finetune_epochs: int = 30
-    finetune_lr: float = 3e-3
-    finetune_batch_size: int = 32
-    unlearn_epochs: int = 5
-    unlearn_lr: float = 1e-3
-    unlearn_batch_size: int = 8
-    unlearn_grad_accum: int = 1
-    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    method_overrides: dict[str, list[str]] = field(default_factory=dict)
-    """Extra ``key=value`` overrides per method, e.g. ``{"npo+gd": ["forget.beta=0.5"]}``."""
-    eval_batch_size: int = 64
-    progress: bool = True
+    output_dir: str = setting("runs/demo", "where everything goes")
+    seed: int = setting(0, "benchmark, initialisation, data order")
+    n_authors: int = setting(100, "fictitious authors in the generated benchmark")
+    questions_per_author: int = setting(10, "questions per author (1–10)")
+    forget_split: str = setting("forget10", "split to unlearn")
+    vocab_size: int = setting(1024, "BPE vocabulary trained on the benchmark's text")
+    hidden_size: int = setting(128, "tiny Llama width")
+    num_layers: int = setting(4, "tiny Llama depth")
+    num_heads: int = setting(4, "attention heads")
+    intermediate_size: int = setting(352, "MLP width")
+    finetune_epochs: int = setting(30, "epochs for the target and retain models")
+    finetune_lr: float = setting(3e-3, "their learning rate")
+    finetune_batch_size: int = setting(32, "their batch size")
+    unlearn_epochs: int = setting(5, "unlearning epochs per method")
+    unlearn_lr: float = setting(1e-3, "unlearning learning rate")
+    unlearn_batch_size: int = setting(8, "forget items per unlearning step")
+    unlearn_grad_accum: int = setting(1, "micro-batches per unlearning step")
+    methods: list[str] = setting(doc="methods to run (default: the seven seed methods)",
+                                 factory=lambda: list(DEFAULT_METHODS))
+    method_overrides: dict[str, dict[str, Any]] = setting(
+        doc="run-config keys per method, in the same syntax: `method_overrides.npo+gd.forget.beta=0.5`",
+        factory=dict)
+    eval_batch_size: int = setting(64, "evaluation batch size")
+    progress: bool = setting(True, "progress bars")
+
+    def __post_init__(self) -> None:
+        for name in ("n_authors", "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                     "finetune_epochs", "finetune_batch_size", "unlearn_epochs", "unlearn_batch_size",
+                     "unlearn_grad_accum", "eval_batch_size"):
+            check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
+        check(1 <= self.questions_per_author <= 10, "questions_per_author", "be in 1..10", self.questions_per_author)
+        check(self.hidden_size % self.num_heads == 0, "hidden_size", f"be divisible by num_heads={self.num_heads}",
+              self.hidden_size)
+        for name in ("finetune_lr", "unlearn_lr"):
+            check(getattr(self, name) > 0, name, "be positive", getattr(self, name))
+        forget_percent(self.forget_split)
+        check(bool(self.methods), "methods", "name at least one method", self.methods)
+        for method in self.methods:
+            build_method(method)  # an unknown name is an error now, not after the target model is trained
+        unknown = sorted(set(self.method_overrides) - set(self.methods))
+        check(not unknown, "method_overrides", f"name methods of `methods` ({', '.join(self.methods)})", unknown)
+        for method, tree in self.method_overrides.items():  # every key checked before any compute
+            cfg = build(RunConfig, {**tree, "method": {"name": method, **tree.get("method", {})}},
+                        f"method_overrides.{method}.")
+            build_method(cfg.method.name, cfg.forget, cfg.retain, cfg.method.forget_weight, cfg.method.retain_weight)
 
 
 def _base_config(demo: DemoConfig, data_dir: Path, model_dir: Path, run_dir: Path) -> dict[str, Any]:
@@ -86,7 +117,7 @@ def _unlearn_config(demo: DemoConfig, data_dir: Path, target: Path, run_dir: Pat
     values["train"] = {"epochs": demo.unlearn_epochs, "lr": demo.unlearn_lr, "batch_size": demo.unlearn_batch_size,
                        "grad_accum": demo.unlearn_grad_accum, "seed": demo.seed, "eval_every_epoch": True}
     values["eval"]["retain_reference"] = str(retain_ref)
-    return load_config(RunConfig, base=values, overrides=demo.method_overrides.get(method, []))
+    return load_config(RunConfig, base=merge(values, demo.method_overrides.get(method, {})))
 
 
 def prepare_base(demo: DemoConfig, out: Path) -> tuple[Path, Path]:
@@ -115,16 +146,17 @@ def prepare_base(demo: DemoConfig, out: Path) -> tuple[Path, Path]:
     return data_dir, base_dir
 
 
-def _row(name: str, metrics: dict[str, Any], seconds: float | None = None) -> dict[str, Any]:
-    forget = metrics["sets"].get("forget", {})
+def _row(name: str, results: RunResults) -> dict[str, Any]:
+    metrics = TofuMetrics.from_dict(results.metrics)
+    forget = metrics.sets.get("forget", {})
     return {
         "model": name,
-        "forget_quality": metrics.get("forget_quality"),
-        "model_utility_9": metrics.get("model_utility_9"),
+        "forget_quality": metrics.forget_quality,
+        "model_utility_9": metrics.model_utility_9,
         "forget_rouge": forget.get("rouge"),
         "forget_prob": forget.get("prob"),
         "forget_truth_ratio": forget.get("truth_ratio"),
-        "seconds": seconds if seconds is not None else metrics.get("seconds"),
+        "seconds": results.seconds,
     }
 
 
@@ -155,40 +187,36 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
     echo(f"[1/4] benchmark + tiny model in {out}")
     data_dir, base_dir = prepare_base(demo, out)
 
-    retain_split = f"retain{100 - int(demo.forget_split[-2:]):02d}"
-    retain_dir, target_dir = out / "retain", out / "target"
+    retain_split = f"retain{100 - forget_percent(demo.forget_split):02d}"
+    retain, target = RunDirectory(out / "retain"), RunDirectory(out / "target")
     echo(f"[2/4] fine-tuning the retain model on {retain_split} (the Retrain gold standard)")
-    retain_cfg = _finetune_config(demo, data_dir, base_dir, retain_dir, retain_split, None)
-    if stage_needed(retain_dir, retain_cfg):
-        run_finetune(retain_cfg, resume=True)
+    retain_cfg = _finetune_config(demo, data_dir, base_dir, retain.path, retain_split, None)
+    run_stage(retain, config_text(retain_cfg), lambda: run_finetune(retain_cfg, resume=True))
     echo("[3/4] fine-tuning the target model on full")
-    target_cfg = _finetune_config(demo, data_dir, base_dir, target_dir, "full", retain_dir)
-    if stage_needed(target_dir, target_cfg):
-        run_finetune(target_cfg, resume=True)
+    target_cfg = _finetune_config(demo, data_dir, base_dir, target.path, "full", retain.path)
+    run_stage(target, config_text(target_cfg), lambda: run_finetune(target_cfg, resume=True))
 
-    rows = [_row("target", read_json(target_dir / "metrics.json")),
-            _row("retain", read_json(retain_dir / "metrics.json"))]
+    rows = [_row("target", target.read_results()), _row("retain", retain.read_results())]
     echo(f"[4/4] unlearning {demo.forget_split} with {len(demo.methods)} methods")
     method_dirs = []
     for method in demo.methods:
-        run_dir = out / "methods" / method.replace("+", "_")
-        method_dirs.append(run_dir)
-        cfg = _unlearn_config(demo, data_dir, target_dir / "model", run_dir, method, retain_dir)
-        if stage_needed(run_dir, cfg):
-            run_unlearning(cfg, resume=True)
-        rows.append(_row(method, read_json(run_dir / "metrics.json")))
+        run = RunDirectory(out / "methods" / method.replace("+", "_"))
+        method_dirs.append(run.path)
+        cfg = _unlearn_config(demo, data_dir, target.model_dir, run.path, method, retain.path)
+        run_stage(run, unlearning_config_text(cfg), lambda cfg=cfg: run_unlearning(cfg, resume=True))
+        rows.append(_row(method, run.read_results()))
         echo(f"      {method}: FQ={rows[-1]['forget_quality']:.2e} MU={rows[-1]['model_utility_9']:.3f}")
 
     table = format_table(rows)
-    run_dirs = [target_dir, retain_dir, *method_dirs]
+    run_dirs = [target.path, retain.path, *method_dirs]
     write_comparison(run_dirs, output_path=out / "comparison.md", plots_dir=out / "plots")
     summary = {"rows": rows, "total_seconds": timer.seconds, "config": asdict(demo)}
     write_json(out / "summary.json", summary)
     write_text(out / "summary.md", f"# unlearn demo\n\n{table}\n\nTotal time: {timer.seconds:.0f} s. "
                "All metrics (closer-look included), comparison plots and example generations: "
-               "[comparison.md](comparison.md); one report.md per run directory.\n")
+               f"[comparison.md](comparison.md); one {RunDirectory.REPORT} per run directory.\n")
     echo("")
     echo(table)
-    echo(f"\nEverything is in {out} (summary.md, per-run metrics.json and eval/*.jsonl). "
+    echo(f"\nEverything is in {out} (summary.md, per-run {RunDirectory.METRICS} and {RunDirectory.EVAL}/*.jsonl). "
          f"Total {timer.seconds:.0f} s.")
     return out

@@ -1,61 +1,183 @@
-"""``unlearn run``: unlearn one method from a starting model, then evaluate (SPEC §1–4).
+"""``unlearn run``: unlearn with one registered method from a starting model, then evaluate.
 
-Order of work: validate the method, the data and the reference set-up (cheap, before any compute);
-load the model; encode every batch part (length errors surface here); cache NPO/DPO reference
-log-probs and free any separate reference model; optionally wrap LoRA; train; evaluate; write.
+Order of work: resolve the method and its recipe, check the data and the reference set-up (cheap, before any
+compute); load the model; encode every batch part (length errors surface here); then the method's procedure —
+a loss method caches NPO/DPO reference log-probs, frees any separate reference model, optionally wraps LoRA and
+trains; a weight-edit method fine-tunes and edits the weights — and finally evaluate and write.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from accelerate import Accelerator
 
 from unlearn.config import RunConfig
 from unlearn.data.pairing import pair_forget_items
+from unlearn.data.parts import PartData, QASource
 from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError
-from unlearn.evaluation.tofu_eval import write_eval
 from unlearn.experiments.common import (
     Timer,
     build_evaluator,
+    check_evaluation,
+    config_text,
     epoch_hook,
-    finish_run,
     load_model,
-    loop_settings,
+    log,
     make_accelerator,
     open_data,
     run_directory,
-    save_config,
+    write_results,
 )
-from unlearn.io import atomic_dir, write_json
+from unlearn.io import atomic_dir
 from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, save_model
-from unlearn.objectives.methods import Method, build_method
-from unlearn.train.loop import train_loop
-from unlearn.train.parts import unlearning_parts
+from unlearn.objectives.methods import LossMethod, Method, build_method
+from unlearn.objectives.weight_edit import WeightEditMethod
+from unlearn.runs import RunDirectory, RunInfo
+from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp
-from unlearn.train.steps import UnlearnStep
+from unlearn.train.steps import FinetuneStep, UnlearnStep
 
 
 def method_from_config(cfg: RunConfig) -> Method:
+    """The configured method with its recipe for the run's task (``eval.task``) and forget split."""
     return build_method(cfg.method.name, cfg.forget, cfg.retain, cfg.method.forget_weight, cfg.method.retain_weight,
-                        cfg.data.forget_split)
+                        recipe=cfg.method.recipe, benchmark=cfg.eval.task, forget_split=cfg.data.forget_split)
+
+
+def resolved_config(cfg: RunConfig, method: Method) -> RunConfig:
+    """``cfg`` with every value the method uses written out (recipe values included), so ``config.yaml`` alone
+    reproduces the run."""
+    out = copy.deepcopy(cfg)
+    described = method.describe()
+    if isinstance(method, LossMethod):
+        out.forget = {k: v for k, v in described["forget"].items() if k != "objective"}
+        out.retain = {k: v for k, v in described["retain"].items() if k != "regularizer"}
+        out.method.forget_weight, out.method.retain_weight = method.forget_weight, method.retain_weight
+    else:
+        out.forget = {k: v for k, v in described["edit"].items() if k != "method"}
+    return out
+
+
+def unlearning_config_text(cfg: RunConfig, method: Method | None = None) -> str:
+    """The ``config.yaml`` of an unlearning run: the resolved configuration, its recipe named in a comment."""
+    method = method or method_from_config(cfg)
+    recipe = method.recipe.description if method.recipe is not None else "none"
+    header = f"Resolved configuration of method {method.name} (every value it uses is written out).\nRecipe: {recipe}"
+    return config_text(resolved_config(cfg, method), header)
 
 
 def idk_templates(cfg: RunConfig, data: TofuData, method: Method) -> list[str]:
     """IDK templates for targeted methods; a clear error if the method needs them and none are configured."""
-    needers = [obj.name for obj in (method.forget, method.regularizer) if obj.needs_idk]
-    needed_by = f"method {method.name} ({' and '.join(needers)})" if needers else None
+    users = method.idk_users if isinstance(method, LossMethod) else ()
+    needed_by = f"method {method.name} ({' and '.join(users)})" if users else None
     return data.idk_templates(cfg.data.idk_path, needed_by)
 
 
-def check_reference(cfg: RunConfig, method: Method) -> None:
-    needs = method.reference_parts or method.needs_reference_model
-    if cfg.method.reference == "none" and needs:
+def check_setup(cfg: RunConfig, method: Method) -> None:
+    """Reference and LoRA set-up errors, before any compute."""
+    if isinstance(method, WeightEditMethod):
+        if cfg.train.lora:
+            raise ConfigError(f"method {method.name} edits the full weights; train.lora=true is not supported")
+        return
+    if cfg.method.reference == "none" and method.needs_reference:
         what = "KL regularizer" if method.needs_reference_model else f"{method.forget.name.upper()} objective"
         raise ConfigError(f"method {method.name}: the {what} needs a reference model but method.reference=none; "
                           "use method.reference=initial (the model before unlearning) or a model path")
+
+
+@dataclass
+class Session:
+    """Everything a method's procedure works with."""
+
+    cfg: RunConfig
+    method: Any
+    model: torch.nn.Module
+    tokenizer: Any
+    parts: PartData
+    accelerator: Accelerator
+    run: RunDirectory
+    settings: LoopSettings
+    hook: EpochHook | None
+    resume: bool
+
+
+def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
+    """Cache NPO/DPO reference log-probs (then free a separate reference), wrap LoRA, train on the method's loss."""
+    cfg, method, model, device = s.cfg, s.method, s.model, s.accelerator.device
+    separate_ref = None
+    if cfg.method.reference not in ("initial", "none") and method.needs_reference:
+        separate_ref, _ = load_model_and_tokenizer(cfg.method.reference,
+                                                   trust_remote_code=cfg.model.trust_remote_code)
+        check_model_tokenizer(separate_ref, s.tokenizer, f"reference model {cfg.method.reference}")
+        separate_ref.to(device)
+    ref_logp = None
+    if method.cached_reference_parts:
+        ref_model = separate_ref if separate_ref is not None else model
+        with s.accelerator.autocast():
+            ref_logp = cached_reference_logp(ref_model, s.parts, method.cached_reference_parts, cfg.eval.batch_size,
+                                             device, method.padded_parts)
+    if separate_ref is not None and not method.needs_reference_model:
+        del separate_ref
+        separate_ref = None
+        gc.collect()
+
+    if cfg.train.lora:
+        model = _lora(model, cfg)
+    reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
+    step = UnlearnStep(method, s.parts, device, ref_logp, reference)
+    result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
+                        resume=s.resume)
+    model = s.accelerator.unwrap_model(model)
+    del reference
+    if cfg.train.lora:
+        model = model.merge_and_unload()
+    return model, result
+
+
+def apply_weight_edit(s: Session) -> tuple[torch.nn.Module, LoopResult]:
+    """Fine-tune on the method's part (SFT), then replace the weights by ``method.edit(θ₀, θ_ft)``. Per-epoch
+    evaluation sees the edited model of that epoch."""
+    method, model = s.method, s.model
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    def edited(m: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return method.edit(base, {n: p.detach() for n, p in m.named_parameters()})
+
+    def load(m: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                p.copy_(weights[n])
+
+    hook = None
+    if s.hook is not None:
+        def hook(epoch: int, m: torch.nn.Module) -> dict:
+            tuned = {n: p.detach().clone() for n, p in m.named_parameters()}
+            load(m, edited(m))
+            try:
+                return s.hook(epoch, m)
+            finally:
+                load(m, tuned)
+
+    step = FinetuneStep(s.parts, s.accelerator.device, part=method.train_part)
+    result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=hook,
+                        resume=s.resume)
+    model = s.accelerator.unwrap_model(model)
+    load(model, edited(model))
+    return model, result
+
+
+PROCEDURES: dict[str, Callable[[Session], tuple[torch.nn.Module, LoopResult]]] = {
+    LossMethod.kind: train_loss_method,
+    WeightEditMethod.kind: apply_weight_edit,
+}
 
 
 def _lora(model: torch.nn.Module, cfg: RunConfig) -> torch.nn.Module:
@@ -67,70 +189,45 @@ def _lora(model: torch.nn.Module, cfg: RunConfig) -> torch.nn.Module:
     return get_peft_model(model, config)
 
 
+def method_parts(method: Method) -> tuple[str, ...]:
+    return method.parts if isinstance(method, LossMethod) else (method.train_part,)
+
+
 def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
     timer = Timer()
     method = method_from_config(cfg)
-    check_reference(cfg, method)
-    settings = loop_settings(cfg, method.name)
+    check_setup(cfg, method)
+    settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc=method.name)
     data = open_data(cfg)
+    check_evaluation(cfg)
     forget = data.forget_split(cfg.data.forget_split)
-    retain = data.retain_split(cfg.data.forget_split) if method.needs_retain else forget
+    needs_retain = isinstance(method, LossMethod) and method.needs_retain
+    retain = data.retain_split(cfg.data.forget_split) if needs_retain else forget
     templates = idk_templates(cfg, data, method)
     pairing = pair_forget_items(len(forget), len(retain), len(templates), cfg.train.seed)
 
     model, tokenizer, formatter = load_model(cfg)
-    parts = unlearning_parts(formatter, forget, retain, templates, pairing, method.parts, cfg.data.max_length)
-    evaluator = build_evaluator(cfg, data, formatter)
-    run_dir = run_directory(cfg, f"runs/{method.name}-{cfg.data.forget_split}")
-    save_config(run_dir, cfg)
+    source = QASource(formatter, forget, retain, templates, pairing, cfg.data.max_length)
+    parts = source.part_data(method_parts(method))
+    task, evaluator = build_evaluator(cfg, formatter)
+    run = run_directory(cfg, f"runs/{method.name}-{cfg.data.forget_split}")
+    run.write_config(unlearning_config_text(cfg, method))
 
     accelerator = make_accelerator(cfg)
-    device = accelerator.device
-    model.to(device)
-
-    # Reference: NPO/DPO log-probs cached once; a separate reference model is freed right after.
-    separate_ref = None
-    if cfg.method.reference not in ("initial", "none") and (method.reference_parts or method.needs_reference_model):
-        separate_ref, _ = load_model_and_tokenizer(cfg.method.reference,
-                                                   trust_remote_code=cfg.model.trust_remote_code)
-        check_model_tokenizer(separate_ref, tokenizer, f"reference model {cfg.method.reference}")
-        separate_ref.to(device)
-    ref_logp = None
-    if method.reference_parts:
-        ref_model = separate_ref if separate_ref is not None else model
-        with accelerator.autocast():
-            ref_logp = cached_reference_logp(ref_model, parts, method.reference_parts, cfg.eval.batch_size, device,
-                                             method.padded_parts)
-    if separate_ref is not None and not method.needs_reference_model:
-        del separate_ref
-        separate_ref = None
-        gc.collect()
-
-    if cfg.train.lora:
-        model = _lora(model, cfg)
-    reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
-
+    model.to(accelerator.device)
     hook = None
     if evaluator is not None and cfg.train.eval_every_epoch:
-        hook = epoch_hook(evaluator, device, cfg.eval.generate_every_epoch,
-                          cfg.eval.epoch_sets)
+        hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
+    if method.recipe is not None:
+        log.info("%s: %s", method.name, method.recipe.description)
 
-    step = UnlearnStep(method, parts, device, ref_logp, reference)
-    result = train_loop(model, step, len(parts), settings, run_dir, accelerator, on_epoch_end=hook, resume=resume)
-    model = accelerator.unwrap_model(model)
-    del reference
-    if cfg.train.lora:
-        model = model.merge_and_unload()
+    session = Session(cfg, method, model, tokenizer, parts, accelerator, run, settings, hook, resume)
+    model, result = PROCEDURES[method.kind](session)
     if cfg.save_model:
-        with atomic_dir(run_dir / "model") as tmp:
+        with atomic_dir(run.model_dir) as tmp:
             save_model(model, tokenizer, tmp)
-    summary = {"kind": "unlearn", "method": method.describe(), "forget_split": cfg.data.forget_split,
-               "n_forget": len(forget), "optimizer_steps": result.global_step,
-               "train_seconds": round(result.seconds, 2), "resumed_from_step": result.resumed_from}
-    if evaluator is not None:
-        evaluation = evaluator.evaluate(model, device)
-        write_eval(run_dir, evaluation, {"run": summary, "seconds": timer.seconds})
-    else:
-        write_json(run_dir / "metrics.json", {"run": summary, "seconds": timer.seconds})
-    finish_run(run_dir)
-    return run_dir
+    info = RunInfo(stage="unlearn", method=method.describe(), forget_split=cfg.data.forget_split,
+                   n_forget=len(forget), optimizer_steps=result.global_step,
+                   train_seconds=round(result.seconds, 2), resumed_from_step=result.resumed_from)
+    write_results(run, task, evaluator, model, accelerator.device, info, timer)
+    return run.path

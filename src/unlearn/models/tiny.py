@@ -1,6 +1,6 @@
 """Tiny Llama-architecture models and a tokenizer trained on the run's own text (tests, CI, the demo).
 
-DESIGN.md "Models": ~1–2 M parameters train at thousands of tokens/s on 2 CPU cores, enough to memorise
+~1–2 M parameters train at thousands of tokens/s on 2 CPU cores, enough to memorise
 the fictitious-authors benchmark in minutes.
 """
 

@@ -1,4 +1,4 @@
-"""Forget objectives (SPEC §1). Each is a pure function of per-sample statistics or logits.
+"""Forget objectives (docs/formulas.md#method). Each is a pure function of per-sample statistics or logits.
 
 Sign convention: every function returns a loss to MINIMISE. Forget objectives push the model away from
 the forget answers (GA, NPO, SimNPO, W-GradDiff, ME) or towards a refusal (IDK, DPO).
@@ -15,12 +15,12 @@ from unlearn.objectives.sequence import SequenceStats, upcast
 
 
 def ga_loss(forget: SequenceStats) -> torch.Tensor:
-    """Gradient ascent: −M(forget) (SPEC §1)."""
+    """Gradient ascent: −M(forget) (closer-look eq. 1)."""
     return -forget.token_mean()
 
 
 def npo_loss(forget: SequenceStats, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
-    """NPO: (2/β)·mean_b[−log σ(−β·(log π_θ(y|x) − log π_ref(y|x)))] (SPEC §1; SimNPO paper eq. 3).
+    """NPO: (2/β)·mean_b[−log σ(−β·(log π_θ(y|x) − log π_ref(y|x)))] (SimNPO eq. 3; docs/formulas.md#npo).
 
     Its gradient is w_θ·∇log π_θ with w_θ = 2π_θ^β/(π_θ^β + π_ref^β) (SimNPO eq. 4).
     """
@@ -29,7 +29,7 @@ def npo_loss(forget: SequenceStats, ref_logp: torch.Tensor, beta: float) -> torc
 
 
 def simnpo_loss(forget: SequenceStats, beta: float, gamma: float = 0.0) -> torch.Tensor:
-    """SimNPO, paper form: (2/β)·mean_b[−log σ(−(β/|y|)·log π_θ(y|x) − γ)] (SPEC §1; SimNPO eq. 5).
+    """SimNPO, paper form: (2/β)·mean_b[−log σ(−(β/|y|)·log π_θ(y|x) − γ)] (SimNPO eq. 5; docs/formulas.md#simnpo).
 
     Gradient w'_θ·∇log π_θ with w'_θ = 2π_θ^{β/|y|}/(1 + π_θ^{β/|y|})·(1/|y|) at γ = 0 (SimNPO eq. 6).
     The reference code's margin is γ_code = γ/β.
@@ -39,13 +39,19 @@ def simnpo_loss(forget: SequenceStats, beta: float, gamma: float = 0.0) -> torch
 
 
 def weighted_ga_loss(forget: SequenceStats) -> torch.Tensor:
-    """W-GradDiff's forget term, SimNPO's β→0 limit: −mean_b[S/|y|] (SPEC §1)."""
+    """W-GradDiff's forget term, SimNPO's β→0 limit: −mean_b[S/|y|] (docs/formulas.md#wga)."""
     return -forget.mean_nll.mean()
 
 
 def idk_loss(forget_idk: SequenceStats) -> torch.Tensor:
-    """IDK fine-tune: M(forget question + IDK answer) (SPEC §1)."""
+    """IDK fine-tune, closer-look form: M(forget question + IDK answer) (docs/formulas.md#idk)."""
     return forget_idk.token_mean()
+
+
+def idk_pooled_loss(forget_idk: SequenceStats, retain: SequenceStats) -> torch.Tensor:
+    """TOFU's original IDK loss: one token mean over the IDK-answered forget samples and their retain samples
+    together, (ΣS_idk + ΣS_retain)/(Σ|y|_idk + Σ|y|_retain) (docs/formulas.md#idk)."""
+    return (forget_idk.nll_sum.sum() + retain.nll_sum.sum()) / (forget_idk.n_tokens.sum() + retain.n_tokens.sum())
 
 
 def dpo_loss(
@@ -55,7 +61,7 @@ def dpo_loss(
     ref_logp_forget: torch.Tensor,
     beta: float,
 ) -> torch.Tensor:
-    """DPO with the refusal preferred over the forget answer (SPEC §1):
+    """DPO with the refusal preferred over the forget answer (docs/formulas.md#dpo):
 
     (2/β)·mean_b[−log σ(β·((log π_θ(y_idk) − log π_ref(y_idk)) − (log π_θ(y_f) − log π_ref(y_f))))].
     """
@@ -69,7 +75,7 @@ ME_DIRECTIONS = ("model_to_uniform", "uniform_to_model")
 def me_loss(logits: torch.Tensor, mask: torch.Tensor, direction: str = "model_to_uniform") -> torch.Tensor:
     """Maximum entropy (closer-look eq. 6): token mean over ``mask`` of KL to the uniform distribution.
 
-    ``model_to_uniform``: KL(P_t ‖ U_V) = log V − H(P_t) (SPEC default).
+    ``model_to_uniform``: KL(P_t ‖ U_V) = log V − H(P_t) (the paper's direction, our default).
     ``uniform_to_model``: KL(U_V ‖ P_t) = −log V − (1/V)·Σ_v log P_t(v) (the reference code's direction).
     ``logits`` [B, T, V] are the predictions at the positions selected by ``mask`` [B, T].
     """

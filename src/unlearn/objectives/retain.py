@@ -1,4 +1,4 @@
-"""Retain regularizers (SPEC §2): losses to minimise on retain batches."""
+"""Retain regularizers (closer-look eqs. 4, 5, 8; docs/formulas.md#gd): losses to minimise on retain batches."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def gd_loss(retain: SequenceStats) -> torch.Tensor:
 
 
 def kl_loss(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over ``mask`` positions of KL(π_ref(·|s_<t) ‖ π_θ(·|s_<t)) (SPEC §2).
+    """Mean over ``mask`` positions of KL(π_ref(·|s_<t) ‖ π_θ(·|s_<t)) (closer-look eq. 5;
+    docs/formulas.md#kl).
 
     ``mask`` [B, T] selects positions: non-pad positions by default; all padded positions reproduce the
     reference code (``kl_positions=all_padded``).

@@ -1,4 +1,4 @@
-"""Per-sample sequence statistics shared by every objective and metric (SPEC "Notation").
+"""Per-sample sequence statistics shared by every objective and metric (docs/formulas.md#notation).
 
 ``S(y|x)`` = sum over label positions of the token NLL; ``|y|`` = number of label positions (answer + EOS);
 ``log π(y|x) = −S``; ``M(batch) = ΣS / Σ|y|`` (token-level mean over the micro-batch).
@@ -48,6 +48,12 @@ def shifted_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch
     nll = F.cross_entropy(pred.reshape(-1, pred.size(-1)), target.reshape(-1), reduction="none",
                           ignore_index=IGNORE_INDEX).view_as(target)
     return nll, target != IGNORE_INDEX
+
+
+def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log p of every label token under the shifted logits, [B, T−1]; 0 where there is no label."""
+    nll, mask = shifted_token_nll(logits, labels)
+    return -(nll * mask)
 
 
 def sequence_stats(logits: torch.Tensor, labels: torch.Tensor) -> SequenceStats:

@@ -1,37 +1,56 @@
-"""The training loop (DESIGN.md "Our own loop on Accelerate"): AdamW + weight decay, linear warm-up over the
-first epoch then linear decay, gradient accumulation, clipping, epochs or max_steps, a progress bar with the
-losses, optional per-epoch evaluation, checkpoints that resume to the same result, and a NaN/Inf guard.
+"""The training loop (one for fine-tuning, unlearning and the Markov study), on Hugging Face Accelerate.
 
-Data order is a pure function of (seed, epoch): epoch e visits items in ``randperm(n, seed·1_000_003 + e)``,
-so a resumed run skips exactly the micro-batches it already did and continues bit-identically on CPU.
+AdamW + weight decay, linear warm-up over the first epoch then linear decay (or a constant rate), gradient
+accumulation, clipping, epochs or max_steps, a progress bar with the losses, per-epoch and per-step hooks,
+checkpoints that resume to the same result, and a NaN/Inf guard.
+
+Data order is a pure function of (seed, epoch): epoch e visits items in ``randperm(n, seed·1_000_003 + e)``
+(or in a ``plan`` the caller gives), so a resumed run skips exactly the micro-batches it already did and continues
+bit-identically on CPU.
+
+Gradient accumulation: an optimizer step AVERAGES THE MICRO-BATCH LOSSES. Each micro-batch's loss is the step
+function's own value for that micro-batch (e.g. M(batch), the token mean over that micro-batch's labels) and is
+back-propagated divided by the number of micro-batches, so the step's gradient is the mean of the micro-batch
+gradients. It is *not* one token mean over every label of the step. Hence ``batch_size=4, grad_accum=2`` equals
+``batch_size=8, grad_accum=1`` exactly for losses that are per-sample means (NPO, SimNPO, DPO, AP), but for token
+means (GA, GD, IDK) only when both micro-batches hold equally many label tokens (pinned by
+``tests/test_training.py::test_gradient_accumulation_averages_micro_batch_losses``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
+from transformers import get_constant_schedule, get_linear_schedule_with_warmup
 
 from unlearn.errors import TrainingDiverged
-from unlearn.io import append_jsonl, atomic_dir, read_jsonl, write_jsonl
+from unlearn.runs import RunDirectory
+from unlearn.train.checkpoint import Checkpoint
+
+if TYPE_CHECKING:
+    from unlearn.config.schema import TrainConfig
 
 StepFn = Callable[[torch.nn.Module, Sequence[int]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 EpochHook = Callable[[int, torch.nn.Module], dict]
+StepHook = Callable[[int, dict[str, float], torch.nn.Module], None]
+Plan = Callable[[int], list[list[list[int]]]]  # epoch → optimizer steps → micro-batches → item indices
+SCHEDULES = ("linear", "constant")
+DECAY = ("matrices", "all")
 
 
 @dataclass
 class LoopSettings:
+    """What the loop needs; :meth:`from_train` derives it from a run's ``train`` section."""
+
     epochs: int = 5
     max_steps: int | None = None
     lr: float = 1e-5
@@ -39,11 +58,20 @@ class LoopSettings:
     batch_size: int = 4
     grad_accum: int = 8
     warmup_epochs: float = 1.0
-    max_grad_norm: float = 1.0
+    max_grad_norm: float | None = 1.0  # None: no clipping
     seed: int = 0
     save_every: int = 0  # optimizer steps between mid-epoch checkpoints (0: only at epoch ends)
+    schedule: str = "linear"  # "linear": warm-up then linear decay to 0; "constant": lr throughout
+    decay: str = "matrices"  # weight decay on "matrices" (parameters with ≥ 2 dims) or on "all" parameters
     progress: bool = True
     desc: str = "train"
+
+    @classmethod
+    def from_train(cls, train: TrainConfig, *, progress: bool, desc: str) -> LoopSettings:
+        return cls(epochs=train.epochs, max_steps=train.max_steps, lr=train.lr, weight_decay=train.weight_decay,
+                   batch_size=train.batch_size, grad_accum=train.grad_accum, warmup_epochs=train.warmup_epochs,
+                   max_grad_norm=train.max_grad_norm, seed=train.seed, save_every=train.save_every,
+                   progress=progress, desc=desc)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -70,122 +98,81 @@ class LoopResult:
     resumed_from: int | None
 
 
-class _Checkpoint:
-    """``run_dir/checkpoint``: trainable weights (safetensors), optimizer + scheduler + RNG, position."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "checkpoint"
-
-    def exists(self) -> bool:
-        return (self.path / "state.json").is_file()
-
-    def save(self, model, optimizer, scheduler, state: dict) -> None:
-        trainable = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-        with atomic_dir(self.path) as tmp:
-            save_file(trainable, str(tmp / "trainable.safetensors"))
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "torch_rng": torch.get_rng_state()}, tmp / "optim.pt")
-            (tmp / "state.json").write_text(json.dumps(state, indent=2))
-
-    def load(self, model, optimizer, scheduler) -> dict:
-        state = json.loads((self.path / "state.json").read_text())
-        weights = load_file(str(self.path / "trainable.safetensors"))
-        params = dict(model.named_parameters())
-        missing = [n for n in weights if n not in params]
-        if missing:
-            raise TrainingDiverged(f"checkpoint {self.path} does not match this model (e.g. {missing[0]}); "
-                                   "remove it or use another output directory")
-        with torch.no_grad():
-            for name, value in weights.items():
-                params[name].copy_(value.to(params[name].device))
-        extra = torch.load(self.path / "optim.pt", weights_only=True)
-        optimizer.load_state_dict(extra["optimizer"])
-        scheduler.load_state_dict(extra["scheduler"])
-        torch.set_rng_state(extra["torch_rng"])
-        return state
-
-
 def train_loop(
     model: torch.nn.Module,
     step_fn: StepFn,
     n_items: int,
     settings: LoopSettings,
-    run_dir: str | os.PathLike[str],
+    run_dir: RunDirectory | str | os.PathLike[str] | None,
     accelerator: Accelerator,
     on_epoch_end: EpochHook | None = None,
     resume: bool = False,
     stop_after_steps: int | None = None,
+    plan: Plan | None = None,
+    on_step_end: StepHook | None = None,
 ) -> LoopResult:
-    """Train ``model`` in place. Logs go to ``run_dir/train_log.jsonl`` and ``run_dir/epochs.jsonl``.
+    """Train ``model`` in place. With a run directory, logs go to its train log and per-epoch file and checkpoints
+    to its checkpoint directory; without one (``None``) nothing is written.
 
-    ``stop_after_steps`` ends the call early after that many optimizer steps (used to test resuming).
+    ``on_epoch_end(epoch, model)`` returns per-epoch metrics (also called with epoch 0, the starting model);
+    ``on_step_end(step, logs, model)`` runs after every optimizer step; ``stop_after_steps`` ends the call early
+    after that many optimizer steps (used to test resuming).
     """
-    run_dir = Path(run_dir)
-    log_path, epochs_path = run_dir / "train_log.jsonl", run_dir / "epochs.jsonl"
-    per_epoch = steps_per_epoch(n_items, settings)
+    run = RunDirectory(run_dir) if run_dir is not None and not isinstance(run_dir, RunDirectory) else run_dir
+    plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch))
+    per_epoch = len(plan(0))
     total = settings.max_steps if settings.max_steps else per_epoch * settings.epochs
     n_epochs = math.ceil(total / per_epoch)
-    warmup = min(round(settings.warmup_epochs * per_epoch), max(total - 1, 0))
-
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.ndim >= 2]
-    no_decay = [p for p in trainable if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr,
-    )
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+    optimizer, scheduler = _optimizer(model, settings, per_epoch, total)
     model, optimizer = accelerator.prepare(model, optimizer)
-    checkpoint = _Checkpoint(run_dir)
+    checkpoint = Checkpoint(run.checkpoint_dir) if run is not None else None
+    main = accelerator.is_main_process and run is not None
 
     global_step, start_epoch, start_group, resumed_from = 0, 0, 0, None
-    if resume and checkpoint.exists():
+    if resume and checkpoint is not None and checkpoint.exists():
         state = checkpoint.load(accelerator.unwrap_model(model), optimizer, scheduler)
         if state["settings"] != _comparable(settings):
-            raise TrainingDiverged(
-                f"cannot resume from {checkpoint.path}: it was written with other settings "
-                f"({state['settings']}); use the same config or a fresh output directory"
-            )
+            raise TrainingDiverged(f"cannot resume from {checkpoint.path}: it was written with other settings "
+                                   f"({state['settings']}); use the same config or a fresh output directory")
         global_step, start_epoch, start_group = state["global_step"], state["epoch"], state["group"]
         resumed_from = global_step
-        # Drop log lines written after the checkpoint so the logs match an uninterrupted run.
-        if log_path.exists():
-            write_jsonl(log_path, [r for r in read_jsonl(log_path) if r["step"] <= global_step])
-        if epochs_path.exists():
-            write_jsonl(epochs_path, [r for r in read_jsonl(epochs_path) if r["epoch"] <= start_epoch])
-    else:
-        for path in (log_path, epochs_path):
-            if path.exists():
-                path.unlink()
+        run.truncate_logs(global_step, start_epoch)
+    elif run is not None:
+        run.reset_logs()
 
     def save(epoch: int, group: int) -> None:
-        if accelerator.is_main_process:
+        if main:
             state = {"global_step": global_step, "epoch": epoch, "group": group, "settings": _comparable(settings)}
             checkpoint.save(accelerator.unwrap_model(model), optimizer, scheduler, state)
 
+    def evaluate(epoch: int) -> None:
+        model.eval()
+        metrics = on_epoch_end(epoch, accelerator.unwrap_model(model)) or {}
+        model.train()
+        if main:
+            run.append_epoch({"epoch": epoch, "step": global_step, **metrics})
+
     started = time.time()
-    if on_epoch_end is not None and global_step == 0 and accelerator.is_main_process:
-        model.eval()  # epoch 0: the starting model, so trajectories begin where training does
-        append_jsonl(epochs_path, {"epoch": 0, "step": 0, **(on_epoch_end(0, accelerator.unwrap_model(model)) or {})})
+    if on_epoch_end is not None and global_step == 0:
+        evaluate(0)  # epoch 0: the starting model, so trajectories begin where training does
     model.train()
     bar = tqdm(total=total, initial=global_step, desc=settings.desc, disable=None if settings.progress else True,
                dynamic_ncols=True, leave=False)
-    steps_this_call = 0
-    epoch = start_epoch
+    steps_this_call, epoch = 0, start_epoch
     try:
         for epoch in range(start_epoch, n_epochs):
-            groups = epoch_groups(n_items, settings, epoch)
-            first = start_group if epoch == start_epoch else 0
-            for g in range(first, len(groups)):
+            groups = plan(epoch)
+            for g in range(start_group if epoch == start_epoch else 0, len(groups)):
                 if global_step >= total:
                     break
                 logs = _optimizer_step(model, step_fn, groups[g], optimizer, scheduler, accelerator, settings,
                                        global_step, epoch)
                 global_step += 1
                 steps_this_call += 1
-                row = {"step": global_step, "epoch": epoch + (g + 1) / len(groups), **logs}
-                if accelerator.is_main_process:
-                    append_jsonl(log_path, row)
+                if main:
+                    run.append_train_log({"step": global_step, "epoch": epoch + (g + 1) / len(groups), **logs})
+                if on_step_end is not None:
+                    on_step_end(global_step, logs, accelerator.unwrap_model(model))
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "lr"})
                 at_epoch_end = g == len(groups) - 1 or global_step >= total
@@ -194,11 +181,7 @@ def train_loop(
                 if stop_after_steps is not None and steps_this_call >= stop_after_steps:
                     return LoopResult(global_step, epoch, time.time() - started, resumed_from)
             if on_epoch_end is not None:
-                model.eval()
-                metrics = on_epoch_end(epoch + 1, accelerator.unwrap_model(model))
-                model.train()
-                if accelerator.is_main_process:
-                    append_jsonl(epochs_path, {"epoch": epoch + 1, "step": global_step, **(metrics or {})})
+                evaluate(epoch + 1)
             save(epoch + 1, 0)
             if global_step >= total:
                 break
@@ -206,6 +189,23 @@ def train_loop(
         bar.close()
     model.eval()
     return LoopResult(global_step, epoch + 1, time.time() - started, resumed_from)
+
+
+def _optimizer(model: torch.nn.Module, settings: LoopSettings, per_epoch: int, total: int):
+    """AdamW (weight decay on matrices only, or on every parameter) and the learning-rate schedule."""
+    if settings.schedule not in SCHEDULES or settings.decay not in DECAY:
+        raise ValueError(f"schedule must be one of {SCHEDULES} and decay one of {DECAY}")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if settings.decay == "all":
+        groups = [{"params": trainable, "weight_decay": settings.weight_decay}]
+    else:
+        groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": settings.weight_decay},
+                  {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr)
+    if settings.schedule == "constant":
+        return optimizer, get_constant_schedule(optimizer)
+    warmup = min(round(settings.warmup_epochs * per_epoch), max(total - 1, 0))
+    return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total)
 
 
 def _comparable(settings: LoopSettings) -> dict:
@@ -216,13 +216,13 @@ def _comparable(settings: LoopSettings) -> dict:
     return d
 
 
-def _optimizer_step(model, step_fn, micro_batches, optimizer, scheduler, accelerator, settings, step, epoch):
-    """Accumulate gradients over ``micro_batches`` (loss averaged over them), clip, step, schedule."""
+def accumulate(model, step_fn, micro_batches, accelerator, step: int, epoch: int) -> dict[str, float]:
+    """Back-propagate every micro-batch's loss divided by their number (gradient = mean of the micro-batch
+    gradients); return the step's mean losses. Raises before any update if a loss is not finite."""
     sums: dict[str, float] = {}
     n = len(micro_batches)
     for k, indices in enumerate(micro_batches):
-        sync = k == n - 1
-        context = accelerator.no_sync(model) if not sync else contextlib.nullcontext()
+        context = accelerator.no_sync(model) if k < n - 1 else contextlib.nullcontext()
         with context, accelerator.autocast():
             loss, parts = step_fn(model, indices)
             if not torch.isfinite(loss):
@@ -236,14 +236,21 @@ def _optimizer_step(model, step_fn, micro_batches, optimizer, scheduler, acceler
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) / n
         for name, v in parts.items():
             sums[name] = sums.get(name, 0.0) + float(v) / n
-    grad_norm = accelerator.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+    return sums
+
+
+def _optimizer_step(model, step_fn, micro_batches, optimizer, scheduler, accelerator, settings, step, epoch):
+    """Accumulate gradients over ``micro_batches``, clip, step, schedule."""
+    logs = accumulate(model, step_fn, micro_batches, accelerator, step, epoch)
+    max_norm = settings.max_grad_norm if settings.max_grad_norm is not None else math.inf
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
     if grad_norm is not None and not torch.isfinite(torch.as_tensor(grad_norm)):
         raise TrainingDiverged(f"gradient norm became {float(grad_norm)} at optimizer step {step + 1}; "
                                "stopped before updating the weights; lower train.lr")
-    sums["lr"] = scheduler.get_last_lr()[0]
+    logs["lr"] = scheduler.get_last_lr()[0]
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     if grad_norm is not None:
-        sums["grad_norm"] = float(grad_norm)
-    return sums
+        logs["grad_norm"] = float(grad_norm)
+    return logs

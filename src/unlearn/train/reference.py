@@ -1,8 +1,8 @@
-"""Reference models: cached reference log-probs (NPO, DPO) and a frozen reference for KL.
+"""Reference models: cached reference log-probs (NPO, DPO) and a frozen reference for live outputs (KL).
 
-SPEC §1: NPO/DPO reference log-probs depend only on the frozen starting model and the fixed forget data,
-so they are computed ONCE before training and the reference model is not kept in memory for them.
-KL needs reference logits on every retain batch: a frozen copy, or, for LoRA, the same model with its
+NPO's and DPO's reference log-probs depend only on the frozen starting model and the fixed forget data, so they
+are computed ONCE before training and the reference model is not kept in memory for them (docs/formulas.md#npo).
+A live need (KL's reference logits on every retain batch) uses a frozen copy, or, for LoRA, the same model with its
 adapters disabled (no copy at all).
 """
 
@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from unlearn.objectives.sequence import sequence_stats
-from unlearn.train.parts import PartData
+from unlearn.data.parts import PartData
+from unlearn.objectives.needs import Need, ReferenceOutput
+from unlearn.objectives.sequence import sequence_stats, token_logps
 
 
 @torch.no_grad()
@@ -26,19 +27,23 @@ def cached_reference_logp(
     batch_size: int,
     device: torch.device,
     padded_parts: Sequence[str] = (),
+    sort_by_length: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """log π_ref(y|x) = −S for every item of each part, in item order, computed in length-sorted batches."""
+    """log π_ref(y|x) = −S for every item of each part, in item order, computed in length-sorted batches (or in
+    item order, ``sort_by_length=False``)."""
     was_training = model.training
     model.eval()
     out: dict[str, torch.Tensor] = {}
     for part in parts:
         samples = data.parts[part]
-        order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
+        order = list(range(len(samples)))
+        if sort_by_length:
+            order.sort(key=lambda i: len(samples[i].input_ids))
         logp = torch.empty(len(samples), dtype=torch.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             batch = {k: v.to(device) for k, v in data.batch(part, idx, part in padded_parts).items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = model(**data.model_inputs(batch)).logits
             logp[idx] = sequence_stats(logits, batch["labels"]).logp.float().cpu()
         out[part] = logp
     model.train(was_training)
@@ -46,7 +51,7 @@ def cached_reference_logp(
 
 
 class FrozenReference:
-    """Reference logits for KL: ``logits(batch)`` under no_grad from a frozen model.
+    """The reference model's outputs for a batch under no_grad, from a frozen model.
 
     With a peft model and no separate reference, the adapters are disabled for the call instead of
     keeping a second copy of the weights.
@@ -78,6 +83,16 @@ class FrozenReference:
             yield self._model
 
     @torch.no_grad()
-    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def outputs(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, need: Need) -> ReferenceOutput:
+        """What ``need`` asks of the model, computed by the reference: logits, token log-probs, hidden states."""
+        kwargs = {"output_hidden_states": True} if need.hidden_layer is not None else {}
         with self._active() as model:
-            return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            out = model(**inputs, **kwargs)
+        return ReferenceOutput(
+            logits=out.logits if need.logits else None,
+            token_logps=token_logps(out.logits, labels) if need.token_logps else None,
+            hidden=out.hidden_states[need.hidden_layer] if need.hidden_layer is not None else None,
+        )
+
+    def logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.outputs(inputs, inputs["input_ids"], Need("", logits=True)).logits

@@ -1,4 +1,9 @@
-"""Loss functions for one micro-batch: fine-tuning (SFT) and unlearning (a composed method)."""
+"""Loss functions for one micro-batch: fine-tuning (SFT) and unlearning with a loss method.
+
+:class:`UnlearnStep` is the whole unlearning step: one forward pass per batch part the method needs, the outputs
+each need asks for (logits, token log-probs, hidden states), the reference's view of the parts that need one
+(cached log-likelihoods, or a frozen model's outputs), then ``method.loss``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ from collections.abc import Sequence
 
 import torch
 
-from unlearn.objectives.methods import Method, PartOutput, StepInputs
-from unlearn.objectives.sequence import sequence_stats
-from unlearn.train.parts import PartData
+from unlearn.data.parts import TRAIN_PART, PartData
+from unlearn.objectives.methods import LossMethod
+from unlearn.objectives.needs import Need, PartOutput, ReferenceOutput, StepInputs
+from unlearn.objectives.sequence import sequence_stats, token_logps
 from unlearn.train.reference import FrozenReference
+
+StepResult = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -17,53 +25,66 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 
 class FinetuneStep:
-    """Supervised fine-tuning: M(batch), the token-mean NLL over answer labels (SPEC §3)."""
+    """Supervised fine-tuning: M(batch), the token-mean NLL over the labels (docs/formulas.md#training)."""
 
-    def __init__(self, data: PartData, device: torch.device):
+    def __init__(self, data: PartData, device: torch.device, part: str = TRAIN_PART):
         self.data = data
         self.device = device
+        self.part = part
 
-    def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        batch = _to(self.data.batch("train", indices), self.device)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = sequence_stats(logits, batch["labels"]).token_mean()
-        return loss, {}
+    def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> StepResult:
+        batch = _to(self.data.batch(self.part, indices), self.device)
+        logits = model(**self.data.model_inputs(batch)).logits
+        return sequence_stats(logits, batch["labels"]).token_mean(), {}
+
+
+def forward_part(model: torch.nn.Module, inputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                 need: Need) -> PartOutput:
+    """One forward pass on one batch part, keeping what ``need`` asks for."""
+    kwargs = {"output_hidden_states": True} if need.hidden_layer is not None else {}
+    out = model(**inputs, **kwargs)
+    return PartOutput(
+        stats=sequence_stats(out.logits, batch["labels"]),
+        batch=batch,
+        logits=out.logits if need.logits else None,
+        token_logps=token_logps(out.logits, batch["labels"]) if need.token_logps else None,
+        hidden=out.hidden_states[need.hidden_layer] if need.hidden_layer is not None else None,
+    )
 
 
 class UnlearnStep:
-    """One forward pass per batch part the method needs, then ``method.loss`` (DESIGN.md)."""
+    """One forward pass per batch part the method needs, the reference's view where asked, then ``method.loss``."""
 
     def __init__(
         self,
-        method: Method,
+        method: LossMethod,
         data: PartData,
         device: torch.device,
         ref_logp: dict[str, torch.Tensor] | None = None,
         reference: FrozenReference | None = None,
     ):
-        missing = [p for p in method.reference_parts if not ref_logp or p not in ref_logp]
+        missing = [p for p in method.cached_reference_parts if not ref_logp or p not in ref_logp]
         if missing:
             raise ValueError(f"method {method.name} needs cached reference log-probs for {missing}")
         if method.needs_reference_model and reference is None:
             raise ValueError(f"method {method.name} needs a frozen reference model")
         self.method = method
+        self.needs = method.needs
         self.data = data
         self.device = device
         self.ref_logp = ref_logp or {}
         self.reference = reference
 
-    def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        method = self.method
-        outputs: dict[str, PartOutput] = {}
-        for part in method.parts:
-            batch = _to(self.data.batch(part, indices, part in method.padded_parts), self.device)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            keep = part in method.logits_parts
-            outputs[part] = PartOutput(sequence_stats(logits, batch["labels"]), batch, logits if keep else None)
+    def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> StepResult:
+        parts: dict[str, PartOutput] = {}
+        reference: dict[str, ReferenceOutput] = {}
         index = torch.as_tensor(list(indices))
-        ref_logp = {p: self.ref_logp[p][index].to(self.device) for p in method.reference_parts}
-        ref_logits = {}
-        if method.needs_reference_model:
-            for part in method.regularizer.logits_parts:
-                ref_logits[part] = self.reference.logits(outputs[part].batch)
-        return method.loss(StepInputs(outputs, ref_logp, ref_logits))
+        for part, need in self.needs.items():
+            batch = _to(self.data.batch(part, indices, need.pad_to_max_length), self.device)
+            inputs = self.data.model_inputs(batch)
+            parts[part] = forward_part(model, inputs, batch, need)
+            if need.reference_outputs:
+                reference[part] = self.reference.outputs(inputs, batch["labels"], need)
+            if need.reference_logp:
+                reference.setdefault(part, ReferenceOutput()).logp = self.ref_logp[part][index].to(self.device)
+        return self.method.loss(StepInputs(parts, reference))

@@ -1,15 +1,16 @@
-"""Human-readable results: a ``report.md`` per run and one markdown table across runs.
+"""Human-readable results: a report per run and one markdown table across runs.
 
-:func:`write_report` turns a run directory (``metrics.json``, ``epochs.jsonl``, ``eval/<set>.jsonl``,
-``config.yaml``) into ``report.md`` with the TOFU table (Maini et al., Table 2 style, with 95 % bootstrap
-intervals), the closer-look table (TE, CS, ES, FE, MU-18), the figures of :mod:`unlearn.evaluation.plots` under
-``plots/`` and example generations (closer-look Tables 13/14). What cannot be drawn or computed is said, with the
+:func:`write_report` turns a run directory (its results, per-epoch rows, per-sample rows and configuration; see
+:mod:`unlearn.runs`) into its report with the TOFU table (Maini et al., Table 2 style, with 95 % bootstrap
+intervals), the closer-look table (TE, CS, ES, FE, MU-18), the figures of :mod:`unlearn.reporting.plots` and
+example generations (closer-look Tables 13/14). What cannot be drawn or computed is said, with the
 reason, never replaced by a different number. :func:`write_comparison` puts several runs side by side
 (``unlearn compare``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -19,23 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from unlearn.config.recipes import default_forget_params
 from unlearn.errors import UnlearnError
-from unlearn.evaluation import plots
 from unlearn.evaluation.closer_look import (
     CLOSER_LOOK_METRICS,
     FORGET_EFFICACY_TERMS,
     forget_efficacy,
     model_utility_closer_look,
 )
-from unlearn.io import read_json, read_jsonl, write_text
-from unlearn.objectives.methods import NPO, SimNPO
+from unlearn.evaluation.tasks.tofu import TofuMetrics
+from unlearn.evaluation.tofu_sets import TOFU_SETS, UTILITY_SETS
+from unlearn.io import write_text
+from unlearn.objectives.components import NPO, SimNPO
+from unlearn.reporting import plots
+from unlearn.runs import RunDirectory, RunInfo, RunResults
 
-SETS = ("forget", "retain", "real_authors", "world_facts")
-UTILITY_SETS = ("retain", "real_authors", "world_facts")
 DEFAULT_WEIGHT_EPOCHS = (1, 2, -1)  # -1 = the last epoch
-EPOCHS_WHY = "per-epoch plots need train.eval_every_epoch=true (this run has no epochs.jsonl)"
+EPOCHS_WHY = (f"per-epoch plots need train.eval_every_epoch=true (this run has no {RunDirectory.EPOCHS})")
 METRIC_NAMES = {"rouge": "ROUGE", "prob": "Prob", "truth_ratio": "TR", "token_entropy": "TE",
                 "cosine_similarity": "CS", "entailment": "ES"}
 CELL_LIMIT = 300
@@ -45,33 +46,40 @@ CELL_LIMIT = 300
 
 @dataclass
 class Run:
-    """A run directory's result files, read once."""
+    """A finished run directory, read once: its typed results, its configuration and its per-epoch rows."""
 
-    path: Path
-    metrics: dict[str, Any]
+    directory: RunDirectory
+    results: RunResults
     config: dict[str, Any] | None
     epochs: list[dict[str, Any]] | None
 
     @property
-    def info(self) -> dict[str, Any]:
-        return self.metrics.get("run") or {}
+    def path(self) -> Path:
+        return self.directory.path
 
     @property
-    def kind(self) -> str:
-        return str(self.info.get("kind", "unknown"))
+    def info(self) -> RunInfo:
+        return self.results.run or RunInfo(stage="unknown")
+
+    @property
+    def stage(self) -> str:
+        return self.info.stage
 
     @property
     def method(self) -> dict[str, Any] | None:
-        method = self.info.get("method")
-        return method if isinstance(method, dict) else None
+        return self.info.method
+
+    @property
+    def task(self) -> str:
+        return self.results.task
 
     @property
     def forget_split(self) -> str | None:
-        return self.info.get("forget_split") or ((self.config or {}).get("data") or {}).get("forget_split")
+        return self.info.forget_split or self.directory.config_value("data.forget_split")
 
     @property
     def objective(self) -> str | None:
-        return ((self.method or {}).get("forget") or {}).get("objective")
+        return self.info.objective
 
     @property
     def name(self) -> str:
@@ -81,53 +89,27 @@ class Run:
         return self.path.name
 
     @property
+    def tofu(self) -> TofuMetrics:
+        return TofuMetrics.from_dict(self.results.metrics)
+
+    @property
     def sets(self) -> dict[str, dict[str, Any]]:
-        return self.metrics.get("sets") or {}
+        return self.tofu.sets
 
     @property
     def closer_look(self) -> dict[str, Any]:
-        return self.metrics.get("closer_look") or {}
+        return self.tofu.closer_look
 
     def rows(self, set_name: str) -> list[dict[str, Any]] | None:
-        """Per-sample rows of ``eval/<set>.jsonl``, or None when the run has none."""
-        path = self.path / "eval" / f"{set_name}.jsonl"
-        if not path.is_file():
-            return None
-        try:
-            return read_jsonl(path)
-        except ValueError as err:
-            raise UnlearnError(f"{path}: not valid JSON lines ({err})") from None
+        """Per-sample rows of one eval set, or None when the run has none."""
+        return self.directory.read_eval_rows(set_name)
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
-    """Read a run directory; a path without ``metrics.json`` is an :class:`UnlearnError`."""
-    path = Path(run_dir)
-    metrics_path = path / "metrics.json"
-    if not metrics_path.is_file():
-        what = "does not exist" if not path.exists() else "has no metrics.json"
-        raise UnlearnError(f"{path} is not a run directory: it {what} (give the output_dir of unlearn finetune, "
-                           "run or eval)")
-    try:
-        metrics = read_json(metrics_path)
-    except ValueError as err:
-        raise UnlearnError(f"{metrics_path}: not valid JSON ({err})") from None
-    if not isinstance(metrics, dict):
-        raise UnlearnError(f"{metrics_path}: expected a JSON object")
-    config = None
-    if (path / "config.yaml").is_file():
-        try:
-            loaded = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-            config = loaded if isinstance(loaded, dict) else None
-        except yaml.YAMLError:
-            config = None
-    epochs = None
-    if (path / "epochs.jsonl").is_file():
-        try:
-            by_epoch = {int(r["epoch"]): r for r in read_jsonl(path / "epochs.jsonl")}  # a resumed run: last wins
-            epochs = [by_epoch[k] for k in sorted(by_epoch)] or None
-        except (ValueError, KeyError) as err:
-            raise UnlearnError(f"{path / 'epochs.jsonl'}: malformed ({err})") from None
-    return Run(path, metrics, config, epochs)
+    """Read a run directory; a path that holds no finished run is an :class:`UnlearnError`."""
+    directory = RunDirectory(run_dir)
+    results = directory.read_results()
+    return Run(directory, results, directory.read_config(), directory.read_epochs())
 
 
 # ------------------------------------------------------------------------------------------ markdown helpers
@@ -195,7 +177,7 @@ def _rel(path: Path, start: Path | None) -> str:
 
 
 def closer_look_point(entry: Mapping[str, Any], without_es: bool) -> tuple[float | None, float | None]:
-    """(FE, MU) of one evaluation (``metrics.json`` or an ``epochs.jsonl`` row).
+    """(FE, MU) of one evaluation (a run's aggregates or one per-epoch row).
 
     ``without_es=False``: the full Forget Efficacy and MU-18 (None where missing). ``without_es=True``: the
     ES-free aggregates (FE from ROUGE, Prob, TR, CS; MU from 15 numbers), recomputed from the per-set means when
@@ -236,14 +218,17 @@ def zero_terms(sets: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) ->
             if isinstance((sets.get(s) or {}).get(m), (int, float)) and sets[s][m] <= 0]
 
 
-def weight_betas(method: Mapping[str, Any] | None, forget_split: str | None = None) -> dict[str, tuple[float, bool]]:
-    """β (and γ) for the gradient-weight figure: the run's own where its objective is NPO / SimNPO, else the SPEC
-    defaults for ``forget_split`` (β_npo = 0.1; β_s = 4.5 on forget10, else 2.5; γ = 0). Values are
-    (value, is_default)."""
+def weight_betas(method: Mapping[str, Any] | None, forget_split: str | None = None,
+                 benchmark: str = "tofu") -> dict[str, tuple[float, bool]]:
+    """β (and γ) for the gradient-weight figure: the run's own where its objective is NPO / SimNPO, else what
+    ``method.recipe=auto`` gives on ``benchmark`` and ``forget_split`` (on TOFU forget10: β_npo = 0.1, β_s = 4.5),
+    else the objectives' neutral defaults. Values are (value, is_default)."""
     forget = (method or {}).get("forget") or {}
     objective = forget.get("objective")
-    out = {"npo_beta": (NPO.Params().beta, True), "simnpo_beta": (SimNPO.default_beta(forget_split), True),
-           "simnpo_gamma": (SimNPO.Params().gamma, True)}
+    npo = {**dataclasses.asdict(NPO.Params()), **default_forget_params(benchmark, "npo", forget_split)}
+    sim = {**dataclasses.asdict(SimNPO.Params()), **default_forget_params(benchmark, "simnpo", forget_split)}
+    out = {"npo_beta": (float(npo["beta"]), True), "simnpo_beta": (float(sim["beta"]), True),
+           "simnpo_gamma": (float(sim["gamma"]), True)}
     if objective == "npo" and forget.get("beta") is not None:
         out["npo_beta"] = (float(forget["beta"]), False)
     if objective == "simnpo":
@@ -318,7 +303,7 @@ def _fq_mu_plot(run: Run, out: Path) -> PlotResult:
         return EPOCHS_WHY
     has = [any(r.get(k) is not None for r in run.epochs) for k in ("forget_quality", "model_utility_9")]
     if not any(has):
-        return "epochs.jsonl has neither Forget Quality (needs eval.retain_reference) nor Model Utility"
+        return f"{RunDirectory.EPOCHS} has neither Forget Quality (needs eval.retain_reference) nor Model Utility"
     plots.plot_fq_mu_epochs(run.epochs, out, title=f"{run.name}: Forget Quality and Model Utility per epoch")
     caption = ("Epoch 0 is the model before any update. Forget Quality is the KS-test p-value between this model's "
                "and the retain model's forget-set truth ratios (log scale; higher = more like never trained on "
@@ -348,7 +333,7 @@ def _fe_mu_plot(run: Run, out: Path) -> PlotResult:
     without_es = fe_mu_variant(run.epochs)
     if without_es is None:
         return ("Forget Efficacy and Model Utility need generations on all four sets (ROUGE, CS) in every "
-                "epochs.jsonl row; this run has none (eval.generate=false?)")
+                f"{RunDirectory.EPOCHS} row; this run has none (eval.generate=false?)")
     plots.plot_fe_mu_trajectories([_trajectory(run.name, run.epochs, without_es)], out, without_es=without_es,
                                   title=f"{run.name}: Forget Efficacy vs Model Utility per epoch")
     return out, _fe_mu_caption(without_es) + " Marker size grows with the epoch (e0 = before unlearning)."
@@ -359,11 +344,11 @@ def _truth_ratio_plot(run: Run, out: Path) -> PlotResult:
 
     rows = run.rows("forget")
     if not rows:
-        return "this run has no eval/forget.jsonl"
+        return "this run has no per-sample rows of the forget set"
     q = [r.get("truth_ratio") for r in rows]
     if not plots.finite_values(q):
-        return "eval/forget.jsonl has no truth ratios"
-    reference = run.metrics.get("forget_quality_reference")
+        return "the forget set's per-sample rows have no truth ratios"
+    reference = run.tofu.forget_quality_reference
     q_retain = None
     caption = ("Per-question truth ratio Q = p(paraphrased answer) / geometric mean p(perturbed answers), log10 "
                "scale. Forget Quality is the KS test between the two histograms.")
@@ -375,8 +360,8 @@ def _truth_ratio_plot(run: Run, out: Path) -> PlotResult:
     else:
         caption = ("This model's per-question forget-set truth ratios Q (log10 scale). No retain reference in this "
                    "run (eval.retain_reference), so the retain model's histogram is missing.")
-    label = run.name if run.kind == "unlearn" else f"{run.name} model"
-    plots.plot_truth_ratio_histogram(q, out, q_retain=q_retain, forget_quality=run.metrics.get("forget_quality"),
+    label = run.name if run.stage == "unlearn" else f"{run.name} model"
+    plots.plot_truth_ratio_histogram(q, out, q_retain=q_retain, forget_quality=run.tofu.forget_quality,
                                      model_label=label)
     return out, caption
 
@@ -384,24 +369,26 @@ def _truth_ratio_plot(run: Run, out: Path) -> PlotResult:
 def _weights_plot(run: Run, out: Path, wanted: Sequence[int]) -> PlotResult:
     if not run.epochs:
         return EPOCHS_WHY
-    if run.kind != "unlearn":
-        return f"gradient weights describe an unlearning objective; this is a {run.kind} run"
+    if run.stage != "unlearn":
+        return f"gradient weights describe an unlearning objective; this is a {run.stage} run"
     if not any(_has_logp(e) for e in run.epochs):
-        return "epochs.jsonl has no forget_logp / forget_tokens"
-    betas = weight_betas(run.method, run.forget_split)
+        return f"{RunDirectory.EPOCHS} has no forget_logp / forget_tokens"
+    betas = weight_betas(run.method, run.forget_split, run.task)
     npo = weight_panels(run.epochs, "npo", betas["npo_beta"][0], wanted=wanted, default_beta=betas["npo_beta"][1])
     sim = weight_panels(run.epochs, "simnpo", betas["simnpo_beta"][0], betas["simnpo_gamma"][0], wanted=wanted,
                         default_beta=betas["simnpo_beta"][1])
     if not npo and not sim:
-        return "epochs.jsonl has no evaluated epoch after the start with saved log-likelihoods"
+        return f"{RunDirectory.EPOCHS} has no evaluated epoch after the start with saved log-likelihoods"
     plots.plot_gradient_weights([npo, sim], out, f"{run.name}: per-sample gradient weights vs answer length "
                                                  "(SimNPO Fig. 3 style)")
     own = {"npo": "NPO's", "simnpo": "SimNPO's"}.get(run.objective or "")
     caption = ("Weight of each forget sample's ∇log π(y|x) in the forget-loss gradient, at this run's parameters per "
-               "epoch (log-likelihoods from epochs.jsonl; π_ref = epoch 0): NPO w_θ = 2σ(β(log π − log π_ref)), "
-               "SimNPO w'_θ = 2σ((β/|y|) log π + γ)/|y|. r = Pearson correlation with |y|.")
+               f"epoch (log-likelihoods from {RunDirectory.EPOCHS}; π_ref = epoch 0): "
+               "NPO w_θ = 2σ(β(log π − log π_ref)), SimNPO w'_θ = 2σ((β/|y|) log π + γ)/|y|. "
+               "r = Pearson correlation with |y|.")
     caption += f" This run optimised {own} objective; the other weight is shown for comparison." if own else \
-        f" This run's objective is {run.objective or 'unknown'}; both weights use the SPEC default β."
+        (f" This run's objective is {run.objective or 'unknown'}; both weights use the recipe's β for this task and "
+         "split (else the neutral default).")
     if not npo:
         caption += " NPO's weight needs the epoch-0 log-likelihoods (missing)."
     return out, caption
@@ -412,25 +399,25 @@ def _weights_plot(run: Run, out: Path, wanted: Sequence[int]) -> PlotResult:
 
 def _header(run: Run) -> list[str]:
     info, cfg = run.info, run.config or {}
-    rows = [("run directory", f"`{run.path}`"), ("kind", run.kind)]
+    rows = [("run directory", f"`{run.path}`"), ("stage", run.stage), ("task", run.task)]
     if run.method:
         rows.append(("method", describe_method(run.method)))
-    elif info.get("train_splits"):
-        rows.append(("training data", ", ".join(map(str, info["train_splits"]))))
+    elif info.train_splits:
+        rows.append(("training data", ", ".join(map(str, info.train_splits))))
     split = run.forget_split
     if split:
-        n = info.get("n_forget")
+        n = info.n_forget
         rows.append(("forget split", f"{split}" + (f" ({n} questions)" if n else "")))
     model = (cfg.get("model") or {}).get("path")
     if model:
         rows.append(("model", f"`{model}`"))
-    if info.get("optimizer_steps") is not None:
-        rows.append(("optimizer steps", str(info["optimizer_steps"])))
+    if info.optimizer_steps is not None:
+        rows.append(("optimizer steps", str(info.optimizer_steps)))
     times = []
-    if isinstance(run.metrics.get("seconds"), (int, float)):
-        times.append(f"{run.metrics['seconds']:.1f} s in all")
-    if isinstance(info.get("train_seconds"), (int, float)):
-        times.append(f"{info['train_seconds']:.1f} s training")
+    if run.results.seconds is not None:
+        times.append(f"{run.results.seconds:.1f} s in all")
+    if isinstance(info.train_seconds, (int, float)):
+        times.append(f"{info.train_seconds:.1f} s training")
     if times:
         rows.append(("time", ", ".join(times)))
     rows.append(("report written", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
@@ -456,7 +443,7 @@ def describe_method(method: Mapping[str, Any]) -> str:
 
 
 def _set_names(sets: Mapping[str, Any]) -> list[str]:
-    return [s for s in SETS if s in sets] + [s for s in sets if s not in SETS]
+    return [s for s in TOFU_SETS if s in sets] + [s for s in sets if s not in TOFU_SETS]
 
 
 def tofu_section(run: Run) -> list[str]:
@@ -473,12 +460,12 @@ def tofu_section(run: Run) -> list[str]:
         rows.append(cells)
     lines = ["## TOFU metrics", ""]
     if not rows:
-        return [*lines, "metrics.json has no per-set metrics.", ""]
+        return [*lines, "The run's results have no per-set metrics.", ""]
     lines += [md_table(["set", "ROUGE-L recall", "Probability", "Truth Ratio", "n"], rows), ""]
     lines.append("Mean over the set's questions with its 95 % bootstrap interval. Truth Ratio is TOFU's statistic: "
                  "mean min(Q, 1/Q) on the forget set, mean max(0, 1 − 1/Q) on the others.")
     lines.append("")
-    mu9, fq = run.metrics.get("model_utility_9"), run.metrics.get("forget_quality")
+    mu9, fq = run.tofu.model_utility_9, run.tofu.forget_quality
     mu_cell = fmt(mu9) if mu9 is not None else "n/a " + notes.mark(
         "MU-9 needs ROUGE, Prob and TR on the retain, real_authors and world_facts sets")
     if mu9 == 0:
@@ -497,7 +484,7 @@ def tofu_section(run: Run) -> list[str]:
 
 def _unavailable_reason(run: Run, abbr: str) -> str:
     reason = run.closer_look.get("unavailable", {}).get(abbr)
-    return f"{abbr} unavailable: {reason}" if reason else f"{abbr} unavailable: not in metrics.json"
+    return f"{abbr} unavailable: {reason}" if reason else f"{abbr} unavailable: not in the run's results"
 
 
 def closer_look_section(run: Run) -> list[str]:
@@ -560,8 +547,8 @@ def examples_table(rows: Sequence[Mapping[str, Any]] | None, k: int) -> str:
 
 
 def render_report(run: Run, examples: int = 5, wanted_epochs: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> str:
-    """The markdown of ``report.md``; draws the figures into ``run.path / 'plots'`` on the way."""
-    plot_dir = run.path / "plots"
+    """The markdown of the report; draws the figures into the run's plots directory on the way."""
+    plot_dir = run.directory.plots_dir
     lines = _header(run) + tofu_section(run) + closer_look_section(run) + ["## Plots", ""]
     lines += _figure("Forget Quality and Model Utility per epoch",
                      lambda: _fq_mu_plot(run, plot_dir / "fq_mu_epochs.png"), run.path)
@@ -586,7 +573,7 @@ def write_report(run_dir: str | os.PathLike[str], examples: int = 5,
     """
     run = load_run(run_dir)
     text = render_report(run, examples, weight_epochs)
-    out = run.path / "report.md"
+    out = run.directory.report_file
     write_text(out, text)
     return out
 
@@ -609,8 +596,7 @@ def _resolved(path: str | os.PathLike[str]) -> str:
 
 def comparison_table(runs: Sequence[Run], names: Sequence[str], notes: Notes) -> str:
     """One row per run: FQ, MU-9, MU-18, FE, forget and retain ROUGE / Prob / TR, retain TE / CS."""
-    references = {_resolved(r.metrics["forget_quality_reference"]) for r in runs
-                  if r.metrics.get("forget_quality_reference")}
+    references = {_resolved(r.tofu.forget_quality_reference) for r in runs if r.tofu.forget_quality_reference}
     show_wo = any(r.closer_look.get("forget_efficacy") is None and r.closer_look.get("forget_efficacy_without_es")
                   is not None for r in runs) or any(r.closer_look.get("model_utility_18") is None and
                                                     r.closer_look.get("model_utility_without_es") is not None
@@ -622,15 +608,15 @@ def comparison_table(runs: Sequence[Run], names: Sequence[str], notes: Notes) ->
                "retain CS"]
     rows = []
     for run, name in zip(runs, names, strict=True):
-        m, cl = run.metrics, run.closer_look
-        fq = m.get("forget_quality")
+        m, cl = run.tofu, run.closer_look
+        fq = m.forget_quality
         if fq is not None:
             fq_cell = fmt_fq(fq)
-        elif _resolved(run.path / "eval" / "forget.jsonl") in references:
+        elif _resolved(run.directory.eval_rows_file("forget")) in references:
             fq_cell = "n/a " + notes.mark("this run is the retain reference the other runs' FQ is computed against")
         else:
             fq_cell = "n/a " + notes.mark("no retain reference (eval.retain_reference) when the run was evaluated")
-        mu9 = m.get("model_utility_9")
+        mu9 = m.model_utility_9
         cells = [md_cell(name), fq_cell, fmt(mu9) if mu9 is not None else
                  "n/a " + notes.mark("MU-9 needs ROUGE, Prob and TR on retain, real_authors and world_facts")]
         reasons = "; ".join(f"{k} unavailable: {v}" for k, v in (cl.get("unavailable") or {}).items()) or \
@@ -659,14 +645,14 @@ def _comparison_plots(runs: Sequence[Run], names: Sequence[str], plots_dir: Path
     def trajectories() -> PlotResult:
         with_epochs = [(r, n) for r, n in zip(runs, names, strict=True) if r.epochs]
         if not with_epochs:
-            return "no run has epochs.jsonl (train.eval_every_epoch=true)"
+            return f"no run has {RunDirectory.EPOCHS} (train.eval_every_epoch=true)"
         finals = [(r, n) for r, n in zip(runs, names, strict=True) if not r.epochs]
         without_es = fe_mu_variant([e for r, _ in with_epochs for e in r.epochs])
         if without_es is None:
-            return "the runs' epochs.jsonl lack Forget Efficacy / Model Utility (no generations?)"
+            return f"the runs' {RunDirectory.EPOCHS} lack Forget Efficacy / Model Utility (no generations?)"
         final_points = []
         for r, n in finals:
-            fe, mu = closer_look_point(r.metrics, without_es)
+            fe, mu = closer_look_point(r.results.metrics, without_es)
             if fe is not None and mu is not None:
                 final_points.append((n, mu, fe))
         out = plots.plot_fe_mu_trajectories([_trajectory(n, r.epochs, without_es) for r, n in with_epochs],
@@ -681,15 +667,17 @@ def _comparison_plots(runs: Sequence[Run], names: Sequence[str], plots_dir: Path
                 for obj in ("npo", "simnpo")}
         missing = [obj for obj, v in pick.items() if v is None]
         if missing:
-            return ("needs an NPO run and a SimNPO run with epochs.jsonl (train.eval_every_epoch=true); missing: "
+            return (f"needs an NPO run and a SimNPO run with {RunDirectory.EPOCHS} (train.eval_every_epoch=true); "
+                    "missing: "
                     + ", ".join(missing))
         (npo_run, npo_name), (sim_run, sim_name) = pick["npo"], pick["simnpo"]
-        nb, sb = weight_betas(npo_run.method, npo_run.forget_split), weight_betas(sim_run.method, sim_run.forget_split)
+        nb = weight_betas(npo_run.method, npo_run.forget_split, npo_run.task)
+        sb = weight_betas(sim_run.method, sim_run.forget_split, sim_run.task)
         grid = [weight_panels(npo_run.epochs, "npo", nb["npo_beta"][0], wanted=wanted, prefix=f"{npo_name}: "),
                 weight_panels(sim_run.epochs, "simnpo", sb["simnpo_beta"][0], sb["simnpo_gamma"][0], wanted=wanted,
                               prefix=f"{sim_name}: ")]
         if not all(grid):
-            return "the runs' epochs.jsonl have no epoch after the start with saved log-likelihoods"
+            return f"the runs' {RunDirectory.EPOCHS} have no epoch after the start with saved log-likelihoods"
         out = plots.plot_gradient_weights(grid, plots_dir / "gradient_weights_npo_vs_simnpo.png",
                                           "NPO's $w_\\theta$ vs SimNPO's $w'_\\theta$ against answer length "
                                           "(SimNPO Fig. 3)")
@@ -707,7 +695,7 @@ def comparison_examples(runs: Sequence[Run], names: Sequence[str], k: int) -> li
     base = next((rows for rows in per_run if rows), None)
     lines = [f"## Example generations: first {k} forget questions", ""]
     if base is None:
-        return [*lines, "No run has eval/forget.jsonl.", ""]
+        return [*lines, "No run has per-sample rows of the forget set.", ""]
     body = []
     for row in base[:k]:
         cells = [md_cell(row.get("question")), md_cell(row.get("answer"))]

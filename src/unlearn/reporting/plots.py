@@ -27,7 +27,8 @@ from unlearn.io import atomic_path
 DPI = 120
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
           "tab:cyan", "tab:gray")
-# What the ES-free aggregates are made of (SPEC §4): FE from 4 of its 5 forget-set terms, MU from 15 of 18 numbers.
+# What the ES-free aggregates are made of (docs/formulas.md#forget-efficacy): FE from 4 of its 5 forget-set terms,
+# MU from 15 of 18 numbers.
 FE_WITHOUT_ES_LABEL = "Forget Efficacy (ES unavailable: R, P, TR, CS)"
 MU_WITHOUT_ES_LABEL = "Model Utility (ES unavailable: R, P, TR, TE, CS)"
 FE_LABEL = "Forget Efficacy (FE)"

@@ -1,0 +1,78 @@
+"""docs/configuration.md's key tables, rendered from the config dataclasses (defaults and one-line docs).
+
+``python -m unlearn.config.docs docs/configuration.md`` rewrites every table between the markers
+``<!-- config-table: NAME -->`` and ``<!-- /config-table -->``; a test checks the file is up to date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from unlearn.config.parsing import field_default, field_doc
+
+
+def format_default(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if value else '""'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_default(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_default(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def table_rows(cls: type, prefix: str = "") -> list[str]:
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows += table_rows(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            doc = field_doc(f).replace("|", "\\|")
+            rows.append(f"| `{prefix}{f.name}` | {format_default(field_default(f))} | {doc} |")
+    return rows
+
+
+def render_table(cls: type) -> str:
+    return "\n".join(["| key | default | meaning |", "|---|---|---|", *table_rows(cls)])
+
+
+def config_classes() -> dict[str, type]:
+    from unlearn.config.schema import RunConfig
+    from unlearn.experiments.demo import DemoConfig
+    from unlearn.studies.markov.config import MarkovStudyConfig
+
+    return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MarkovStudyConfig": MarkovStudyConfig}
+
+
+MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)
+
+
+def render_document(text: str) -> str:
+    """``text`` with every marked table replaced by the one rendered from its class."""
+    classes = config_classes()
+
+    def replace(match: re.Match) -> str:
+        return f"{match.group(1)}{render_table(classes[match.group(2)])}\n{match.group(4)}"
+
+    return MARKER.sub(replace, text)
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0] if argv else "docs/configuration.md")
+    path.write_text(render_document(path.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"rewrote the config tables of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

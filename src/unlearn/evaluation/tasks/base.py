@@ -1,0 +1,139 @@
+"""What an evaluation task is: its sets, the requests it makes of a model, its metrics and their dependencies.
+
+Modelled on lm-evaluation-harness's task registry. A task is declared once (class attributes, listed by
+``unlearn tasks``) and builds an evaluator for one run's configuration; the evaluator encodes its sets once and is
+called per model (and per epoch during training).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import torch
+
+from unlearn.errors import ConfigError
+from unlearn.runs import RunResults
+
+if TYPE_CHECKING:
+    from unlearn.config.schema import RunConfig
+    from unlearn.data.formatting import ChatFormatter
+    from unlearn.runs import RunDirectory
+
+REQUESTS: dict[str, str] = {
+    "sequence_likelihood": "S(y|x) and |y| of given answers, in padded batches",
+    "generation": "batched, left-padded generation (greedy by default)",
+    "multiple_choice": "log-likelihood of each option in one forward pass per question",
+    "token_logprobs": "log p of every token of a text (membership inference)",
+}
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    """One evaluation set: its name, what it is, and how its rows are scored."""
+
+    name: str
+    summary: str
+    scored_as: str
+    rows_key: str | None = None  # the config key limiting its rows
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: per set (``scope="set"``) or one number per run; its direction and how it aggregates."""
+
+    key: str
+    name: str
+    scope: str
+    higher_is_better: bool
+    aggregation: str
+    on_forget: str = ""  # how to read it on the forget set, where the direction may flip
+    requires: tuple[str, ...] = ()  # requests / dependencies it needs
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """Something outside the evaluated model that some metrics need."""
+
+    name: str
+    config_key: str
+    needed_for: tuple[str, ...]
+    summary: str
+
+
+@dataclass
+class EvalResult:
+    """Per-sample rows per set, and the aggregates."""
+
+    samples: dict[str, list[dict[str, Any]]]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class Rescored:
+    """A rescoring's rows and aggregates, and the ``metrics.json`` record to write."""
+
+    evaluation: EvalResult
+    record: RunResults
+
+
+class TaskEvaluator(Protocol):
+    """Built once per run; evaluates any number of models (or epochs) on the same encoded sets."""
+
+    def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
+                 n_resamples: int | None = None, generate: bool | None = None,
+                 sets: Sequence[str] | None = None) -> EvalResult: ...
+
+    def epoch_record(self, model: torch.nn.Module, device: torch.device, epoch: int, generate: bool,
+                     sets: Sequence[str] | None) -> dict[str, Any]: ...
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    sets: ClassVar[tuple[SetSpec, ...]]
+    requests: ClassVar[tuple[str, ...]]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    dependencies: ClassVar[tuple[Dependency, ...]] = ()
+
+    @property
+    def set_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sets)
+
+    def check(self, cfg: RunConfig) -> None:  # noqa: B027 - most tasks have nothing to check
+        """Configuration errors of this task (unknown sets, …), raised before any model is loaded."""
+
+    @abstractmethod
+    def evaluator(self, cfg: RunConfig, formatter: ChatFormatter, device: str) -> TaskEvaluator:
+        """Load and encode the task's sets for this run (every data error surfaces here, before any compute)."""
+
+    @abstractmethod
+    def write(self, run_dir: RunDirectory, result: EvalResult) -> None:
+        """The task's per-sample files in ``run_dir`` (``metrics.json`` is written by the caller, last)."""
+
+    @abstractmethod
+    def format_results(self, metrics: dict[str, Any]) -> str:
+        """A short human-readable summary of the aggregates (printed by the CLI)."""
+
+    def rescore(self, source: RunDirectory, cfg: RunConfig, old: RunResults | None) -> Rescored:
+        """Recompute the metrics from ``source``'s saved per-sample rows, without its model."""
+        raise ConfigError(f"the {self.name} task cannot rescore saved generations")
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {self.summary}", "  sets:"]
+        lines += [f"    {s.name:14s} {s.summary}; scored as {s.scored_as}"
+                  + (f" (rows: {s.rows_key})" if s.rows_key else "") for s in self.sets]
+        lines.append("  requests: " + ", ".join(self.requests))
+        lines.append("  metrics:")
+        for m in self.metrics:
+            arrow = "↑" if m.higher_is_better else "↓"
+            extra = f"; on the forget set: {m.on_forget}" if m.on_forget else ""
+            needs = f" [needs {', '.join(m.requires)}]" if m.requires else ""
+            lines.append(f"    {m.key:20s} {arrow} {m.name} ({m.scope}): {m.aggregation}{extra}{needs}")
+        if self.dependencies:
+            lines.append("  dependencies:")
+            lines += [f"    {d.name:16s} {d.config_key}: {d.summary} (for {', '.join(d.needed_for)})"
+                      for d in self.dependencies]
+        return "\n".join(lines)

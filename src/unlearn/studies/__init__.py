@@ -1,0 +1,1 @@
+"""Controlled studies that reproduce a paper's analysis end to end (``unlearn study NAME``)."""
