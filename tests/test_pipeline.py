@@ -52,6 +52,11 @@ def test_unlearn_evaluate_score_and_reproduce(trained, capsys):
     assert main(_unlearn_args(out, common, "npo+gd", "npo", "train.eval_every_epoch=true", "save_model=true")) == 0
     metrics = read_json(out / "npo" / "metrics.json")
     assert 0 < metrics["forget_quality"] <= 1 and metrics["run"]["method"]["name"] == "npo+gd"
+    assert metrics["task"] == "tofu" and metrics["run"]["stage"] == "unlearn"
+    recipe = metrics["run"]["method"]["recipe"]  # the embedded benchmark is TOFU-layout: TOFU's NPO recipe
+    assert recipe["name"] == "tofu/npo:npo_paper" and "Zhang et al." in recipe["source"]
+    config = (out / "npo" / "config.yaml").read_text()
+    assert config.startswith("# Resolved configuration of method npo+gd") and "beta: 0.1" in config
     epochs = read_jsonl(out / "npo" / "epochs.jsonl")
     assert [e["epoch"] for e in epochs] == [0, 1, 2] and all("forget_quality" in e for e in epochs)
     target = read_json(out / "target" / "metrics.json")
@@ -67,7 +72,7 @@ def test_unlearn_evaluate_score_and_reproduce(trained, capsys):
     assert {"question", "answer", "generation", "truth_ratio", "prob", "rougeL_recall"} <= set(rows[0])
     # evaluating the saved model separately gives the same numbers
     assert main(["eval", f"model={out / 'npo' / 'model'}", *common, f"eval.retain_reference={out / 'retain'}",
-                 f"output_dir={out / 'npo_eval'}"]) == 0
+                 f"output_dir={out / 'npo_eval'}", "task=tofu"]) == 0
     again = read_json(out / "npo_eval" / "metrics.json")
     for name, values in metrics["sets"].items():
         expected = {k: v for k, v in values.items() if k != "ci95"}

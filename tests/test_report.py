@@ -14,7 +14,7 @@ from scipy import stats
 from unlearn.cli import main
 from unlearn.errors import UnlearnError
 from unlearn.io import read_jsonl
-from unlearn.reporting import plots, report
+from unlearn.reporting import plots, report, weights
 
 ES_REASON = "NLI classifier is not available offline"
 N = 8
@@ -115,28 +115,29 @@ def test_gradient_weights_match_hand_computation():
 
 def test_weight_panels_along_a_run(tmp_path):
     entries = read_jsonl(make_run(tmp_path, "npo", method=NPO, n_epochs=3) / "epochs.jsonl")
-    assert report.weight_epochs(entries) == [1, 2, 3]
-    assert report.weight_epochs(entries, (2, -1, 7)) == [2, 3]
-    panels = report.weight_panels(entries, "npo", 0.3, wanted=(1, -1))
+    assert weights.weight_epochs(entries) == [1, 2, 3]
+    assert weights.weight_epochs(entries, (2, -1, 7)) == [2, 3]
+    panels = weights.weight_panels(entries, weights.WEIGHT_FORMULAS["npo"], {"beta": 0.3}, wanted=(1, -1))
     assert [p.title for p in panels] == ["NPO $w_\\theta$ (β=0.3), epoch 1", "NPO $w_\\theta$ (β=0.3), epoch 3"]
     hand = [2 / (1 + math.exp(-0.3 * (a - b))) for a, b in zip(_logp(3), _logp(0), strict=True)]
     assert panels[1].weights.tolist() == pytest.approx(hand, rel=1e-12)
     assert panels[1].r == pytest.approx(stats.pearsonr(TOKENS, hand).statistic, rel=1e-12)
-    sim = report.weight_panels(entries, "simnpo", 2.5, 0.0, wanted=(2,), default_beta=True)
+    sim = weights.weight_panels(entries, weights.WEIGHT_FORMULAS["simnpo"], {"beta": 2.5, "gamma": 0.0}, wanted=(2,),
+                                default=True)
     assert sim[0].title == "SimNPO $w'_\\theta$ (default β=2.5, γ=0), epoch 2"
 
 
-def test_weight_betas_use_the_run_objective_else_the_recipe_else_neutral():
-    assert report.weight_betas(NPO)["npo_beta"] == (0.3, False)
-    assert report.weight_betas(NPO)["simnpo_beta"] == (2.5, True)
-    sim = report.weight_betas(SIMNPO)
-    assert sim["simnpo_beta"] == (4.5, False) and sim["simnpo_gamma"] == (0.5, False)
-    assert report.weight_betas({"name": "idk+ap", "forget": {"objective": "idk"}}) == {
-        "npo_beta": (0.1, True), "simnpo_beta": (2.5, True), "simnpo_gamma": (0.0, True)}
+def test_weight_params_use_the_run_objective_else_the_recipe_else_neutral():
+    assert weights.weight_params(NPO)["npo"]["beta"] == (0.3, False)
+    assert weights.weight_params(NPO)["simnpo"]["beta"] == (2.5, True)
+    sim = weights.weight_params(SIMNPO)["simnpo"]
+    assert sim["beta"] == (4.5, False) and sim["gamma"] == (0.5, False)
+    assert weights.weight_params({"name": "idk+ap", "forget": {"objective": "idk"}}) == {
+        "npo": {"beta": (0.1, True)}, "simnpo": {"beta": (2.5, True), "gamma": (0.0, True)}}
     # a non-SimNPO run's comparison panel uses SimNPO's recipe for the run's own task and forget split
-    assert report.weight_betas(NPO, "forget10")["simnpo_beta"] == (4.5, True)
-    assert report.weight_betas(NPO, "forget05")["simnpo_beta"] == (2.5, True)
-    assert report.weight_betas(NPO, "forget10", "muse")["simnpo_beta"] == (2.5, True)  # no TOFU numbers elsewhere
+    assert weights.weight_params(NPO, "forget10")["simnpo"]["beta"] == (4.5, True)
+    assert weights.weight_params(NPO, "forget05")["simnpo"]["beta"] == (2.5, True)
+    assert weights.weight_params(NPO, "forget10", "muse")["simnpo"]["beta"] == (2.5, True)  # no TOFU numbers elsewhere
 
 
 # ------------------------------------------------------------------------------------------ report.md

@@ -1,4 +1,5 @@
-"""Evaluation: batched likelihoods and generation, TOFU metrics, and the TOFU eval-log format.
+"""Evaluation: the task registry (:mod:`.tasks`), the requests every task builds on (batched likelihoods,
+left-padded generation), and TOFU's metrics and eval-log format.
 
 The importable API for TOFU aggregates is :mod:`unlearn.evaluation.tofu_metrics`.
 """

@@ -10,7 +10,6 @@ reason, never replaced by a different number. :func:`write_comparison` puts seve
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import os
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unlearn.config.recipes import default_forget_params
 from unlearn.errors import UnlearnError
 from unlearn.evaluation.closer_look import (
     CLOSER_LOOK_METRICS,
@@ -31,11 +29,16 @@ from unlearn.evaluation.closer_look import (
 from unlearn.evaluation.tasks.tofu import TofuMetrics
 from unlearn.evaluation.tofu_sets import TOFU_SETS, UTILITY_SETS
 from unlearn.io import write_text
-from unlearn.objectives.components import NPO, SimNPO
 from unlearn.reporting import plots
+from unlearn.reporting.weights import (
+    DEFAULT_WEIGHT_EPOCHS,
+    WEIGHT_FORMULAS,
+    has_logp,
+    weight_panels,
+    weight_params,
+)
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 
-DEFAULT_WEIGHT_EPOCHS = (1, 2, -1)  # -1 = the last epoch
 EPOCHS_WHY = (f"per-epoch plots need train.eval_every_epoch=true (this run has no {RunDirectory.EPOCHS})")
 METRIC_NAMES = {"rouge": "ROUGE", "prob": "Prob", "truth_ratio": "TR", "token_entropy": "TE",
                 "cosine_similarity": "CS", "entailment": "ES"}
@@ -218,66 +221,6 @@ def zero_terms(sets: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) ->
             if isinstance((sets.get(s) or {}).get(m), (int, float)) and sets[s][m] <= 0]
 
 
-def weight_betas(method: Mapping[str, Any] | None, forget_split: str | None = None,
-                 benchmark: str = "tofu") -> dict[str, tuple[float, bool]]:
-    """β (and γ) for the gradient-weight figure: the run's own where its objective is NPO / SimNPO, else what
-    ``method.recipe=auto`` gives on ``benchmark`` and ``forget_split`` (on TOFU forget10: β_npo = 0.1, β_s = 4.5),
-    else the objectives' neutral defaults. Values are (value, is_default)."""
-    forget = (method or {}).get("forget") or {}
-    objective = forget.get("objective")
-    npo = {**dataclasses.asdict(NPO.Params()), **default_forget_params(benchmark, "npo", forget_split)}
-    sim = {**dataclasses.asdict(SimNPO.Params()), **default_forget_params(benchmark, "simnpo", forget_split)}
-    out = {"npo_beta": (float(npo["beta"]), True), "simnpo_beta": (float(sim["beta"]), True),
-           "simnpo_gamma": (float(sim["gamma"]), True)}
-    if objective == "npo" and forget.get("beta") is not None:
-        out["npo_beta"] = (float(forget["beta"]), False)
-    if objective == "simnpo":
-        if forget.get("beta") is not None:
-            out["simnpo_beta"] = (float(forget["beta"]), False)
-        if forget.get("gamma") is not None:
-            out["simnpo_gamma"] = (float(forget["gamma"]), False)
-    return out
-
-
-def _has_logp(entry: Mapping[str, Any]) -> bool:
-    logp, n = entry.get("forget_logp"), entry.get("forget_tokens")
-    return isinstance(logp, list) and isinstance(n, list) and len(logp) == len(n) > 0
-
-
-def weight_epochs(entries: Sequence[Mapping[str, Any]], wanted: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> list[int]:
-    """The epochs (> 0, with saved log-likelihoods) to show, from ``wanted``; -1 means the last one."""
-    available = sorted({int(e["epoch"]) for e in entries if int(e["epoch"]) > 0 and _has_logp(e)})
-    if not available:
-        return []
-    chosen = {available[-1] if w == -1 else int(w) for w in wanted}
-    return sorted(e for e in chosen if e in available)
-
-
-def weight_panels(entries: Sequence[Mapping[str, Any]], kind: str, beta: float, gamma: float = 0.0,
-                  wanted: Sequence[int] = DEFAULT_WEIGHT_EPOCHS, default_beta: bool = False,
-                  prefix: str = "") -> list[plots.WeightPanel]:
-    """SimNPO Fig. 3 panels along one run: ``kind`` 'npo' (w_θ, reference = epoch 0) or 'simnpo' (w'_θ)."""
-    by_epoch = {int(e["epoch"]): e for e in entries}
-    ref = by_epoch.get(0)
-    if kind == "npo" and (ref is None or not _has_logp(ref)):
-        return []
-    source = "default " if default_beta else ""
-    panels = []
-    for k in weight_epochs(entries, wanted):
-        e = by_epoch[k]
-        if kind == "npo":
-            if len(ref["forget_logp"]) != len(e["forget_logp"]):
-                continue
-            w = plots.npo_weights(e["forget_logp"], ref["forget_logp"], beta)
-            title, ylabel = f"{prefix}NPO $w_\\theta$ ({source}β={beta:g}), epoch {k}", "NPO weight $w_\\theta$"
-        else:
-            w = plots.simnpo_weights(e["forget_logp"], e["forget_tokens"], beta, gamma)
-            title = f"{prefix}SimNPO $w'_\\theta$ ({source}β={beta:g}, γ={gamma:g}), epoch {k}"
-            ylabel = "SimNPO weight $w'_\\theta$"
-        panels.append(plots.WeightPanel(title, ylabel, e["forget_tokens"], w))
-    return panels
-
-
 # ------------------------------------------------------------------------------------------ figure sections
 PlotResult = tuple[Path, str] | str  # (png, caption) or why it was not drawn
 
@@ -371,26 +314,27 @@ def _weights_plot(run: Run, out: Path, wanted: Sequence[int]) -> PlotResult:
         return EPOCHS_WHY
     if run.stage != "unlearn":
         return f"gradient weights describe an unlearning objective; this is a {run.stage} run"
-    if not any(_has_logp(e) for e in run.epochs):
+    if not any(has_logp(e) for e in run.epochs):
         return f"{RunDirectory.EPOCHS} has no forget_logp / forget_tokens"
-    betas = weight_betas(run.method, run.forget_split, run.task)
-    npo = weight_panels(run.epochs, "npo", betas["npo_beta"][0], wanted=wanted, default_beta=betas["npo_beta"][1])
-    sim = weight_panels(run.epochs, "simnpo", betas["simnpo_beta"][0], betas["simnpo_gamma"][0], wanted=wanted,
-                        default_beta=betas["simnpo_beta"][1])
-    if not npo and not sim:
+    params = weight_params(run.method, run.forget_split, run.task)
+    grid = {name: weight_panels(run.epochs, formula, {k: v[0] for k, v in params[name].items()}, wanted=wanted,
+                                default=params[name]["beta"][1]) for name, formula in WEIGHT_FORMULAS.items()}
+    if not any(grid.values()):
         return f"{RunDirectory.EPOCHS} has no evaluated epoch after the start with saved log-likelihoods"
-    plots.plot_gradient_weights([npo, sim], out, f"{run.name}: per-sample gradient weights vs answer length "
-                                                 "(SimNPO Fig. 3 style)")
-    own = {"npo": "NPO's", "simnpo": "SimNPO's"}.get(run.objective or "")
+    plots.plot_gradient_weights(list(grid.values()), out, f"{run.name}: per-sample gradient weights vs answer "
+                                                          "length (SimNPO Fig. 3 style)")
+    own = WEIGHT_FORMULAS.get(run.objective or "")
     caption = ("Weight of each forget sample's ∇log π(y|x) in the forget-loss gradient, at this run's parameters per "
                f"epoch (log-likelihoods from {RunDirectory.EPOCHS}; π_ref = epoch 0): "
                "NPO w_θ = 2σ(β(log π − log π_ref)), SimNPO w'_θ = 2σ((β/|y|) log π + γ)/|y|. "
                "r = Pearson correlation with |y|.")
-    caption += f" This run optimised {own} objective; the other weight is shown for comparison." if own else \
-        (f" This run's objective is {run.objective or 'unknown'}; both weights use the recipe's β for this task and "
-         "split (else the neutral default).")
-    if not npo:
-        caption += " NPO's weight needs the epoch-0 log-likelihoods (missing)."
+    caption += (f" This run optimised {own.possessive} objective; the other weight is shown for comparison." if own
+                else f" This run's objective is {run.objective or 'unknown'}; the weights use the recipe's β for this "
+                     "task and split (else the neutral default).")
+    missing = [WEIGHT_FORMULAS[n].label for n, panels in grid.items()
+               if not panels and WEIGHT_FORMULAS[n].uses_reference]
+    for label in missing:
+        caption += f" {label}'s weight needs the epoch-0 log-likelihoods (missing)."
     return out, caption
 
 
@@ -662,25 +606,24 @@ def _comparison_plots(runs: Sequence[Run], names: Sequence[str], plots_dir: Path
             "epoch); stars: runs evaluated only at the end."
 
     def npo_vs_simnpo() -> PlotResult:
-        pick = {obj: next(((r, n) for r, n in zip(runs, names, strict=True)
-                           if r.objective == obj and r.epochs and any(_has_logp(e) for e in r.epochs)), None)
-                for obj in ("npo", "simnpo")}
-        missing = [obj for obj, v in pick.items() if v is None]
+        pick = {name: next(((r, n) for r, n in zip(runs, names, strict=True)
+                            if r.objective == name and r.epochs and any(has_logp(e) for e in r.epochs)), None)
+                for name in WEIGHT_FORMULAS}
+        missing = [name for name, v in pick.items() if v is None]
         if missing:
             return (f"needs an NPO run and a SimNPO run with {RunDirectory.EPOCHS} (train.eval_every_epoch=true); "
-                    "missing: "
-                    + ", ".join(missing))
-        (npo_run, npo_name), (sim_run, sim_name) = pick["npo"], pick["simnpo"]
-        nb = weight_betas(npo_run.method, npo_run.forget_split, npo_run.task)
-        sb = weight_betas(sim_run.method, sim_run.forget_split, sim_run.task)
-        grid = [weight_panels(npo_run.epochs, "npo", nb["npo_beta"][0], wanted=wanted, prefix=f"{npo_name}: "),
-                weight_panels(sim_run.epochs, "simnpo", sb["simnpo_beta"][0], sb["simnpo_gamma"][0], wanted=wanted,
-                              prefix=f"{sim_name}: ")]
+                    "missing: " + ", ".join(missing))
+        grid = []
+        for name, (run, label) in pick.items():
+            params = weight_params(run.method, run.forget_split, run.task)[name]
+            grid.append(weight_panels(run.epochs, WEIGHT_FORMULAS[name], {k: v[0] for k, v in params.items()},
+                                      wanted=wanted, prefix=f"{label}: "))
         if not all(grid):
             return f"the runs' {RunDirectory.EPOCHS} have no epoch after the start with saved log-likelihoods"
         out = plots.plot_gradient_weights(grid, plots_dir / "gradient_weights_npo_vs_simnpo.png",
                                           "NPO's $w_\\theta$ vs SimNPO's $w'_\\theta$ against answer length "
                                           "(SimNPO Fig. 3)")
+        (_, npo_name), (_, sim_name) = pick["npo"], pick["simnpo"]
         return out, (f"Top: the NPO run ({npo_name}) with its weight w_θ (π_ref = its epoch 0); bottom: the SimNPO run "
                      f"({sim_name}) with its weight w'_θ. r = Pearson correlation with |y|.")
 

@@ -1,1 +1,1 @@
-"""One training loop on Hugging Face Accelerate, shared by fine-tuning and unlearning."""
+"""One training loop on Hugging Face Accelerate, shared by fine-tuning, unlearning and the studies."""
