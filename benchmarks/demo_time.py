@@ -64,9 +64,8 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     out = Path(args.output_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    command = ["unlearn", "demo", f"output_dir={out}", "progress=false", *args.overrides]
+    # --fresh starts from scratch, and refuses a directory that a demo did not make
+    command = ["unlearn", "demo", "--fresh", f"output_dir={out}", "progress=false", *args.overrides]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     wall = time.perf_counter() - start

@@ -113,5 +113,8 @@ def test_write_eval_and_retain_reference(evaluation, tmp_path, tiny_model, forma
 
 def test_evaluator_rejects_too_long_samples(formatter, bench_dir):
     sets = TOFU.eval_sets(TofuData(bench_dir), "forget10")
-    with pytest.raises(DataError, match=r"exceed max_length=10 .*forget10_perturbed\.json:0 field 'answer'"):
+    with pytest.raises(DataError, match=r"exceed max_length=10 .*forget10_perturbed\.json:0 field 'question' \(the "
+                                        r"prompt alone\) has 14 tokens"):
         TofuEvaluator(formatter, sets, EvalSettings(max_length=10, progress=False))
+    with pytest.raises(DataError, match=r"exceed max_length=20 .*forget10_perturbed\.json:0 field 'answer'"):
+        TofuEvaluator(formatter, sets, EvalSettings(max_length=20, progress=False))

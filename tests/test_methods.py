@@ -195,5 +195,5 @@ def test_task_vector_is_a_registered_weight_edit_method():
         build_method("task_vector", retain_params={"beta": 1})
     with pytest.raises(ConfigError, match="weight-edit method"):
         build_method("task_vector", forget_weight=0.5)
-    with pytest.raises(ConfigError, match=r"forget\.alpha must be a positive"):
+    with pytest.raises(ConfigError, match=r"forget\.alpha \(task_vector\) must be > 0, got -1"):
         build_method("task_vector", {"alpha": -1})

@@ -66,23 +66,27 @@ def test_logs_truncate_for_resume_and_epochs_keep_the_last_row(tmp_path):
     assert run.read_train_log() == [] and run.read_epochs() is None
 
 
-def test_run_stage_reuses_resumes_or_clears(tmp_path):
+def test_run_stage_reuses_resumes_or_replaces(tmp_path):
     run = RunDirectory(tmp_path / "s")
     calls = []
 
     def execute(text):
-        def go():
-            calls.append(text)
+        def go(resume, overwrite):
+            calls.append((text, resume, overwrite))
+            if overwrite:
+                run.clear()
             run.create().write_config(text)
             run.write_results(RunResults(task="tofu", metrics={}))
         return go
 
     assert run_stage(run, "cfg A", execute("cfg A")) is True
     assert run_stage(run, "cfg A", execute("cfg A")) is False  # finished with the same config: reused
-    run.metrics_file.unlink()  # interrupted: same config, no results → runs again (resuming)
+    run.metrics_file.unlink()  # interrupted with a checkpoint: resumed
+    (run.checkpoint_dir).mkdir()
+    (run.checkpoint_dir / "state.json").write_text("{}")
     (run.path / "keep.txt").write_text("x")
     assert run_stage(run, "cfg A", execute("cfg A")) is True and (run.path / "keep.txt").exists()
     run.append_train_log({"step": 1})
-    assert run_stage(run, "cfg B", execute("cfg B")) is True  # another config: its files are cleared first
+    assert run_stage(run, "cfg B", execute("cfg B")) is True  # another config: replaced, its files cleared first
     assert run.read_train_log() == [] and (run.path / "keep.txt").exists()
-    assert calls == ["cfg A", "cfg A", "cfg B"]
+    assert calls == [("cfg A", False, True), ("cfg A", True, False), ("cfg B", False, True)]

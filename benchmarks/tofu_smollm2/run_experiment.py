@@ -107,7 +107,7 @@ def main() -> int:
     def timed(name: str, run_dir: Path, cfg: RunConfig, fn, text: str) -> None:
         t = time.time()
         run = RunDirectory(run_dir)
-        if run_stage(run, text, lambda: fn(cfg, resume=True)):
+        if run_stage(run, text, lambda **how: fn(cfg, **how)):
             print(f"== {name}", flush=True)
         stages.append((name, run_dir, run.read_results().seconds or time.time() - t))
 

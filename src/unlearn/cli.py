@@ -30,6 +30,18 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=1e-4")
 
 
+def _add_strict_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true", help="duplicate questions and forget rows inside the retain "
+                   "split are errors, not warnings (data.strict=true)")
+
+
+def _add_run_dir_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint (the "
+                   "configuration must be the one it was written with)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in output_dir (its files are "
+                   "removed first); without it such a directory is refused")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unlearn",
@@ -46,20 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", "generate the fictitious-authors benchmark, train tiny target + retain models, unlearn with "
                     "every method, evaluate, print the table")
     _add_config_args(p)
-    p.add_argument("--fresh", action="store_true", help="delete the output directory first instead of reusing stages")
+    p.add_argument("--fresh", action="store_true", help="start over: remove what an earlier demo wrote into "
+                   "output_dir (only a directory a demo made) instead of reusing its stages")
 
     p = add("finetune", "fine-tune a model on TOFU splits (full → target model, retainYY → retain model)")
     _add_config_args(p)
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    _add_run_dir_args(p)
+    _add_strict_arg(p)
 
     p = add("run", "unlearn with one method and evaluate")
     _add_config_args(p)
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    _add_run_dir_args(p)
+    _add_strict_arg(p)
 
     p = add("eval", "evaluate a model with an evaluation task (task=tofu: the TOFU and closer-look metrics)")
     _add_config_args(p)
     p.add_argument("--from-generations", metavar="RUN_DIR",
                    help="rescore the saved generations of RUN_DIR (no model needed; e.g. a GPU run on a CPU)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in output_dir (its files are "
+                   "removed first)")
 
     p = add("score", "compute TOFU aggregates from an eval log (TOFU's eval_log_aggregated.json format)")
     p.add_argument("--eval-log", required=True, help="eval_log_aggregated.json, or a run directory")
@@ -128,17 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _score(args: argparse.Namespace) -> int:
     from unlearn.evaluation.tasks import get_task
     from unlearn.evaluation.tofu_eval import RetainReference
-    from unlearn.evaluation.tofu_log import load_eval_log
+    from unlearn.evaluation.tofu_log import load_eval_log, load_eval_log_texts
     from unlearn.evaluation.tofu_metrics import aggregate
     from unlearn.io import write_json
 
     sets = load_eval_log(args.eval_log)
     reference = RetainReference.load(args.retain_log) if args.retain_log else None
     if reference is not None and "forget" in sets:
-        n = len(sets["forget"].gt_loss)
-        if n != len(reference.truth_ratios):
-            raise UnlearnError(f"{args.eval_log} has {n} forget rows but {args.retain_log} has "
-                               f"{len(reference.truth_ratios)}: Forget Quality compares the same forget rows")
+        texts = load_eval_log_texts(args.eval_log).get("forget")
+        prompts, answers = (None, None) if texts is None else ([t[0] for t in texts], [t[2] for t in texts])
+        reference.check_log_matches(prompts, answers, len(sets["forget"].gt_loss))
     result = aggregate(sets, None if reference is None else reference.truth_ratios)
     print(get_task("tofu").format_results(result))
     if args.json_out:
@@ -208,17 +224,16 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import shutil
     from pathlib import Path
 
     from unlearn.config import load_config
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.experiments.demo import DemoConfig, run_demo
+    from unlearn.experiments.demo import DemoConfig, clear_demo_output, run_demo
 
     quiet_libraries()
-    demo = load_config(DemoConfig, args.config, args.overrides)
-    if args.fresh and Path(demo.output_dir).exists():
-        shutil.rmtree(demo.output_dir)
+    demo = load_config(DemoConfig, args.config, args.overrides)  # every key checked before anything is deleted
+    if args.fresh:
+        clear_demo_output(Path(demo.output_dir))
     run_demo(demo)
     return 0
 
@@ -234,6 +249,8 @@ def _pipeline(run: Callable) -> Callable[[argparse.Namespace], int]:
 
         quiet_libraries()
         cfg = load_config(RunConfig, args.config, args.overrides)
+        if getattr(args, "strict", False):
+            cfg.data.strict = True
         run_dir = RunDirectory(run(cfg, args))
         results = run_dir.read_results()
         if results.metrics:
@@ -247,13 +264,13 @@ def _pipeline(run: Callable) -> Callable[[argparse.Namespace], int]:
 def _finetune(cfg, args) -> object:
     from unlearn.experiments.finetune import run_finetune
 
-    return run_finetune(cfg, resume=args.resume)
+    return run_finetune(cfg, resume=args.resume, overwrite=args.overwrite)
 
 
 def _run(cfg, args) -> object:
     from unlearn.experiments.unlearning import run_unlearning
 
-    return run_unlearning(cfg, resume=args.resume)
+    return run_unlearning(cfg, resume=args.resume, overwrite=args.overwrite)
 
 
 def _eval(cfg, args) -> object:
@@ -261,7 +278,7 @@ def _eval(cfg, args) -> object:
 
     if args.from_generations:
         cfg.eval.from_generations = args.from_generations
-    return run_evaluation(cfg)
+    return run_evaluation(cfg, overwrite=args.overwrite)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

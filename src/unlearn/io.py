@@ -57,17 +57,26 @@ def atomic_path(path: str | os.PathLike[str]):
         raise
 
 
+def _previous(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike[str]):
-    """Yield a temporary directory; it replaces ``path`` (a directory) only if the block succeeds."""
+    """Yield a temporary directory; it replaces ``path`` (a directory) only if the block succeeds.
+
+    The old directory is moved aside (``.NAME.old``) and removed only after the new one is in place, so a process
+    killed in between leaves one of the two: :func:`recover_dir` puts the old one back.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
+            old = _previous(path)
             if old.exists():
                 shutil.rmtree(old)
             os.replace(path, old)
@@ -78,6 +87,35 @@ def atomic_dir(path: str | os.PathLike[str]):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def recover_dir(path: str | os.PathLike[str]) -> None:
+    """Finish or undo an :func:`atomic_dir` replacement that was killed half-way: with ``path`` missing, the previous
+    version goes back in place; with both present, the previous one is dropped."""
+    path = Path(path)
+    old = _previous(path)
+    if old.is_dir():
+        if path.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, path)
+
+
+def check_output_dir(path: str | os.PathLike[str], marker: str | None = None) -> Path:
+    """A directory a command may write into: new, empty, or made earlier by the same command (its README.md starts
+    with ``marker``). Anything else — a file, or someone's non-empty directory — is an error naming it."""
+    from unlearn.errors import UnlearnError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UnlearnError(f"{path} is a file; give a directory to write into")
+    if path.is_dir() and any(path.iterdir()):
+        readme = path / "README.md"
+        ours = marker is not None and readme.is_file() and readme.read_text(encoding="utf-8",
+                                                                             errors="replace").startswith(marker)
+        if not ours:
+            raise UnlearnError(f"{path} is not empty; give a new directory (nothing in it is overwritten)")
+    return path
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -196,6 +196,20 @@ class RunDirectory:
         """True when ``metrics.json`` exists: it is written last, after every other result file."""
         return self.metrics_file.is_file()
 
+    def holds_run(self) -> bool:
+        """True when any file a run owns is here (a finished run, an unfinished one, or its leftovers)."""
+        return any((self.path / name).exists() for name in self.OWNED)
+
+    def check_writable(self) -> None:
+        """One clear line, before any compute, when the directory cannot be written (nothing is created)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UnlearnError(f"output_dir {self.path} is a file, not a directory")
+        probe = self.path
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+            raise UnlearnError(f"output_dir {self.path} is not writable ({probe} does not allow writing)")
+
     def holds_config(self, config_text: str) -> bool:
         return self.config_file.is_file() and self.config_file.read_text(encoding="utf-8") == config_text
 

@@ -174,7 +174,12 @@ def build(cls: type[T], values: Mapping[str, Any], prefix: str = "") -> T:
     if unknown:
         key = f"{prefix}{unknown[0]}"
         known = known_keys(cls, prefix)
-        close = difflib.get_close_matches(key, known, n=1)
+        # the same name in another section first (seed → train.seed), then the closest spelling
+        same_leaf = [k for k in known if k.rsplit(".", 1)[-1] == unknown[0]]
+        close = same_leaf or difflib.get_close_matches(key, known, n=1) or difflib.get_close_matches(
+            unknown[0], [k.rsplit(".", 1)[-1] for k in known], n=1)
+        if close and "." not in close[0] and close[0] not in known:
+            close = [k for k in known if k.rsplit(".", 1)[-1] == close[0]]
         hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
         raise ConfigError(f"unknown config key '{key}'{hint}")
     kwargs = {f.name: _coerce(values[f.name], hints[f.name], f"{prefix}{f.name}")
@@ -279,6 +284,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if data is None:

@@ -40,6 +40,8 @@ class DataConfig:
     idk_path: str = setting("auto", "IDK templates: `auto` (`<root>/idontknow.jsonl`), a file, or `builtin`")
     max_length: int = setting(500, "longest tokenized sample allowed (training and likelihoods); longer is an "
                                    "error")
+    strict: bool = setting(False, "duplicate questions within a split and forget rows inside the retain split are "
+                                  "errors, not warnings (`--strict`)")
 
     def __post_init__(self) -> None:
         check(self.max_length >= 2, "data.max_length", "be at least 2", self.max_length)
@@ -77,6 +79,7 @@ class TrainConfig:
         check(self.warmup_epochs >= 0, "train.warmup_epochs", "be ≥ 0", self.warmup_epochs)
         check(self.max_grad_norm > 0, "train.max_grad_norm", "be positive", self.max_grad_norm)
         check(self.save_every >= 0, "train.save_every", "be ≥ 0", self.save_every)
+        check(self.seed >= 0, "train.seed", "be ≥ 0", self.seed)
         check(0 <= self.lora_dropout < 1, "train.lora_dropout", "be in [0, 1)", self.lora_dropout)
         check_choice(self.mixed_precision, MIXED_PRECISION, "train.mixed_precision")
 

@@ -17,12 +17,24 @@ from unlearn.data.records import QARecord, record_from_dict
 from unlearn.errors import DataError
 
 
-def read_raw_rows(path: str | Path) -> list[tuple[Any, int | None]]:
-    """Return ``(row, line_number_or_None)`` for every row of ``path`` in any of the three layouts."""
+def read_utf8(path: str | Path) -> str:
+    """The whole file as text; a missing file or bytes that are not UTF-8 are a DataError naming the file and the
+    line of the first bad byte."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 text (line {line}, byte {err.start}: {data[err.start:err.start + 1]!r}); "
+                        "save the file as UTF-8") from None
+
+
+def read_raw_rows(path: str | Path) -> list[tuple[Any, int | None]]:
+    """Return ``(row, line_number_or_None)`` for every row of ``path`` in any of the three layouts."""
+    text = read_utf8(path)
     if not text.strip():
         raise DataError(f"{path}: file is empty")
     try:
@@ -58,10 +70,7 @@ def read_records(path: str | Path, require: Sequence[str] = ("question", "answer
 
 def read_text_lines(path: str | Path) -> list[str]:
     """Plain text, one item per line (``idontknow.jsonl`` is not JSON despite its name)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line.strip() for line in read_utf8(path).splitlines()]
     lines = [line for line in lines if line]
     if not lines:
         raise DataError(f"{path}: no non-empty lines")

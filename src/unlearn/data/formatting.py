@@ -112,12 +112,21 @@ class ChatFormatter:
         return self.encode_pairs([(question, answer)])[0]
 
 
-def check_lengths(encoded: Sequence[EncodedSample], max_length: int, what: Sequence[str]) -> None:
+def check_lengths(encoded: Sequence[EncodedSample], max_length: int, what: Sequence[str],
+                  question_what: Sequence[str] | None = None) -> None:
     """Raise before any compute if a sample is longer than ``max_length`` (never truncate silently).
 
-    ``what[i]`` describes sample i (file:row and field) for the message.
+    ``what[i]`` describes sample i (file:row and field) for the message; when the prompt alone leaves no room for an
+    answer and its EOS, ``question_what[i]`` is blamed instead (the question is what is too long).
     """
-    too_long = [(w, len(e.input_ids)) for e, w in zip(encoded, what, strict=True) if len(e.input_ids) > max_length]
+    too_long = []
+    for i, (e, w) in enumerate(zip(encoded, what, strict=True)):
+        if len(e.input_ids) <= max_length:
+            continue
+        if question_what is not None and e.prompt_length + 2 > max_length:
+            too_long.append((f"{question_what[i]} (the prompt alone)", e.prompt_length))
+        else:
+            too_long.append((w, len(e.input_ids)))
     if too_long:
         first, n = too_long[0]
         raise DataError(

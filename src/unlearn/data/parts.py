@@ -108,16 +108,17 @@ class QASource:
         else:
             pairs = [(r.question, r.answer) for r in records]
             where = [f"{r.source} field 'answer'" for r in records]
-        return encode_checked(self.formatter, pairs, where, self.max_length)
+        return encode_checked(self.formatter, pairs, where, self.max_length,
+                              [f"{r.source} field 'question'" for r in records])
 
     def part_data(self, parts: Sequence[str]) -> PartData:
         return PartData({p: self.encode(p) for p in part_order(parts)}, self.formatter.pad_id, self.max_length)
 
 
 def encode_checked(formatter: ChatFormatter, pairs: Sequence[tuple[str, str]], where: Sequence[str],
-                   max_length: int) -> list[EncodedSample]:
+                   max_length: int, question_where: Sequence[str] | None = None) -> list[EncodedSample]:
     encoded = formatter.encode_pairs(pairs)
-    check_lengths(encoded, max_length, where)
+    check_lengths(encoded, max_length, where, question_where)
     return encoded
 
 
@@ -125,7 +126,9 @@ def finetune_parts(formatter: ChatFormatter, records: Sequence[QARecord], max_le
     """A single ``train`` part: the records to fine-tune on."""
     pairs = [(r.question, r.answer) for r in records]
     where = [f"{r.source} field 'answer'" for r in records]
-    return PartData({TRAIN_PART: encode_checked(formatter, pairs, where, max_length)}, formatter.pad_id, max_length)
+    questions = [f"{r.source} field 'question'" for r in records]
+    return PartData({TRAIN_PART: encode_checked(formatter, pairs, where, max_length, questions)}, formatter.pad_id,
+                    max_length)
 
 
 # ------------------------------------------------------------------------------------------ token sequences

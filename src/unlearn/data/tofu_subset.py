@@ -19,9 +19,10 @@ from pathlib import Path
 from unlearn.data.records import record_to_dict
 from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import DataError
-from unlearn.io import write_jsonl, write_text
+from unlearn.io import check_output_dir, write_jsonl, write_text
 
 ROWS_PER_AUTHOR = 20
+SUBSET_MARKER = "TOFU subset made by `unlearn tofu-subset`"
 COPIED = ("real_authors", "real_authors_perturbed", "world_facts", "world_facts_perturbed")
 
 
@@ -42,7 +43,7 @@ def make_subset(src: str | Path, out: str | Path, n_authors: int = 20, forget_au
     percent = round(100 * forget_authors / n_authors)
     forget_name, retain_name = f"forget{percent:02d}", f"retain{100 - percent:02d}"
     cut = (n_authors - forget_authors) * ROWS_PER_AUTHOR
-    out = Path(out)
+    out = check_output_dir(out, SUBSET_MARKER)
     out.mkdir(parents=True, exist_ok=True)
     plain = [{"question": r.question, "answer": r.answer} for r in full[:n_rows]]
     write_jsonl(out / "full.json", plain)
@@ -59,7 +60,7 @@ def make_subset(src: str | Path, out: str | Path, n_authors: int = 20, forget_au
     if idk.is_file():
         shutil.copyfile(idk, out / "idontknow.jsonl")
     write_text(out / "README.md", (
-        f"TOFU subset made by `unlearn tofu-subset`: the first {n_authors} authors of {src}, forget split "
+        f"{SUBSET_MARKER}: the first {n_authors} authors of {src}, forget split "
         f"{forget_name} = the last {forget_authors} of them ({len(plain) - cut} rows), {retain_name} = the other "
         f"{cut} rows. Not the TOFU benchmark itself: numbers on it are not comparable to published TOFU numbers.\n"))
     return out, forget_name

@@ -12,6 +12,7 @@ Two stages, so text metrics can be recomputed from saved generations on another 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from unlearn.evaluation.closer_look import entailment_scores, token_entropy
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_sequence_nll
 from unlearn.evaluation.tasks.base import EvalResult
-from unlearn.evaluation.tofu_log import load_eval_log
+from unlearn.evaluation.tofu_log import load_eval_log, load_eval_log_texts
 from unlearn.evaluation.tofu_metrics import (
     SetSamples,
     aggregate,
@@ -41,6 +42,8 @@ from unlearn.evaluation.tofu_metrics import (
 from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, TOFU_SETS
 from unlearn.io import read_jsonl
 from unlearn.runs import RunDirectory
+
+log = logging.getLogger("unlearn")
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,18 @@ class EvalSet:
 
 @dataclass
 class RetainReference:
-    """The retain (Retrain) model's per-sample forget-set truth ratios, computed once and stored."""
+    """The retain (Retrain) model's per-sample forget-set truth ratios, computed once and stored, with the forget
+    rows' texts so Forget Quality is only ever computed against the same questions.
+
+    Our run directories give the questions and answers; a TOFU eval log gives the prompts (which contain the
+    questions) and the ground-truth answers from its ``generated_text``.
+    """
 
     truth_ratios: np.ndarray
     questions: list[str] | None
     source: str
+    answers: list[str] | None = None
+    prompts: list[str] | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> RetainReference:
@@ -68,21 +78,56 @@ class RetainReference:
         if ours.is_file():
             rows = read_jsonl(ours)
             return cls(np.array([r["truth_ratio"] for r in rows], dtype=np.float64),
-                       [r["question"] for r in rows], str(ours))
+                       [r["question"] for r in rows], str(ours), [r["answer"] for r in rows])
         sets = load_eval_log(path)
         if "forget" not in sets:
             raise DataError(f"{path}: the eval log has no forget set (eval_log_forget.json)")
         forget = sets["forget"]
-        return cls(truth_ratios(forget.paraphrased_loss, forget.perturbed_loss), None, str(path))
+        texts = load_eval_log_texts(path).get("forget")
+        prompts, answers = (None, None) if texts is None else ([t[0] for t in texts], [t[2] for t in texts])
+        return cls(truth_ratios(forget.paraphrased_loss, forget.perturbed_loss), None, str(path), answers, prompts)
 
-    def check_matches(self, questions: list[str]) -> None:
-        if len(questions) != len(self.truth_ratios):
+    def check_matches(self, questions: list[str] | None, answers: list[str] | None = None) -> None:
+        """Raise unless the evaluation's forget rows are the reference's: same count, same answers where both carry
+        them, same questions (or each question inside the reference's prompt). Warn when nothing can be compared."""
+        n = len(questions if questions is not None else answers or [])
+        if n != len(self.truth_ratios):
             raise DataError(f"retain reference {self.source} has {len(self.truth_ratios)} forget rows, this "
-                            f"evaluation has {len(questions)}: Forget Quality compares the same forget rows")
-        if self.questions is not None and self.questions != questions:
-            first = next(i for i, (a, b) in enumerate(zip(self.questions, questions, strict=True)) if a != b)
-            raise DataError(f"retain reference {self.source} was evaluated on other forget questions "
-                            f"(row {first}: {self.questions[first]!r} vs {questions[first]!r})")
+                            f"evaluation has {n}: Forget Quality compares the same forget rows")
+        checked = False
+        if self.answers is not None and answers is not None:
+            _first_mismatch(self.answers, answers, self.source, "answers", lambda a, b: a.strip() == b.strip())
+            checked = True
+        if self.questions is not None and questions is not None:
+            _first_mismatch(self.questions, questions, self.source, "questions", lambda a, b: a == b)
+            checked = True
+        elif self.prompts is not None and questions is not None:
+            _first_mismatch(self.prompts, questions, self.source, "questions", lambda p, q: q.strip() in p)
+            checked = True
+        if not checked:
+            log.warning("warning: cannot check that the retain reference %s was evaluated on the same forget rows "
+                        "(no questions or answers to compare); only the row counts match", self.source)
+
+
+    def check_log_matches(self, prompts: list[str] | None, answers: list[str] | None, n: int) -> None:
+        """The same check for an evaluation known only by its TOFU eval log (prompts and answers of its rows)."""
+        if n != len(self.truth_ratios):
+            raise DataError(f"retain reference {self.source} has {len(self.truth_ratios)} forget rows, the eval log "
+                            f"has {n}: Forget Quality compares the same forget rows")
+        if self.answers is not None and answers is not None:
+            _first_mismatch(self.answers, answers, self.source, "answers", lambda a, b: a.strip() == b.strip())
+        elif self.questions is not None and prompts is not None:
+            _first_mismatch(self.questions, prompts, self.source, "questions", lambda q, p: q.strip() in p)
+        else:
+            log.warning("warning: cannot check that the retain reference %s was evaluated on the same forget rows "
+                        "(no questions or answers to compare); only the row counts match", self.source)
+
+
+def _first_mismatch(reference: list[str], ours: list[str], source: str, what: str, same) -> None:
+    for i, (a, b) in enumerate(zip(reference, ours, strict=True)):
+        if not same(a, b):
+            raise DataError(f"retain reference {source} was evaluated on other forget {what} (row {i}: {a!r} vs "
+                            f"{b!r}): Forget Quality compares the same forget rows")
 
 
 @dataclass
@@ -180,7 +225,8 @@ def score_rows(
     set_samples = {name: set_samples_from_rows(rows, TOFU_SETS[name]) for name, rows in samples.items()}
     reference = None
     if retain_reference is not None and "forget" in samples:
-        retain_reference.check_matches([r["question"] for r in samples["forget"]])
+        retain_reference.check_matches([r["question"] for r in samples["forget"]],
+                                       [r["answer"] for r in samples["forget"]])
         reference = retain_reference.truth_ratios
     metrics = aggregate(set_samples, reference, unavailable, n_resamples, seed)
     if retain_reference is not None:
@@ -214,7 +260,8 @@ class TofuEvaluator:
         self.retain_reference = retain_reference
         self.sets: dict[str, _EncodedSet] = {name: self._encode(name, es) for name, es in eval_sets.items()}
         if retain_reference is not None and "forget" in self.sets:
-            retain_reference.check_matches([r.question for r in self.sets["forget"].eval_set.records])
+            records = self.sets["forget"].eval_set.records
+            retain_reference.check_matches([r.question for r in records], [r.answer for r in records])
         self.scorer = None
         if self.settings.generate:
             s = self.settings
@@ -234,7 +281,8 @@ class TofuEvaluator:
             pos += len(r.perturbed_answers)
         limit = self.settings.max_length
         for encoded, fieldname in ((answer, "answer"), (paraphrase, "paraphrased_answer")):
-            check_lengths(encoded, limit, [f"{r.source} field '{fieldname}'" for r in records])
+            check_lengths(encoded, limit, [f"{r.source} field '{fieldname}'" for r in records],
+                          [f"{r.source} field 'question'" for r in records])
         check_lengths(flat, limit, [f"{r.source} field 'perturbed_answer[{j}]'" for r in records
                                     for j in range(len(r.perturbed_answers))])
         return _EncodedSet(es, fmt.encode_prompts([r.question for r in records]), answer, paraphrase, perturbed)

@@ -37,6 +37,14 @@ def _ordered(values: Mapping[str, Any], where: str) -> list[Any]:
     return [values[k] for k in keys]
 
 
+def _numbers(values: list[Any], where: str) -> list[float]:
+    """The values as floats; the first non-number is a DataError naming its row."""
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise DataError(f"{where}: row {i} is {v!r}, not a number")
+    return [float(v) for v in values]
+
+
 def set_samples_from_log(log: Mapping[str, Any], path: str = "eval log") -> dict[str, SetSamples]:
     """Convert a TOFU eval log (already parsed) into :class:`SetSamples` per set present in it."""
     if not isinstance(log, Mapping):
@@ -52,32 +60,53 @@ def set_samples_from_log(log: Mapping[str, Any], path: str = "eval log") -> dict
         for field in REQUIRED:
             if field not in block:
                 raise DataError(f"{where}: field '{field}' is missing")
-        gt = _ordered(block["avg_gt_loss"], f"{where}.avg_gt_loss")
-        para = _ordered(block["avg_paraphrased_loss"], f"{where}.avg_paraphrased_loss")
+        gt = _numbers(_ordered(block["avg_gt_loss"], f"{where}.avg_gt_loss"), f"{where}.avg_gt_loss")
+        para = _numbers(_ordered(block["avg_paraphrased_loss"], f"{where}.avg_paraphrased_loss"),
+                        f"{where}.avg_paraphrased_loss")
         pert = _ordered(block["average_perturb_loss"], f"{where}.average_perturb_loss")
         if not (len(gt) == len(para) == len(pert)):
             raise DataError(f"{where}: avg_gt_loss, avg_paraphrased_loss and average_perturb_loss have "
                             f"different row counts ({len(gt)}, {len(para)}, {len(pert)})")
-        pert = [p if isinstance(p, list) else [p] for p in pert]
-        rouge = _ordered(block["rougeL_recall"], f"{where}.rougeL_recall") if "rougeL_recall" in block else None
+        pert = [_numbers(p if isinstance(p, list) else [p], f"{where}.average_perturb_loss[{i}]")
+                for i, p in enumerate(pert)]
+        rouge = _numbers(_ordered(block["rougeL_recall"], f"{where}.rougeL_recall"), f"{where}.rougeL_recall") \
+            if "rougeL_recall" in block else None
         out[name] = SetSamples(set_type=TOFU_SETS[name], gt_loss=np.array(gt, dtype=np.float64),
                                paraphrased_loss=np.array(para, dtype=np.float64), perturbed_loss=as_ragged(pert),
                                rouge=None if rouge is None else np.array(rouge, dtype=np.float64))
     return out
 
 
-def load_eval_log(path: str | Path) -> dict[str, SetSamples]:
-    """Read ``eval_log_aggregated.json`` (or a run directory containing one)."""
+def _read_log(path: str | Path) -> tuple[Any, Path]:
     path = Path(path)
     if path.is_dir():
         path = RunDirectory(path).tofu_log_file
     if not path.is_file():
         raise DataError(f"{path}: eval log not found")
     try:
-        log = read_json(path)
-    except ValueError as err:
+        return read_json(path), path
+    except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not valid JSON ({err})") from None
+
+
+def load_eval_log(path: str | Path) -> dict[str, SetSamples]:
+    """Read ``eval_log_aggregated.json`` (or a run directory containing one)."""
+    log, path = _read_log(path)
     return set_samples_from_log(log, str(path))
+
+
+def load_eval_log_texts(path: str | Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Per set present with ``generated_text``: (prompt, generation, ground-truth answer) per row, in row order."""
+    log, path = _read_log(path)
+    out = {}
+    for name, key in TOFU_LOG_KEYS.items():
+        block = log.get(key) if isinstance(log, dict) else None
+        if not isinstance(block, dict) or not isinstance(block.get("generated_text"), dict):
+            continue
+        rows = _ordered(block["generated_text"], f"{path}: {key}.generated_text")
+        if all(isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r) for r in rows):
+            out[name] = [tuple(r) for r in rows]
+    return out
 
 
 def log_from_samples(samples: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:

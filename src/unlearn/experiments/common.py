@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import textwrap
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 
-from unlearn.config import RunConfig, dump_yaml
+from unlearn.config import RunConfig, dump_yaml, to_dict
 from unlearn.data.formatting import ChatFormatter
 from unlearn.data.tofu import TofuData
-from unlearn.errors import ConfigError, DataError
+from unlearn.errors import ConfigError, DataError, UnlearnError
 from unlearn.evaluation.tasks import Task, get_task
 from unlearn.evaluation.tasks.base import TaskEvaluator
+from unlearn.hub import hub_problem, looks_local
 from unlearn.models.loading import load_model_and_tokenizer
 from unlearn.runs import RunDirectory, RunInfo, RunResults
+from unlearn.train.checkpoint import Checkpoint
 
 log = logging.getLogger("unlearn")
 
@@ -39,6 +45,10 @@ def quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # the libraries' deprecation chatter (e.g. transformers' FutureWarning on every LoRA run) is not the user's
+    # business; our own warnings (unlearn.*) still show
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(transformers|peft|accelerate|torch)(\.|$)")
     if not any(isinstance(h, _Stderr) for h in log.handlers):
         log.addHandler(_Stderr())
         log.setLevel(logging.INFO)
@@ -62,9 +72,14 @@ def open_data(cfg: RunConfig) -> TofuData:
     """The benchmark of ``cfg.data.root``; also checks that a model is named, so both are reported first."""
     require(cfg.model.path, "model.path")
     root = require(cfg.data.root, "data.root")
-    if not Path(root).exists() and (root.startswith((".", "/", "~")) or Path(root).suffix):
-        raise DataError(f"data.root {root!r} does not exist")
-    return TofuData(root)
+    if not Path(root).expanduser().exists():
+        if looks_local(root):
+            raise DataError(f"data.root {root!r} does not exist (no such directory in {Path.cwd()})")
+        problem = hub_problem(root, "dataset")
+        if problem is not None:
+            raise DataError(f"data.root {root!r} is not a local directory (no ./{root}); tried it as a Hugging Face "
+                            f"dataset name: {problem}")
+    return TofuData(Path(root).expanduser() if Path(root).expanduser().exists() else root)
 
 
 def check_evaluation(cfg: RunConfig) -> Task:
@@ -103,8 +118,96 @@ def epoch_hook(evaluator: TaskEvaluator, device: torch.device, generate: bool = 
     return hook
 
 
-def run_directory(cfg: RunConfig, default: str) -> RunDirectory:
-    return RunDirectory(cfg.output_dir or default).create()
+FINGERPRINT_IGNORES = ("output_dir", "progress", "save_model", "train.save_every", "eval.batch_size",
+                       "eval.bootstrap", "eval.from_generations")
+"""Keys that cannot change a training trajectory or its per-epoch rows; a resume may change them."""
+
+
+def fingerprint(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved configuration as flat dotted keys, minus :data:`FINGERPRINT_IGNORES`: what a checkpoint
+    belongs to. Resuming under another fingerprint is refused, naming the keys that differ."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(json.loads(json.dumps(to_dict(cfg))), "")  # as a checkpoint stores it (tuples become lists)
+    return {k: v for k, v in flat.items() if k not in FINGERPRINT_IGNORES}
+
+
+def differing_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+
+
+@dataclass
+class RunSetup:
+    """Where a run writes, checked before any model is loaded; :meth:`commit` then clears (when overwriting) and
+    writes ``config.yaml`` — never before a refusal.
+
+    - a directory holding a run is refused unless ``overwrite`` (its old files are removed first) or ``resume``;
+    - ``resume`` needs a checkpoint whose configuration fingerprint equals this run's;
+    - the directory must be writable.
+    """
+
+    run: RunDirectory
+    config_text: str
+    fingerprint: dict[str, Any] | None
+    resume: bool = False
+    overwrite: bool = False
+
+    def check(self) -> RunSetup:
+        run = self.run
+        run.check_writable()
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume continues the run in output_dir and --overwrite replaces it: choose one")
+        if self.resume:
+            self._check_resume()
+        elif run.holds_run() and not self.overwrite:
+            if run.is_complete():
+                raise UnlearnError(f"{run.path} holds a finished run ({RunDirectory.METRICS}); add --overwrite to "
+                                   "replace it, or choose another output_dir")
+            if Checkpoint(run.checkpoint_dir).exists():
+                step = Checkpoint(run.checkpoint_dir).read_state()["global_step"]
+                raise UnlearnError(f"{run.path} holds an unfinished run with a checkpoint at step {step}; add --resume "
+                                   "to continue it or --overwrite to start over")
+            raise UnlearnError(f"{run.path} holds files of an earlier run; add --overwrite to replace them, or choose "
+                               "another output_dir")
+        return self
+
+    def _check_resume(self) -> None:
+        run, checkpoint = self.run, Checkpoint(self.run.checkpoint_dir)
+        if not checkpoint.exists():
+            why = (f"the run finished (its {RunDirectory.CHECKPOINT} is dropped at the end)" if run.is_complete()
+                   else "nothing to resume from")
+            raise UnlearnError(f"--resume: {run.path} has no checkpoint ({why}); run without --resume to start over")
+        stored = checkpoint.read_state().get("config")
+        if self.fingerprint is None:
+            return
+        if stored is None:
+            raise UnlearnError(f"--resume: the checkpoint in {run.path} records no configuration (written by an "
+                               "older unlearn); start over with --overwrite")
+        keys = differing_keys(stored, self.fingerprint)
+        if keys:
+            shown = "; ".join(f"{k}: {stored.get(k)!r} in the checkpoint, {self.fingerprint.get(k)!r} now"
+                              for k in keys[:6])
+            more = f" (and {len(keys) - 6} more)" if len(keys) > 6 else ""
+            raise UnlearnError(f"--resume: the checkpoint in {run.path} belongs to another configuration — {shown}"
+                               f"{more}; use the same configuration or --overwrite")
+
+    def commit(self) -> RunDirectory:
+        """After every check and before training: clear an overwritten run, then write ``config.yaml``."""
+        if self.overwrite:
+            self.run.clear()
+        self.run.create().write_config(self.config_text)
+        return self.run
+
+
+def output_dir(cfg: RunConfig, default: str) -> RunDirectory:
+    return RunDirectory(cfg.output_dir or default)
 
 
 def config_text(cfg: RunConfig, header: str = "") -> str:

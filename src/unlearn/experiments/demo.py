@@ -13,6 +13,7 @@ SimNPO β 4.5 and forget weight 0.125 on forget10, ME α 0.1, NPO/DPO/AP β 0.1.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from unlearn.config.parsing import build, check, merge, setting
 from unlearn.data.fictitious import generate_benchmark, training_texts
 from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.data.tofu import forget_percent
+from unlearn.errors import UnlearnError
 from unlearn.evaluation.tasks.tofu import TofuMetrics
 from unlearn.experiments.common import Timer, config_text
 from unlearn.experiments.finetune import run_finetune
@@ -71,6 +73,7 @@ class DemoConfig:
                      "finetune_epochs", "finetune_batch_size", "unlearn_epochs", "unlearn_batch_size",
                      "unlearn_grad_accum", "eval_batch_size"):
             check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
+        check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
         check(1 <= self.questions_per_author <= 10, "questions_per_author", "be in 1..10", self.questions_per_author)
         check(self.hidden_size % self.num_heads == 0, "hidden_size", f"be divisible by num_heads={self.num_heads}",
               self.hidden_size)
@@ -179,11 +182,39 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+DEMO_CONFIG = "demo_config.yaml"
+DEMO_OWNED = (DEMO_CONFIG, "data", "base_model", "retain", "target", "methods", "plots", "comparison.md",
+              "summary.json", "summary.md")
+"""Everything a demo writes into its output directory (and all that ``--fresh`` removes)."""
+
+
+def check_demo_output(out: Path) -> None:
+    """A demo writes only into a new or empty directory, or one that a demo made (it holds ``demo_config.yaml``)."""
+    if out.exists() and not out.is_dir():
+        raise UnlearnError(f"output_dir {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / DEMO_CONFIG).is_file():
+        raise UnlearnError(f"output_dir {out} is not empty and holds no demo (no {DEMO_CONFIG}); choose a new "
+                           "directory")
+
+
+def clear_demo_output(out: Path) -> None:
+    """``--fresh``: remove what an earlier demo wrote into ``out`` — only from a directory a demo made, and only its
+    own files."""
+    check_demo_output(out)
+    for name in DEMO_OWNED:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def run_demo(demo: DemoConfig, echo=print) -> Path:
     timer = Timer()
     out = Path(demo.output_dir)
+    check_demo_output(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "demo_config.yaml", yaml.safe_dump(asdict(demo), sort_keys=False))
+    write_text(out / DEMO_CONFIG, yaml.safe_dump(asdict(demo), sort_keys=False))
     echo(f"[1/4] benchmark + tiny model in {out}")
     data_dir, base_dir = prepare_base(demo, out)
 
@@ -191,10 +222,10 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
     retain, target = RunDirectory(out / "retain"), RunDirectory(out / "target")
     echo(f"[2/4] fine-tuning the retain model on {retain_split} (the Retrain gold standard)")
     retain_cfg = _finetune_config(demo, data_dir, base_dir, retain.path, retain_split, None)
-    run_stage(retain, config_text(retain_cfg), lambda: run_finetune(retain_cfg, resume=True))
+    run_stage(retain, config_text(retain_cfg), lambda **how: run_finetune(retain_cfg, **how))
     echo("[3/4] fine-tuning the target model on full")
     target_cfg = _finetune_config(demo, data_dir, base_dir, target.path, "full", retain.path)
-    run_stage(target, config_text(target_cfg), lambda: run_finetune(target_cfg, resume=True))
+    run_stage(target, config_text(target_cfg), lambda **how: run_finetune(target_cfg, **how))
 
     rows = [_row("target", target.read_results()), _row("retain", retain.read_results())]
     echo(f"[4/4] unlearning {demo.forget_split} with {len(demo.methods)} methods")
@@ -203,7 +234,7 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
         run = RunDirectory(out / "methods" / method.replace("+", "_"))
         method_dirs.append(run.path)
         cfg = _unlearn_config(demo, data_dir, target.model_dir, run.path, method, retain.path)
-        run_stage(run, unlearning_config_text(cfg), lambda cfg=cfg: run_unlearning(cfg, resume=True))
+        run_stage(run, unlearning_config_text(cfg), lambda cfg=cfg, **how: run_unlearning(cfg, **how))
         rows.append(_row(method, run.read_results()))
         echo(f"      {method}: FQ={rows[-1]['forget_quality']:.2e} MU={rows[-1]['model_utility_9']:.3f}")
 

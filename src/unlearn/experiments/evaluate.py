@@ -10,6 +10,7 @@ from unlearn.config import RunConfig
 from unlearn.errors import ConfigError
 from unlearn.evaluation.tasks import get_task
 from unlearn.experiments.common import (
+    RunSetup,
     Timer,
     build_evaluator,
     check_evaluation,
@@ -18,23 +19,24 @@ from unlearn.experiments.common import (
     load_model,
     make_accelerator,
     open_data,
-    run_directory,
+    output_dir,
 )
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 
 
-def run_evaluation(cfg: RunConfig) -> Path:
+def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
+    """Evaluate ``cfg.model``; ``overwrite`` replaces a run already in the output directory."""
     timer = Timer()
     if cfg.eval.from_generations:
-        return rescore_generations(cfg)
+        return rescore_generations(cfg, overwrite)
     if not cfg.eval.enabled:
         raise ConfigError("eval.enabled=false: nothing to do for `unlearn eval`")
     open_data(cfg)
     check_evaluation(cfg)
+    setup = RunSetup(output_dir(cfg, "runs/eval"), config_text(cfg), None, overwrite=overwrite).check()
     model, _, formatter = load_model(cfg)
     task, evaluator = build_evaluator(cfg, formatter)
-    run = run_directory(cfg, "runs/eval")
-    run.write_config(config_text(cfg))
+    run = setup.commit()
     accelerator = make_accelerator(cfg)
     model.to(accelerator.device)
     with accelerator.autocast():
@@ -46,13 +48,19 @@ def run_evaluation(cfg: RunConfig) -> Path:
     return run.path
 
 
-def rescore_generations(cfg: RunConfig) -> Path:
+def rescore_generations(cfg: RunConfig, overwrite: bool = False) -> Path:
     """Recompute every text metric and aggregate from a finished run's saved rows, with the task it was
-    evaluated by. Results replace the run's files (atomically) unless ``output_dir`` names another directory."""
+    evaluated by. Results replace the run's files (atomically) unless ``output_dir`` names another directory, which
+    must not hold a run (or ``overwrite``)."""
     source = RunDirectory(cfg.eval.from_generations)
     old = source.read_results() if source.is_complete() else None
     task = get_task(old.task if old is not None else cfg.eval.task)
-    out = RunDirectory(cfg.output_dir).create() if cfg.output_dir else source
+    out = source
+    if cfg.output_dir and Path(cfg.output_dir).resolve() != source.path.resolve():
+        out = RunSetup(RunDirectory(cfg.output_dir), "", None, overwrite=overwrite).check().run
+        if overwrite:
+            out.clear()
+        out.create()
     results = task.rescore(source, cfg, old)
     task.write(out, results.evaluation)
     out.write_results(results.record)

@@ -5,18 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.config import RunConfig
+from unlearn.data.checks import check_split
 from unlearn.data.parts import finetune_parts
 from unlearn.errors import DataError
 from unlearn.experiments.common import (
+    RunSetup,
     Timer,
     build_evaluator,
     check_evaluation,
     config_text,
     epoch_hook,
+    fingerprint,
     load_model,
     make_accelerator,
     open_data,
-    run_directory,
+    output_dir,
     write_results,
 )
 from unlearn.io import atomic_dir
@@ -26,8 +29,9 @@ from unlearn.train.loop import LoopSettings, train_loop
 from unlearn.train.steps import FinetuneStep
 
 
-def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
-    """Fine-tune ``cfg.model`` on ``cfg.data.train_splits``; save the model and evaluate it."""
+def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Fine-tune ``cfg.model`` on ``cfg.data.train_splits``; save the model and evaluate it. ``resume`` continues
+    from the run directory's checkpoint; ``overwrite`` replaces a run already in it (see :class:`RunSetup`)."""
     timer = Timer()
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc="finetune")
     data = open_data(cfg)
@@ -37,11 +41,13 @@ def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
     records = [r for split in cfg.data.train_splits for r in data.split(split)]
     if not records:
         raise DataError(f"splits {cfg.data.train_splits} hold no records")
+    check_split(records, f"the training splits {', '.join(cfg.data.train_splits)}", cfg.data.strict)
+    setup = RunSetup(output_dir(cfg, f"runs/finetune-{'-'.join(cfg.data.train_splits)}"), config_text(cfg),
+                     fingerprint(cfg), resume, overwrite).check()
     model, tokenizer, formatter = load_model(cfg)
     parts = finetune_parts(formatter, records, cfg.data.max_length)
     task, evaluator = build_evaluator(cfg, formatter)
-    run = run_directory(cfg, f"runs/finetune-{'-'.join(cfg.data.train_splits)}")
-    run.write_config(config_text(cfg))
+    run = setup.commit()
 
     accelerator = make_accelerator(cfg)
     model.to(accelerator.device)
@@ -50,7 +56,7 @@ def run_finetune(cfg: RunConfig, resume: bool = False) -> Path:
         hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
 
     result = train_loop(model, FinetuneStep(parts, accelerator.device), len(parts), settings, run, accelerator,
-                        on_epoch_end=hook, resume=resume)
+                        on_epoch_end=hook, resume=resume, fingerprint=setup.fingerprint)
     model = accelerator.unwrap_model(model)
     if cfg.save_model:
         with atomic_dir(run.model_dir) as tmp:

@@ -19,25 +19,28 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig
+from unlearn.data.checks import check_unlearning_data
 from unlearn.data.pairing import pair_forget_items
 from unlearn.data.parts import PartData, QASource
 from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
+    RunSetup,
     Timer,
     build_evaluator,
     check_evaluation,
     config_text,
     epoch_hook,
+    fingerprint,
     load_model,
     log,
     make_accelerator,
     open_data,
-    run_directory,
+    output_dir,
     write_results,
 )
 from unlearn.io import atomic_dir
-from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, save_model
+from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, resolve_model, save_model
 from unlearn.objectives.methods import LossMethod, Method, build_method
 from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
@@ -87,6 +90,12 @@ def check_setup(cfg: RunConfig, method: Method) -> None:
         if cfg.train.lora:
             raise ConfigError(f"method {method.name} edits the full weights; train.lora=true is not supported")
         return
+    if cfg.method.reference not in ("initial", "none"):
+        if not method.needs_reference:
+            log.warning("warning: method.reference=%s is ignored: method %s uses no reference model",
+                        cfg.method.reference, method.name)
+        else:
+            resolve_model(cfg.method.reference, what="method.reference")  # a bad path fails now, not after training
     if cfg.method.reference == "none" and method.needs_reference:
         what = "KL regularizer" if method.needs_reference_model else f"{method.forget.name.upper()} objective"
         raise ConfigError(f"method {method.name}: the {what} needs a reference model but method.reference=none; "
@@ -107,6 +116,7 @@ class Session:
     settings: LoopSettings
     hook: EpochHook | None
     resume: bool
+    fingerprint: dict[str, Any]
 
 
 def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
@@ -134,7 +144,7 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
     step = UnlearnStep(method, s.parts, device, ref_logp, reference)
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
-                        resume=s.resume)
+                        resume=s.resume, fingerprint=s.fingerprint)
     model = s.accelerator.unwrap_model(model)
     del reference
     if cfg.train.lora:
@@ -168,7 +178,7 @@ def apply_weight_edit(s: Session) -> tuple[torch.nn.Module, LoopResult]:
 
     step = FinetuneStep(s.parts, s.accelerator.device, part=method.train_part)
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=hook,
-                        resume=s.resume)
+                        resume=s.resume, fingerprint=s.fingerprint)
     model = s.accelerator.unwrap_model(model)
     load(model, edited(model))
     return model, result
@@ -193,7 +203,9 @@ def method_parts(method: Method) -> tuple[str, ...]:
     return method.parts if isinstance(method, LossMethod) else (method.train_part,)
 
 
-def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
+def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Unlearn with ``cfg.method`` and evaluate. ``resume`` continues from the run directory's checkpoint;
+    ``overwrite`` replaces a run already in it (see :class:`RunSetup`)."""
     timer = Timer()
     method = method_from_config(cfg)
     check_setup(cfg, method)
@@ -203,15 +215,18 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
     forget = data.forget_split(cfg.data.forget_split)
     needs_retain = isinstance(method, LossMethod) and method.needs_retain
     retain = data.retain_split(cfg.data.forget_split) if needs_retain else forget
+    check_unlearning_data(forget, retain if needs_retain else [], cfg.data.strict)
     templates = idk_templates(cfg, data, method)
     pairing = pair_forget_items(len(forget), len(retain), len(templates), cfg.train.seed)
 
+    setup = RunSetup(output_dir(cfg, f"runs/{method.name}-{cfg.data.forget_split}"),
+                     unlearning_config_text(cfg, method), fingerprint(resolved_config(cfg, method)), resume,
+                     overwrite).check()
     model, tokenizer, formatter = load_model(cfg)
     source = QASource(formatter, forget, retain, templates, pairing, cfg.data.max_length)
     parts = source.part_data(method_parts(method))
     task, evaluator = build_evaluator(cfg, formatter)
-    run = run_directory(cfg, f"runs/{method.name}-{cfg.data.forget_split}")
-    run.write_config(unlearning_config_text(cfg, method))
+    run = setup.commit()
 
     accelerator = make_accelerator(cfg)
     model.to(accelerator.device)
@@ -221,7 +236,8 @@ def run_unlearning(cfg: RunConfig, resume: bool = False) -> Path:
     if method.recipe is not None:
         log.info("%s: %s", method.name, method.recipe.description)
 
-    session = Session(cfg, method, model, tokenizer, parts, accelerator, run, settings, hook, resume)
+    session = Session(cfg, method, model, tokenizer, parts, accelerator, run, settings, hook, resume,
+                      setup.fingerprint)
     model, result = PROCEDURES[method.kind](session)
     if cfg.save_model:
         with atomic_dir(run.model_dir) as tmp:

@@ -15,6 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from unlearn.errors import ModelError
+from unlearn.hub import hub_problem, looks_local
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -47,12 +48,19 @@ class ResolvedModel:
     gguf_file: str | None
     is_local: bool
 
+    @property
+    def where(self) -> str:
+        """The file or directory (or hub name) the weights come from, for messages."""
+        return str(Path(self.path) / self.gguf_file) if self.gguf_file and self.is_local else self.path
 
-def resolve_model(name_or_path: str, gguf_file: str | None = None) -> ResolvedModel:
+
+def resolve_model(name_or_path: str, gguf_file: str | None = None, what: str = "model") -> ResolvedModel:
+    """Where a model comes from: a named model, a local ``.gguf`` file or directory, or a hub name (only when it
+    cannot be a local path, and only when cached or reachable: :mod:`unlearn.hub`). Errors before any loading."""
     if name_or_path.lower() in NAMED_MODELS:
         directory, gguf = NAMED_MODELS[name_or_path.lower()]()
         return ResolvedModel(directory, gguf, True)
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
     if path.is_file():
         if path.suffix != ".gguf":
             raise ModelError(f"{path}: a model file must be a .gguf file; otherwise give a model directory")
@@ -63,10 +71,21 @@ def resolve_model(name_or_path: str, gguf_file: str | None = None) -> ResolvedMo
             if len(ggufs) == 1:
                 return ResolvedModel(str(path), ggufs[0], True)
             raise ModelError(f"{path}: no config.json (not a Hugging Face model directory) and no single .gguf file")
+        if gguf_file is not None and not (path / gguf_file).is_file():
+            raise ModelError(f"{path / gguf_file}: GGUF file not found")
         return ResolvedModel(str(path), gguf_file, True)
-    if name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path.strip("/").split("/", 1)[-1]:
-        raise ModelError(f"model path {name_or_path!r} does not exist")
+    if looks_local(name_or_path):
+        raise ModelError(f"{what} path {name_or_path!r} does not exist (no such file or directory in {Path.cwd()})")
+    problem = hub_problem(name_or_path, "model")
+    if problem is not None:
+        raise ModelError(f"{what} {name_or_path!r} is not a local path (no ./{name_or_path}); tried it as a Hugging "
+                         f"Face hub name: {problem}")
     return ResolvedModel(name_or_path, gguf_file, False)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 def load_tokenizer(resolved: ResolvedModel, tokenizer_path: str | None = None, trust_remote_code: bool = False):
@@ -77,7 +96,8 @@ def load_tokenizer(resolved: ResolvedModel, tokenizer_path: str | None = None, t
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     except Exception as err:
-        raise ModelError(f"could not load the tokenizer from {source!r}: {err}") from None
+        where = str(Path(source) / resolved.gguf_file) if tokenizer_path is None and resolved.gguf_file else source
+        raise ModelError(f"could not load the tokenizer from {where!r}: {_first_line(err)}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -101,8 +121,8 @@ def load_model_and_tokenizer(
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
     except Exception as err:
-        hint = "" if resolved.is_local else " (not a local path; loading from the hub needs network access)"
-        raise ModelError(f"could not load model {name_or_path!r}{hint}: {err}") from None
+        hint = "" if resolved.is_local else " (the hub name; loading from the hub needs network access)"
+        raise ModelError(f"could not load model {resolved.where!r}{hint}: {_first_line(err)}") from None
     if resolved.gguf_file:
         # Dequantized GGUF weights are plain tensors; drop the quantizer so save_pretrained works.
         model.hf_quantizer = None

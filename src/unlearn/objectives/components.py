@@ -8,8 +8,9 @@ not defaults here. Formulas: docs/formulas.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -20,12 +21,21 @@ from unlearn.objectives import retain as R
 from unlearn.objectives.needs import Need, StepInputs
 
 
+def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
+          choices: tuple[str, ...] | None = None) -> Any:
+    """A method parameter: its neutral default, one line of documentation, and its valid values (checked by
+    :func:`make_params` when the method is built): a number ``> gt`` / ``>= ge``, or one of ``choices``."""
+    return field(default=default, metadata={"doc": doc, "gt": gt, "ge": ge, "choices": choices})
+
+
 class Objective:
-    """A loss term with parameters. ``section`` names the config section holding its parameters."""
+    """A loss term with parameters. ``section`` names it in messages; ``config_section`` is the config section
+    holding its parameters (``forget`` or ``retain``)."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
     section: ClassVar[str]
+    config_section: ClassVar[str] = "forget"
 
     @dataclass
     class Params:
@@ -44,14 +54,46 @@ class Objective:
         raise NotImplementedError
 
 
-def make_params(cls: type[Objective], given: Mapping[str, Any]) -> Any:
-    """``cls.Params`` from a config section; unknown names are a ConfigError listing the known ones."""
-    fields = {f.name for f in dataclasses.fields(cls.Params)}
-    unknown = sorted(set(given) - fields)
+def make_params(cls: Any, given: Mapping[str, Any]) -> Any:
+    """``cls.Params`` from a config section, every value checked against its declaration (type, range, choices);
+    an unknown name or a bad value is a ConfigError naming the key (``forget.beta``)."""
+    fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+    unknown = sorted(set(given) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields)) or "none"
         raise ConfigError(f"{cls.section} '{cls.name}' has no parameter(s) {', '.join(unknown)}; known: {known}")
-    return cls.Params(**given)
+    values = {name: _checked(fields[name], value, f"{cls.config_section}.{name}", cls.name)
+              for name, value in given.items()}
+    return cls.Params(**values)
+
+
+def _checked(f: dataclasses.Field, value: Any, key: str, owner: str) -> Any:
+    meta = f.metadata
+    if meta.get("choices"):
+        if value not in meta["choices"]:
+            raise ConfigError(f"{key} ({owner}) must be one of {', '.join(meta['choices'])}, got {value!r}")
+        return value
+    if isinstance(f.default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key} ({owner}) must be a number, got {value!r}")
+        value = float(value)
+        if meta.get("gt") is not None and not value > meta["gt"]:
+            raise ConfigError(f"{key} ({owner}) must be > {meta['gt']:g}, got {value:g}")
+        if meta.get("ge") is not None and not value >= meta["ge"]:
+            raise ConfigError(f"{key} ({owner}) must be ≥ {meta['ge']:g}, got {value:g}")
+    return value
+
+
+def describe_params(cls: Any) -> str:
+    """``beta=0.1 (> 0), gamma=0 (≥ 0)`` for listings."""
+    parts = []
+    for f in dataclasses.fields(cls.Params):
+        meta = f.metadata
+        rule = (f"one of {'/'.join(meta['choices'])}" if meta.get("choices") else
+                f"> {meta['gt']:g}" if meta.get("gt") is not None else
+                f"≥ {meta['ge']:g}" if meta.get("ge") is not None else "")
+        parts.append(f"{f.name}={f.default!r}" + (f" ({rule})" if rule else ""))
+    return ", ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------- forget
@@ -76,8 +118,7 @@ class NPO(ForgetObjective):
 
     @dataclass
     class Params:
-        beta: float = 0.1
-        """Inverse temperature β (the NPO paper's value)."""
+        beta: float = param(0.1, "inverse temperature β (the NPO paper's value)", gt=0)
 
     def needs(self) -> tuple[Need, ...]:
         return (Need("forget", reference_logp=True),)
@@ -92,10 +133,10 @@ class SimNPO(ForgetObjective):
 
     @dataclass
     class Params:
-        beta: float = 2.5
-        """β; neutral default 2.5, the middle of SimNPO's TOFU Forget05 search range [1.5, 3.5] (App. I.2)."""
-        gamma: float = 0.0
-        """Reward margin γ in the paper's form (γ_paper = β·γ_code)."""
+        beta: float = param(2.5, "β; 2.5 is the middle of SimNPO's TOFU Forget05 search range [1.5, 3.5] (App. I.2)",
+                            gt=0)
+        gamma: float = param(0.0, "reward margin γ in the paper's form (γ_paper = β·γ_code); the paper takes γ ≥ 0",
+                             ge=0)
 
     def needs(self) -> tuple[Need, ...]:
         return (Need("forget"),)
@@ -124,14 +165,9 @@ class IDK(ForgetObjective):
 
     @dataclass
     class Params:
-        form: str = "closer_look"
-        """``closer_look``: M(forget + IDK answer); ``tofu``: TOFU's loss, one token mean pooled with the paired
-        retain samples (it already holds the retain term, so it takes no regularizer)."""
-
-    def __init__(self, params: Any):
-        if params.form not in IDK_FORMS:
-            raise ConfigError(f"forget.form must be one of {IDK_FORMS}, got {params.form!r}")
-        super().__init__(params)
+        form: str = param("closer_look", "`closer_look`: M(forget + IDK answer); `tofu`: TOFU's loss, one token "
+                                         "mean pooled with the paired retain samples (no regularizer)",
+                          choices=IDK_FORMS)
 
     def needs(self) -> tuple[Need, ...]:
         if self.params.form == "tofu":
@@ -155,8 +191,7 @@ class DPO(ForgetObjective):
 
     @dataclass
     class Params:
-        beta: float = 0.1
-        """Inverse temperature β."""
+        beta: float = param(0.1, "inverse temperature β", gt=0)
 
     def needs(self) -> tuple[Need, ...]:
         return Need("forget", reference_logp=True), Need("forget_idk", reference_logp=True)
@@ -175,17 +210,11 @@ class ME(ForgetObjective):
 
     @dataclass
     class Params:
-        me_direction: str = "model_to_uniform"
-        """``model_to_uniform`` = KL(P‖U) (closer-look eq. 6), ``uniform_to_model`` = the reference code's KL(U‖P)."""
-        me_scope: str = "prompt_answer"
-        """Positions averaged: ``prompt_answer`` (paper), ``answer``, ``all_positions`` (padded to max_length)."""
-
-    def __init__(self, params: Any):
-        if params.me_direction not in F.ME_DIRECTIONS:
-            raise ConfigError(f"forget.me_direction must be one of {F.ME_DIRECTIONS}, got {params.me_direction!r}")
-        if params.me_scope not in ME_SCOPES:
-            raise ConfigError(f"forget.me_scope must be one of {ME_SCOPES}, got {params.me_scope!r}")
-        super().__init__(params)
+        me_direction: str = param("model_to_uniform", "`model_to_uniform` = KL(P‖U) (closer-look eq. 6), "
+                                                      "`uniform_to_model` = the reference code's KL(U‖P)",
+                                  choices=F.ME_DIRECTIONS)
+        me_scope: str = param("prompt_answer", "positions averaged: `prompt_answer` (paper), `answer`, "
+                                               "`all_positions` (padded to max_length)", choices=ME_SCOPES)
 
     def needs(self) -> tuple[Need, ...]:
         return (Need("forget", logits=True, pad_to_max_length=self.params.me_scope == "all_positions"),)
@@ -205,6 +234,7 @@ class ME(ForgetObjective):
 # ---------------------------------------------------------------------------------------------- retain
 class Regularizer(Objective):
     section = "regularizer"
+    config_section = "retain"
 
 
 class NoRegularizer(Regularizer):
@@ -236,13 +266,8 @@ class KL(Regularizer):
 
     @dataclass
     class Params:
-        kl_positions: str = "non_pad"
-        """``non_pad`` (ours) or ``all_padded`` (the reference code: every position up to max_length)."""
-
-    def __init__(self, params: Any):
-        if params.kl_positions not in KL_POSITIONS:
-            raise ConfigError(f"retain.kl_positions must be one of {KL_POSITIONS}, got {params.kl_positions!r}")
-        super().__init__(params)
+        kl_positions: str = param("non_pad", "`non_pad` (ours) or `all_padded` (the reference code: every "
+                                             "position up to max_length)", choices=KL_POSITIONS)
 
     def needs(self) -> tuple[Need, ...]:
         return (Need("retain", logits=True, reference_outputs=True,
@@ -263,8 +288,7 @@ class AP(Regularizer):
 
     @dataclass
     class Params:
-        beta: float = 0.1
-        """Inverse temperature β (closer-look App. D; the loss is scaled by 1/β)."""
+        beta: float = param(0.1, "inverse temperature β (closer-look App. D; the loss is scaled by 1/β)", gt=0)
 
     def needs(self) -> tuple[Need, ...]:
         return Need("retain"), Need("retain_idk")

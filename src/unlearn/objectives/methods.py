@@ -25,6 +25,7 @@ from unlearn.objectives.components import (
     REGULARIZERS,
     ForgetObjective,
     Regularizer,
+    describe_params,
     make_params,
 )
 from unlearn.objectives.needs import Need, StepInputs, merge_needs
@@ -182,12 +183,16 @@ def _build_weight_edit(key: str, forget_params: dict[str, Any], retain_params: d
 
 def describe_registry() -> str:
     """Human-readable list of objectives, regularizers, weight-edit methods and recipes (``unlearn methods``)."""
-    lines = ["Forget objectives (loss methods are FORGET+REGULARIZER):"]
-    lines += [f"  {n:8s} {c.summary}" for n, c in FORGET_OBJECTIVES.items()]
-    lines.append("Regularizers:")
-    lines += [f"  {n:8s} {c.summary}" for n, c in REGULARIZERS.items()]
-    lines.append("Weight-edit methods:")
-    lines += [f"  {n:12s} {c.summary}" for n, c in WEIGHT_EDIT_METHODS.items()]
+    def entry(n: str, c: Any) -> str:
+        params = describe_params(c)
+        return f"  {n:12s} {c.summary}" + (f"\n  {'':12s} parameters: {params}" if params else "")
+
+    lines = ["Forget objectives (loss methods are FORGET+REGULARIZER; parameters in the forget section):"]
+    lines += [entry(n, c) for n, c in FORGET_OBJECTIVES.items()]
+    lines.append("Regularizers (parameters in the retain section):")
+    lines += [entry(n, c) for n, c in REGULARIZERS.items()]
+    lines.append("Weight-edit methods (parameters in the forget section):")
+    lines += [entry(n, c) for n, c in WEIGHT_EDIT_METHODS.items()]
     lines.append("Recipes (method.recipe=auto picks the default variant for the run's task and forget split):")
     lines.append(describe_recipes())
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from unlearn.errors import ConfigError
+from unlearn.objectives.components import param
 
 if TYPE_CHECKING:
     from unlearn.config.recipes import ResolvedRecipe
@@ -35,6 +35,7 @@ class WeightEditMethod:
     name: ClassVar[str]
     summary: ClassVar[str]
     section: ClassVar[str] = "weight-edit method"
+    config_section: ClassVar[str] = "forget"
     train_part: ClassVar[str] = "forget"
 
     @dataclass
@@ -63,13 +64,8 @@ class TaskVector(WeightEditMethod):
 
     @dataclass
     class Params:
-        alpha: float = 1.0
-        """Scale α of the negated task vector; neutral default 1 (plain negation; MUSE's recipe uses 5)."""
-
-    def __init__(self, params: Any, recipe: ResolvedRecipe | None = None):
-        if not isinstance(params.alpha, (int, float)) or params.alpha <= 0:
-            raise ConfigError(f"forget.alpha must be a positive number, got {params.alpha!r}")
-        super().__init__(params, recipe)
+        alpha: float = param(1.0, "scale α of the negated task vector; 1 is plain negation (MUSE's recipe uses 5)",
+                             gt=0)
 
     def edit(self, base: Mapping[str, torch.Tensor], tuned: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return negate_task_vector(base, tuned, self.params.alpha)

@@ -110,13 +110,15 @@ def train_loop(
     stop_after_steps: int | None = None,
     plan: Plan | None = None,
     on_step_end: StepHook | None = None,
+    fingerprint: dict | None = None,
 ) -> LoopResult:
     """Train ``model`` in place. With a run directory, logs go to its train log and per-epoch file and checkpoints
     to its checkpoint directory; without one (``None``) nothing is written.
 
     ``on_epoch_end(epoch, model)`` returns per-epoch metrics (also called with epoch 0, the starting model);
     ``on_step_end(step, logs, model)`` runs after every optimizer step; ``stop_after_steps`` ends the call early
-    after that many optimizer steps (used to test resuming).
+    after that many optimizer steps (used to test resuming). ``fingerprint`` (the run's configuration) is stored in
+    every checkpoint, so a resume under another configuration can be refused before anything is written.
     """
     run = RunDirectory(run_dir) if run_dir is not None and not isinstance(run_dir, RunDirectory) else run_dir
     plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch))
@@ -142,7 +144,8 @@ def train_loop(
 
     def save(epoch: int, group: int) -> None:
         if main:
-            state = {"global_step": global_step, "epoch": epoch, "group": group, "settings": _comparable(settings)}
+            state = {"global_step": global_step, "epoch": epoch, "group": group, "settings": _comparable(settings),
+                     "config": fingerprint}
             checkpoint.save(accelerator.unwrap_model(model), optimizer, scheduler, state)
 
     def evaluate(epoch: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from unlearn.config.schema import EvalConfig, RunConfig
@@ -121,6 +122,10 @@ class TofuTask(Task):
 
     def check(self, cfg: RunConfig) -> None:
         self.chosen_sets(cfg.eval)
+        reference = cfg.eval.retain_reference
+        if reference and not Path(reference).exists():
+            raise ConfigError(f"eval.retain_reference {reference!r} does not exist (give the retain model's run "
+                              "directory or a TOFU eval_log_aggregated.json)")
 
     def eval_sets(self, data: TofuData, forget_split: str, e: EvalConfig | None = None,
                   include: Sequence[str] | None = None) -> dict[str, EvalSet]:
