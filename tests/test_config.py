@@ -12,7 +12,13 @@ def test_defaults_reproduce_the_reference_recipe():
     cfg = RunConfig()
     assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.epochs) == (1e-5, 0.01, 5)
     assert cfg.train.batch_size * cfg.train.grad_accum == 32
-    assert cfg.data.max_length == 500 and cfg.eval.max_length == 200
+    assert cfg.data.max_length is None and cfg.eval.max_length == 200  # the task's default fills it
+    from unlearn.experiments.common import with_task_defaults
+
+    tofu = with_task_defaults(cfg)
+    assert (tofu.data.max_length, tofu.data.forget_split, tofu.data.train_splits) == (500, "forget10", ["full"])
+    assert with_task_defaults(tofu) == tofu  # idempotent
+    assert with_task_defaults(load_config(RunConfig, None, ["data.max_length=64"])).data.max_length == 64
     assert (cfg.eval.forget_rows, cfg.eval.retain_rows) == (300, 300)
     assert (cfg.train.lora_r, cfg.train.lora_alpha) == (8, 32)
     assert cfg.model.trust_remote_code is False

@@ -31,8 +31,8 @@ from typing import Any
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import merge, parse_overrides
 from unlearn.data.tofu_subset import make_subset
-from unlearn.experiments.common import config_text, quiet_libraries
-from unlearn.experiments.finetune import run_finetune
+from unlearn.experiments.common import quiet_libraries
+from unlearn.experiments.finetune import finetune_config_text, run_finetune
 from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
@@ -116,7 +116,7 @@ def main() -> int:
     values["data"]["train_splits"] = [scale["retain_split"]]
     values["train"] = dict(scale["finetune"])
     cfg = load_config(RunConfig, base=values)
-    timed("retain model", retain_dir, cfg, run_finetune, config_text(cfg))
+    timed("retain model", retain_dir, cfg, run_finetune, finetune_config_text(cfg))
 
     values = base(scale, data, args.model, target_dir)
     values["data"]["train_splits"] = ["full"]
@@ -124,7 +124,7 @@ def main() -> int:
     values["save_model"] = True
     values["eval"]["retain_reference"] = str(retain_dir)
     cfg = load_config(RunConfig, base=values)
-    timed("target model", target_dir, cfg, run_finetune, config_text(cfg))
+    timed("target model", target_dir, cfg, run_finetune, finetune_config_text(cfg))
 
     method_dirs = []
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:

@@ -15,6 +15,8 @@ from unlearn.config.parsing import check, check_choice, setting
 from unlearn.data.formatting import TEMPLATE_CHOICES
 
 MIXED_PRECISION = ("auto", "no", "bf16")
+MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnorm")
+"""The membership-inference attacks of :mod:`unlearn.evaluation.mia`."""
 
 
 @dataclass
@@ -33,18 +35,23 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    root: str = setting("", "TOFU-layout directory or HF dataset name (required)")
-    forget_split: str = setting("forget10", "the forget split (`forgetXX`); its retain complement is "
-                                            "`retain{100-XX}`")
-    train_splits: list[str] = setting(doc="splits `finetune` trains on", factory=lambda: ["full"])
+    root: str = setting("", "benchmark directory (TOFU or MUSE layout) or HF dataset name (required)")
+    forget_split: str | None = setting(None, "what to forget: a TOFU split (`forgetXX`; its retain complement is "
+                                             "`retain{100-XX}`) or a MUSE corpus (`raw/forget`); default: the "
+                                             "task's (`forget10`, `raw/forget`)")
+    retain_split: str | None = setting(None, "the retain split or corpus; TOFU: derived from the forget split; "
+                                             "MUSE-News: required, e.g. `privleak/retain2`")
+    train_splits: list[str] | None = setting(None, "splits or corpora `finetune` trains on; default: the task's "
+                                                   "(TOFU `[full]`; MUSE the forget and retain corpora)")
     idk_path: str = setting("auto", "IDK templates: `auto` (`<root>/idontknow.jsonl`), a file, or `builtin`")
-    max_length: int = setting(500, "longest tokenized sample allowed (training and likelihoods); longer is an "
-                                   "error")
+    max_length: int | None = setting(None, "longest tokenized QA sample allowed (longer is an error), or the "
+                                           "chunk length of text corpora; default: the task's (TOFU 500, MUSE "
+                                           "2048)")
     strict: bool = setting(False, "duplicate questions within a split and forget rows inside the retain split are "
                                   "errors, not warnings (`--strict`)")
 
     def __post_init__(self) -> None:
-        check(self.max_length >= 2, "data.max_length", "be at least 2", self.max_length)
+        check(self.max_length is None or self.max_length >= 2, "data.max_length", "be at least 2", self.max_length)
 
 
 @dataclass
@@ -132,6 +139,13 @@ class EvalConfig:
     nli_model: str = setting("auto", "NLI classifier for the Entailment Score: `auto` (the paper's "
                                      "`sileod/deberta-v3-base-tasksource-nli` if cached locally; otherwise ES is "
                                      "reported unavailable), `none`, or a path/name")
+    max_rows: dict[str, int] = setting(doc="first rows of any eval set by name, e.g. `eval.max_rows.verbmem_forget=20` "
+                                           "(only to fit a CPU, and say so)", factory=dict)
+    mia_attacks: list[str] | None = setting(None, "membership-inference attacks: default loss, zlib, min_k, "
+                                                  "min_k_plus_plus (+ reference with `eval.mia_reference`); "
+                                                  "`gradnorm` costs a backward pass per text")
+    mia_k: float = setting(0.2, "k of Min-K% and Min-K%++ in the attack suite (MUSE's PrivLeak always uses 0.4)")
+    mia_reference: str | None = setting(None, "reference model for the `reference` attack (a path or HF name)")
     bootstrap: int = setting(1000, "bootstrap resamples for the 95 % intervals of per-sample means (0: none)")
     from_generations: str | None = setting(None, "`unlearn eval` only: rescore a run directory's saved generations "
                                                  "without its model (`--from-generations RUN_DIR`)")
@@ -146,6 +160,11 @@ class EvalConfig:
         check(self.temperature > 0, "eval.temperature", "be positive", self.temperature)
         check(0 < self.top_p <= 1, "eval.top_p", "be in (0, 1]", self.top_p)
         check(bool(self.task), "eval.task", "name a task (`unlearn tasks`)", self.task)
+        check(0 < self.mia_k <= 1, "eval.mia_k", "be in (0, 1]", self.mia_k)
+        for name, rows in self.max_rows.items():
+            check(rows >= 1, f"eval.max_rows.{name}", "be at least 1", rows)
+        unknown = sorted(set(self.mia_attacks or ()) - set(MIA_ATTACKS))
+        check(not unknown, "eval.mia_attacks", f"name attacks among {', '.join(MIA_ATTACKS)}", unknown)
         if self.epoch_sets is not None and self.sets is not None:
             unknown = sorted(set(self.epoch_sets) - set(self.sets))
             check(not unknown, "eval.epoch_sets", f"be among eval.sets {self.sets}", self.epoch_sets)

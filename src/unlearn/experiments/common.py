@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -17,8 +18,8 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig, dump_yaml, to_dict
+from unlearn.data.benchmarks import BENCHMARK_DATA, Benchmark
 from unlearn.data.formatting import ChatFormatter
-from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError, DataError, UnlearnError
 from unlearn.evaluation.tasks import Task, get_task
 from unlearn.evaluation.tasks.base import TaskEvaluator
@@ -68,8 +69,9 @@ def require(value: str, key: str) -> str:
     return value
 
 
-def open_data(cfg: RunConfig) -> TofuData:
-    """The benchmark of ``cfg.data.root``; also checks that a model is named, so both are reported first."""
+def open_data(cfg: RunConfig) -> Benchmark:
+    """The run's training data (the task's kind: TOFU-layout QA or MUSE-layout text); also checks that a model is
+    named, so both are reported first."""
     require(cfg.model.path, "model.path")
     root = require(cfg.data.root, "data.root")
     if not Path(root).expanduser().exists():
@@ -79,7 +81,21 @@ def open_data(cfg: RunConfig) -> TofuData:
         if problem is not None:
             raise DataError(f"data.root {root!r} is not a local directory (no ./{root}); tried it as a Hugging Face "
                             f"dataset name: {problem}")
-    return TofuData(Path(root).expanduser() if Path(root).expanduser().exists() else root)
+    return BENCHMARK_DATA[get_task(cfg.eval.task).data_kind](cfg)
+
+
+def with_task_defaults(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with the task's defaults filled in where the config leaves a value unset (``None``): TOFU's forget
+    split ``forget10`` and ``max_length`` 500, MUSE's ``raw/forget`` and 2048, … Idempotent."""
+    task = get_task(cfg.eval.task)
+    out = copy.deepcopy(cfg)
+    for key, value in task.defaults.items():
+        section, name = key.split(".")
+        holder = getattr(out, section)
+        if getattr(holder, name) is None:
+            setattr(holder, name, copy.deepcopy(value))
+    task.complete_defaults(out)
+    return out
 
 
 def check_evaluation(cfg: RunConfig) -> Task:

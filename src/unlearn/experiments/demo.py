@@ -27,8 +27,8 @@ from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.data.tofu import forget_percent
 from unlearn.errors import UnlearnError
 from unlearn.evaluation.tasks.tofu import TofuMetrics
-from unlearn.experiments.common import Timer, config_text
-from unlearn.experiments.finetune import run_finetune
+from unlearn.experiments.common import Timer
+from unlearn.experiments.finetune import finetune_config_text, run_finetune
 from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import atomic_dir, read_json, write_json, write_text
@@ -222,10 +222,10 @@ def run_demo(demo: DemoConfig, echo=print) -> Path:
     retain, target = RunDirectory(out / "retain"), RunDirectory(out / "target")
     echo(f"[2/4] fine-tuning the retain model on {retain_split} (the Retrain gold standard)")
     retain_cfg = _finetune_config(demo, data_dir, base_dir, retain.path, retain_split, None)
-    run_stage(retain, config_text(retain_cfg), lambda **how: run_finetune(retain_cfg, **how))
+    run_stage(retain, finetune_config_text(retain_cfg), lambda **how: run_finetune(retain_cfg, **how))
     echo("[3/4] fine-tuning the target model on full")
     target_cfg = _finetune_config(demo, data_dir, base_dir, target.path, "full", retain.path)
-    run_stage(target, config_text(target_cfg), lambda **how: run_finetune(target_cfg, **how))
+    run_stage(target, finetune_config_text(target_cfg), lambda **how: run_finetune(target_cfg, **how))
 
     rows = [_row("target", target.read_results()), _row("retain", retain.read_results())]
     echo(f"[4/4] unlearning {demo.forget_split} with {len(demo.methods)} methods")

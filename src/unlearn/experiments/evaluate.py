@@ -20,6 +20,7 @@ from unlearn.experiments.common import (
     make_accelerator,
     open_data,
     output_dir,
+    with_task_defaults,
 )
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 
@@ -27,6 +28,7 @@ from unlearn.runs import RunDirectory, RunInfo, RunResults
 def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
     """Evaluate ``cfg.model``; ``overwrite`` replaces a run already in the output directory."""
     timer = Timer()
+    cfg = with_task_defaults(cfg)
     if cfg.eval.from_generations:
         return rescore_generations(cfg, overwrite)
     if not cfg.eval.enabled:

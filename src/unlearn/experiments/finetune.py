@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.config import RunConfig
-from unlearn.data.checks import check_split
-from unlearn.data.parts import finetune_parts
-from unlearn.errors import DataError
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
@@ -20,6 +17,7 @@ from unlearn.experiments.common import (
     make_accelerator,
     open_data,
     output_dir,
+    with_task_defaults,
     write_results,
 )
 from unlearn.io import atomic_dir
@@ -29,23 +27,25 @@ from unlearn.train.loop import LoopSettings, train_loop
 from unlearn.train.steps import FinetuneStep
 
 
+def finetune_config_text(cfg: RunConfig) -> str:
+    """The ``config.yaml`` of a fine-tuning run (the task's defaults filled in)."""
+    return config_text(with_task_defaults(cfg))
+
+
 def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data.train_splits``; save the model and evaluate it. ``resume`` continues
     from the run directory's checkpoint; ``overwrite`` replaces a run already in it (see :class:`RunSetup`)."""
     timer = Timer()
+    cfg = with_task_defaults(cfg)
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc="finetune")
     data = open_data(cfg)
     check_evaluation(cfg)
-    if not cfg.data.train_splits:
-        raise DataError("data.train_splits is empty: nothing to fine-tune on")
-    records = [r for split in cfg.data.train_splits for r in data.split(split)]
-    if not records:
-        raise DataError(f"splits {cfg.data.train_splits} hold no records")
-    check_split(records, f"the training splits {', '.join(cfg.data.train_splits)}", cfg.data.strict)
-    setup = RunSetup(output_dir(cfg, f"runs/finetune-{'-'.join(cfg.data.train_splits)}"), config_text(cfg),
-                     fingerprint(cfg), resume, overwrite).check()
+    n_train = data.prepare_finetune()
+    name = "-".join(s.replace("/", "_") for s in cfg.data.train_splits)
+    setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg), fingerprint(cfg), resume,
+                     overwrite).check()
     model, tokenizer, formatter = load_model(cfg)
-    parts = finetune_parts(formatter, records, cfg.data.max_length)
+    parts = data.finetune_parts(formatter)
     task, evaluator = build_evaluator(cfg, formatter)
     run = setup.commit()
 
@@ -61,7 +61,7 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     if cfg.save_model:
         with atomic_dir(run.model_dir) as tmp:
             save_model(model, tokenizer, tmp)
-    info = RunInfo(stage="finetune", train_splits=list(cfg.data.train_splits), n_train=len(records),
+    info = RunInfo(stage="finetune", train_splits=list(cfg.data.train_splits), n_train=n_train,
                    optimizer_steps=result.global_step, train_seconds=round(result.seconds, 2))
     write_results(run, task, evaluator, model, accelerator.device, info, timer)
     return run.path

@@ -19,10 +19,7 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig
-from unlearn.data.checks import check_unlearning_data
-from unlearn.data.pairing import pair_forget_items
-from unlearn.data.parts import PartData, QASource
-from unlearn.data.tofu import TofuData
+from unlearn.data.parts import PartData
 from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
     RunSetup,
@@ -37,6 +34,7 @@ from unlearn.experiments.common import (
     make_accelerator,
     open_data,
     output_dir,
+    with_task_defaults,
     write_results,
 )
 from unlearn.io import atomic_dir
@@ -71,17 +69,11 @@ def resolved_config(cfg: RunConfig, method: Method) -> RunConfig:
 
 def unlearning_config_text(cfg: RunConfig, method: Method | None = None) -> str:
     """The ``config.yaml`` of an unlearning run: the resolved configuration, its recipe named in a comment."""
+    cfg = with_task_defaults(cfg)
     method = method or method_from_config(cfg)
     recipe = method.recipe.description if method.recipe is not None else "none"
     header = f"Resolved configuration of method {method.name} (every value it uses is written out).\nRecipe: {recipe}"
     return config_text(resolved_config(cfg, method), header)
-
-
-def idk_templates(cfg: RunConfig, data: TofuData, method: Method) -> list[str]:
-    """IDK templates for targeted methods; a clear error if the method needs them and none are configured."""
-    users = method.idk_users if isinstance(method, LossMethod) else ()
-    needed_by = f"method {method.name} ({' and '.join(users)})" if users else None
-    return data.idk_templates(cfg.data.idk_path, needed_by)
 
 
 def check_setup(cfg: RunConfig, method: Method) -> None:
@@ -207,24 +199,20 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
     """Unlearn with ``cfg.method`` and evaluate. ``resume`` continues from the run directory's checkpoint;
     ``overwrite`` replaces a run already in it (see :class:`RunSetup`)."""
     timer = Timer()
+    cfg = with_task_defaults(cfg)
     method = method_from_config(cfg)
     check_setup(cfg, method)
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc=method.name)
     data = open_data(cfg)
     check_evaluation(cfg)
-    forget = data.forget_split(cfg.data.forget_split)
-    needs_retain = isinstance(method, LossMethod) and method.needs_retain
-    retain = data.retain_split(cfg.data.forget_split) if needs_retain else forget
-    check_unlearning_data(forget, retain if needs_retain else [], cfg.data.strict)
-    templates = idk_templates(cfg, data, method)
-    pairing = pair_forget_items(len(forget), len(retain), len(templates), cfg.train.seed)
+    users = method.idk_users if isinstance(method, LossMethod) else ()
+    n_forget = data.prepare_unlearning(method_parts(method), users, method.name)
 
-    setup = RunSetup(output_dir(cfg, f"runs/{method.name}-{cfg.data.forget_split}"),
-                     unlearning_config_text(cfg, method), fingerprint(resolved_config(cfg, method)), resume,
-                     overwrite).check()
+    name = cfg.data.forget_split.replace("/", "_")
+    setup = RunSetup(output_dir(cfg, f"runs/{method.name}-{name}"), unlearning_config_text(cfg, method),
+                     fingerprint(resolved_config(cfg, method)), resume, overwrite).check()
     model, tokenizer, formatter = load_model(cfg)
-    source = QASource(formatter, forget, retain, templates, pairing, cfg.data.max_length)
-    parts = source.part_data(method_parts(method))
+    parts = data.unlearning_parts(formatter, method_parts(method))
     task, evaluator = build_evaluator(cfg, formatter)
     run = setup.commit()
 
@@ -243,7 +231,7 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
         with atomic_dir(run.model_dir) as tmp:
             save_model(model, tokenizer, tmp)
     info = RunInfo(stage="unlearn", method=method.describe(), forget_split=cfg.data.forget_split,
-                   n_forget=len(forget), optimizer_steps=result.global_step,
+                   n_forget=n_forget, optimizer_steps=result.global_step,
                    train_seconds=round(result.seconds, 2), resumed_from_step=result.resumed_from)
     write_results(run, task, evaluator, model, accelerator.device, info, timer)
     return run.path

@@ -97,6 +97,13 @@ class Task(ABC):
     requests: ClassVar[tuple[str, ...]]
     metrics: ClassVar[tuple[MetricSpec, ...]]
     dependencies: ClassVar[tuple[Dependency, ...]] = ()
+    data_kind: ClassVar[str] = "tofu"
+    """The kind of training data of the task's benchmark (:mod:`unlearn.data.benchmarks`)."""
+    defaults: ClassVar[dict[str, Any]] = {}
+    """Dotted config keys the task fills when the run leaves them unset (``data.forget_split``, ...)."""
+
+    def complete_defaults(self, cfg: RunConfig) -> None:  # noqa: B027 - most tasks have none
+        """Defaults that depend on other values (called after :attr:`defaults` are filled)."""
 
     @property
     def set_names(self) -> tuple[str, ...]:

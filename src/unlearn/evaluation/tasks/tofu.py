@@ -101,6 +101,8 @@ class TofuTask(Task):
         Dependency("nli_model", "eval.nli_model", ("entailment",), "an NLI classifier"),
     )
 
+    defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "forget10", "data.max_length": 500,
+                                          "data.train_splits": ["full"]}
     SOURCES: ClassVar[dict[str, tuple[str, tuple[str, ...], str]]] = {
         "forget": ("{forget_split}_perturbed", EVAL_FIELDS, "forget_rows"),
         "retain": ("retain_perturbed", EVAL_FIELDS, "retain_rows"),

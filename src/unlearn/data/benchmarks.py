@@ -1,0 +1,129 @@
+"""The training data of a benchmark, behind one protocol: what ``unlearn finetune`` trains on and the batch parts
+``unlearn run`` unlearns with. Two kinds, chosen by the run's task (``Task.data_kind``):
+
+- :class:`QABenchmark` (``tofu``): question/answer records in the TOFU layout, chat-formatted, paired with retain
+  records and refusal templates;
+- :class:`TextBenchmark` (``muse``): raw-text corpora in the MUSE layout, tokenized as one stream and cut into
+  chunks, each forget chunk paired with a retain chunk.
+
+Every check that needs no model runs in the ``prepare_*`` methods, before the model is loaded; the ``*_parts`` /
+``unlearning_source`` methods encode with the model's tokenizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from unlearn.data.checks import check_split, check_unlearning_data
+from unlearn.data.formatting import ChatFormatter
+from unlearn.data.muse import MuseData
+from unlearn.data.pairing import pair_forget_items
+from unlearn.data.parts import PARTS, PartData, QASource, SequenceSource, finetune_parts, sequence_part_data
+from unlearn.data.records import QARecord
+from unlearn.data.text import chunk_stream
+from unlearn.data.tofu import TofuData
+from unlearn.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from unlearn.config.schema import RunConfig
+
+
+class QABenchmark:
+    """TOFU-layout QA data (TOFU itself, its subsets, the embedded fictitious authors)."""
+
+    kind = "tofu"
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        root = cfg.data.root
+        self.data = TofuData(Path(root).expanduser() if Path(root).expanduser().exists() else root)
+        self.records: list[QARecord] = []
+
+    # -- fine-tuning ----------------------------------------------------------------------------------------
+    def prepare_finetune(self) -> int:
+        splits = self.cfg.data.train_splits or []
+        if not splits:
+            raise DataError("data.train_splits is empty: nothing to fine-tune on")
+        self.records = [r for split in splits for r in self.data.split(split)]
+        if not self.records:
+            raise DataError(f"splits {splits} hold no records")
+        check_split(self.records, f"the training splits {', '.join(splits)}", self.cfg.data.strict)
+        return len(self.records)
+
+    def finetune_parts(self, formatter: ChatFormatter) -> PartData:
+        return finetune_parts(formatter, self.records, self.cfg.data.max_length)
+
+    # -- unlearning -----------------------------------------------------------------------------------------
+    def prepare_unlearning(self, parts: Sequence[str], idk_users: Sequence[str], name: str) -> int:
+        cfg = self.cfg
+        self.forget = self.data.forget_split(cfg.data.forget_split)
+        needs_retain = any(PARTS[p].side == "retain" for p in parts)
+        if not needs_retain:
+            self.retain = self.forget
+        elif cfg.data.retain_split:
+            self.retain = self.data.split(cfg.data.retain_split)
+        else:
+            self.retain = self.data.retain_split(cfg.data.forget_split)
+        check_unlearning_data(self.forget, self.retain if needs_retain else [], cfg.data.strict)
+        needed_by = f"method {name} ({' and '.join(idk_users)})" if idk_users else None
+        self.templates = self.data.idk_templates(cfg.data.idk_path, needed_by)
+        self.pairing = pair_forget_items(len(self.forget), len(self.retain), len(self.templates), cfg.train.seed)
+        return len(self.forget)
+
+    def unlearning_parts(self, formatter: ChatFormatter, parts: Sequence[str]) -> PartData:
+        source = QASource(formatter, self.forget, self.retain, self.templates, self.pairing, self.cfg.data.max_length)
+        return source.part_data(parts)
+
+
+class TextBenchmark:
+    """MUSE-layout raw-text corpora (MUSE-News, MUSE-Books, the embedded fictitious news)."""
+
+    kind = "muse"
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        root = cfg.data.root
+        self.data = MuseData(Path(root).expanduser() if Path(root).expanduser().exists() else root)
+        self.corpora: list[str] = []
+
+    def prepare_finetune(self) -> int:
+        splits = self.cfg.data.train_splits or []
+        if not splits:
+            raise DataError("data.train_splits is empty: nothing to fine-tune on")
+        self.corpora = [t for split in splits for t in self.data.texts(split, "data.train_splits")]
+        return len(self.corpora)
+
+    def finetune_parts(self, formatter: ChatFormatter) -> PartData:
+        chunks = chunk_stream(formatter.tokenizer, self.corpora, self.cfg.data.max_length)
+        return sequence_part_data(chunks, formatter.pad_id, self.cfg.data.max_length)
+
+    def prepare_unlearning(self, parts: Sequence[str], idk_users: Sequence[str], name: str) -> int:
+        if idk_users:
+            raise ConfigError(f"method {name} ({' and '.join(idk_users)}) needs question/answer data with refusal "
+                              "templates; text corpora have none (use GA, NPO, SimNPO, W-GA or ME with GD, KL or none)")
+        cfg = self.cfg
+        self.forget_texts = self.data.texts(cfg.data.forget_split, "data.forget_split")
+        self.needs_retain = any(PARTS[p].side == "retain" for p in parts)
+        self.retain_texts: list[str] = []
+        if self.needs_retain:
+            if not cfg.data.retain_split:
+                raise ConfigError(f"data.retain_split is required: method {name} regularizes on a retain corpus; "
+                                  "name it, e.g. data.retain_split=privleak/retain2 (MUSE-News ships no retain "
+                                  "training corpus)")
+            self.retain_texts = self.data.texts(cfg.data.retain_split, "data.retain_split")
+        return len(self.forget_texts)
+
+    def unlearning_parts(self, formatter: ChatFormatter, parts: Sequence[str]) -> PartData:
+        cfg, tokenizer = self.cfg, formatter.tokenizer
+        forget = chunk_stream(tokenizer, self.forget_texts, cfg.data.max_length)
+        retain = chunk_stream(tokenizer, self.retain_texts, cfg.data.max_length) if self.needs_retain else forget
+        pairing = pair_forget_items(len(forget), len(retain), 1, cfg.train.seed)
+        self.n_chunks = len(forget)
+        return SequenceSource(forget, retain, pairing.retain_index, formatter.pad_id, cfg.data.max_length).part_data(
+            parts)
+
+
+BENCHMARK_DATA = {cls.kind: cls for cls in (QABenchmark, TextBenchmark)}
+Benchmark = QABenchmark | TextBenchmark
