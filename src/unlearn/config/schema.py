@@ -153,6 +153,9 @@ class EvalConfig:
     num_fewshot: int = setting(0, "multiple choice (`mmlu`): examples per question from the subject's dev split "
                                   "(0–5; lm-eval's MMLU default is 0 in this format)")
     mmlu_subjects: list[str] | None = setting(None, "`mmlu`: the subjects to evaluate (default: all 57)")
+    lm_eval: list[str] | None = setting(None, "lm-evaluation-harness tasks (names or task-file paths) run after the "
+                                              "task's evaluation; results join metrics.json under `lm_eval` and the "
+                                              "report (needs the [lm-eval] extra)")
     bootstrap: int = setting(1000, "bootstrap resamples for the 95 % intervals of per-sample means (0: none)")
     from_generations: str | None = setting(None, "`unlearn eval` only: rescore a run directory's saved generations "
                                                  "without its model (`--from-generations RUN_DIR`)")

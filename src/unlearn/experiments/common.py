@@ -21,8 +21,10 @@ from unlearn.config import RunConfig, dump_yaml, to_dict
 from unlearn.data.benchmarks import BENCHMARK_DATA, Benchmark
 from unlearn.data.formatting import ChatFormatter
 from unlearn.errors import ConfigError, DataError, UnlearnError
+from unlearn.evaluation import harness
 from unlearn.evaluation.tasks import Task, get_task
-from unlearn.evaluation.tasks.base import TaskEvaluator
+from unlearn.evaluation.tasks.base import EvalResult, TaskEvaluator
+from unlearn.evaluation.tasks.harness import HarnessEvaluator, JoinedHarness, split_rows
 from unlearn.hub import hub_problem, looks_local
 from unlearn.models.loading import load_model_and_tokenizer
 from unlearn.runs import RunDirectory, RunInfo, RunResults
@@ -73,6 +75,9 @@ def open_data(cfg: RunConfig) -> Benchmark:
     """The run's training data (the task's kind: TOFU-layout QA or MUSE-layout text); also checks that a model is
     named, so both are reported first."""
     require(cfg.model.path, "model.path")
+    if get_task(cfg.eval.task).data_kind == "none":
+        raise ConfigError(f"eval.task={cfg.eval.task} only evaluates (there is nothing to train on); run it with "
+                          f"`unlearn eval`, or add harness tasks to a training run with eval.lm_eval=[...]")
     root = require(cfg.data.root, "data.root")
     if not Path(root).expanduser().exists():
         if looks_local(root):
@@ -103,6 +108,8 @@ def check_evaluation(cfg: RunConfig) -> Task:
     task = get_task(cfg.eval.task)
     if cfg.eval.enabled:
         task.check(cfg)
+        if cfg.eval.lm_eval:
+            harness.check_data(harness.cached_plan(tuple(harness.split_specs(cfg.eval.lm_eval))))
     return task
 
 
@@ -133,6 +140,9 @@ def build_evaluator(cfg: RunConfig, formatter: ChatFormatter,
         return task, None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evaluator = task.evaluator(cfg, formatter, device)
+    if cfg.eval.lm_eval:
+        plan = harness.cached_plan(tuple(harness.split_specs(cfg.eval.lm_eval)))
+        evaluator = JoinedHarness(evaluator, HarnessEvaluator(plan, cfg, formatter))
     if model is not None and hasattr(evaluator, "check_context"):
         evaluator.check_context(model)
     return task, evaluator
@@ -253,10 +263,18 @@ def write_results(run: RunDirectory, task: Task, evaluator: TaskEvaluator | None
     metrics: dict = {}
     if evaluator is not None:
         result = evaluator.evaluate(model, device)
-        task.write(run, result)
+        write_task_files(run, task, result)
         metrics = result.metrics
     run.write_results(RunResults(task=task.name, metrics=metrics, run=info, seconds=timer.seconds))
     finish_run(run)
+
+
+def write_task_files(run: RunDirectory, task: Task, result: EvalResult) -> None:
+    """The task's per-sample files, and those of the harness tasks run beside it (``eval.lm_eval``)."""
+    own, harness_rows = split_rows(result)
+    task.write(run, own)
+    for name, rows in harness_rows.items():
+        run.write_eval_rows(name, rows)
 
 
 def finish_run(run: RunDirectory) -> None:

@@ -20,7 +20,9 @@ from unlearn.experiments.common import (
     make_accelerator,
     open_data,
     output_dir,
+    require,
     with_task_defaults,
+    write_task_files,
 )
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 
@@ -33,7 +35,10 @@ def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
         return rescore_generations(cfg, overwrite)
     if not cfg.eval.enabled:
         raise ConfigError("eval.enabled=false: nothing to do for `unlearn eval`")
-    open_data(cfg)
+    if get_task(cfg.eval.task).data_kind == "none":  # lm-evaluation-harness tasks bring their own data
+        require(cfg.model.path, "model.path")
+    else:
+        open_data(cfg)
     check_evaluation(cfg)
     setup = RunSetup(output_dir(cfg, "runs/eval"), config_text(cfg), None, overwrite=overwrite).check()
     model, _, formatter = load_model(cfg)
@@ -43,7 +48,7 @@ def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
     model.to(accelerator.device)
     with accelerator.autocast():
         result = evaluator.evaluate(model, accelerator.device)
-    task.write(run, result)
+    write_task_files(run, task, result)
     run.write_results(RunResults(task=task.name, metrics=result.metrics,
                                  run=RunInfo(stage="eval", model=cfg.model.path), seconds=timer.seconds))
     finish_run(run)

@@ -500,12 +500,13 @@ def render_report(run: Run, examples: int = 5, wanted_epochs: Sequence[int] = DE
     """The markdown of the report; draws the figures into the run's plots directory on the way."""
     plot_dir = run.directory.plots_dir
     if run.task != "tofu" and is_muse_or_mia(run):
-        return "\n".join(_header(run) + muse_report.render(run, examples)).rstrip() + "\n"
+        return "\n".join(_header(run) + muse_report.render(run, examples) + harness_section(run)).rstrip() + "\n"
     if run.task != "tofu":  # a task without its own report sections: its summary of the aggregates
         from unlearn.evaluation.tasks import get_task
 
         summary = get_task(run.task).format_results(run.results.metrics)
-        return "\n".join([*_header(run), "## Results", "", summary]).rstrip() + "\n"
+        extra = harness_section(run) if not run.task.startswith("lm_eval:") else []
+        return "\n".join([*_header(run), "## Results", "", summary, "", *extra]).rstrip() + "\n"
     lines = _header(run) + tofu_section(run) + closer_look_section(run) + ["## Plots", ""]
     lines += _figure("Forget Quality and Model Utility per epoch",
                      lambda: _fq_mu_plot(run, plot_dir / "fq_mu_epochs.png"), run.path)
@@ -518,7 +519,20 @@ def render_report(run: Run, examples: int = 5, wanted_epochs: Sequence[int] = DE
     lines += [f"## Example generations (first {examples}; closer-look Tables 13/14)", ""]
     for name in ("forget", "retain"):
         lines += [f"### {name} set", "", examples_table(run.rows(name), examples), ""]
+    lines += harness_section(run)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def harness_section(run: Run) -> list[str]:
+    """General capability from lm-evaluation-harness (``eval.lm_eval``), when the run has it."""
+    results = run.results.metrics.get("lm_eval")
+    if not results:
+        return []
+    from unlearn.evaluation.tasks.harness import format_harness
+
+    return ["## General capability (lm-evaluation-harness)", "",
+            "Scored by lm-evaluation-harness itself (its prompts, metrics and seeds); per-sample rows in "
+            "`eval/lm_eval_<task>.jsonl`.", "", format_harness(results), ""]
 
 
 def write_report(run_dir: str | os.PathLike[str], examples: int = 5,

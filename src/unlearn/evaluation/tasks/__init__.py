@@ -7,6 +7,7 @@ metrics.
 from __future__ import annotations
 
 from unlearn.errors import ConfigError
+from unlearn.evaluation.harness import PREFIX as HARNESS_PREFIX
 from unlearn.evaluation.tasks.base import EvalResult, Task
 
 TASKS: dict[str, Task] = {}
@@ -21,17 +22,29 @@ def register(task: Task) -> Task:
 
 def get_task(name: str) -> Task:
     _load_builtin()
+    if name.startswith(HARNESS_PREFIX):  # any lm-evaluation-harness task, resolved when the run is checked
+        from unlearn.evaluation.tasks.harness import HarnessTask
+
+        return TASKS.setdefault(name, HarnessTask(name))
     try:
         return TASKS[name]
     except KeyError:
-        raise ConfigError(f"unknown eval.task {name!r}; registered tasks: {', '.join(TASKS)} (see unlearn tasks)") \
+        raise ConfigError(f"unknown eval.task {name!r}; registered tasks: {', '.join(_builtin())}, or "
+                          f"{HARNESS_PREFIX}<task>[,<task>…] for lm-evaluation-harness tasks (see unlearn tasks)") \
             from None
 
 
 def describe_tasks() -> str:
     _load_builtin()
-    ordered = sorted(TASKS.values(), key=lambda t: (t.name != "tofu", t.data_kind != "tofu"))  # the default first
-    return "\n\n".join(task.describe() for task in ordered)
+    ordered = sorted((TASKS[n] for n in _builtin()), key=lambda t: (t.name != "tofu", t.data_kind != "tofu"))
+    from unlearn.evaluation.tasks.harness import SUMMARY
+
+    harness = f"{HARNESS_PREFIX}<task>[,<task>…]: {SUMMARY}"
+    return "\n\n".join([*(task.describe() for task in ordered), harness])  # the default first
+
+
+def _builtin() -> list[str]:
+    return [name for name in TASKS if not name.startswith(HARNESS_PREFIX)]
 
 
 def _load_builtin() -> None:

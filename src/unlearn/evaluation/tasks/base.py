@@ -27,6 +27,7 @@ REQUESTS: dict[str, str] = {
     "generation": "batched, left-padded generation (greedy by default)",
     "multiple_choice": "log-likelihood of each option in one forward pass per question",
     "token_logprobs": "log p of every token of a text (membership inference)",
+    "lm_eval": "lm-evaluation-harness's own requests (log-likelihoods, generation), on the model in memory",
 }
 
 
