@@ -12,6 +12,7 @@ from unlearn.config import RunConfig, known_keys
 from unlearn.config.docs import config_classes, format_default, render_document, render_table
 from unlearn.experiments.demo import DemoConfig
 from unlearn.experiments.demo_muse import MuseDemoConfig
+from unlearn.experiments.demo_wmdp import WmdpDemoConfig
 from unlearn.studies.markov.config import MarkovStudyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ def test_configuration_md_is_rendered_from_the_code():
     assert render_document(text) == text, "run: python -m unlearn.config.docs docs/configuration.md"
 
 
-@pytest.mark.parametrize("cls", [RunConfig, DemoConfig, MuseDemoConfig, MarkovStudyConfig])
+@pytest.mark.parametrize("cls", [RunConfig, DemoConfig, MuseDemoConfig, WmdpDemoConfig, MarkovStudyConfig])
 def test_every_key_and_default_is_documented(cls):
     text = DOC.read_text(encoding="utf-8")
     block = text.split(f"<!-- config-table: {cls.__name__} -->", 1)[1].split("<!-- /config-table -->", 1)[0]
@@ -40,7 +41,7 @@ def test_every_key_and_default_is_documented(cls):
 
 
 def test_rendered_tables_cover_every_class():
-    assert set(config_classes()) == {"RunConfig", "DemoConfig", "MuseDemoConfig", "MarkovStudyConfig"}
+    assert set(config_classes()) == {"RunConfig", "DemoConfig", "MuseDemoConfig", "WmdpDemoConfig", "MarkovStudyConfig"}
     assert "| `train.lr` | 1e-05 | AdamW learning rate |" in render_table(RunConfig)
 
 

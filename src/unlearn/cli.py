@@ -17,7 +17,8 @@ from unlearn.runs import RunDirectory
 EXAMPLES = {
     "demo": "unlearn demo                      # everything, on the embedded benchmark\n"
             "  unlearn demo unlearn_epochs=3 methods=npo+gd,simnpo+gd\n"
-            "  unlearn demo benchmark=muse            # the MUSE path on the embedded fictitious news",
+            "  unlearn demo benchmark=muse            # the MUSE path on the embedded fictitious news\n"
+            "  unlearn demo benchmark=wmdp            # the WMDP path: RMU, NPO+GD, SimNPO+GD, multiple choice",
     "finetune": "unlearn finetune model=DIR data=DATA_DIR data.train_splits=full output_dir=runs/target \\\n"
                 "      save_model=true",
     "run": "unlearn run model=runs/target/model data=DATA_DIR method=simnpo+gd data.forget_split=forget10 \\\n"
@@ -260,10 +261,12 @@ def _demo(args: argparse.Namespace) -> int:
     from unlearn.experiments.common import quiet_libraries
     from unlearn.experiments.demo import DemoConfig, clear_demo_output, run_demo
     from unlearn.experiments.demo_muse import MuseDemoConfig, run_muse_demo
+    from unlearn.experiments.demo_wmdp import WmdpDemoConfig, run_wmdp_demo
 
     quiet_libraries()
     benchmark = _demo_benchmark(args.config, args.overrides)
-    config_class, run = (MuseDemoConfig, run_muse_demo) if benchmark == "muse" else (DemoConfig, run_demo)
+    demos = {"muse": (MuseDemoConfig, run_muse_demo), "wmdp": (WmdpDemoConfig, run_wmdp_demo)}
+    config_class, run = demos.get(benchmark, (DemoConfig, run_demo))
     demo = load_config(config_class, args.config, args.overrides)  # every key checked before anything is deleted
     if args.fresh:
         clear_demo_output(Path(demo.output_dir))

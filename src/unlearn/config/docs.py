@@ -50,10 +50,11 @@ def config_classes() -> dict[str, type]:
     from unlearn.config.schema import RunConfig
     from unlearn.experiments.demo import DemoConfig
     from unlearn.experiments.demo_muse import MuseDemoConfig
+    from unlearn.experiments.demo_wmdp import WmdpDemoConfig
     from unlearn.studies.markov.config import MarkovStudyConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
-            "MarkovStudyConfig": MarkovStudyConfig}
+            "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

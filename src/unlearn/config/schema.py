@@ -51,11 +51,15 @@ class DataConfig:
     max_length: int | None = setting(None, "longest tokenized QA sample allowed (longer is an error), or the "
                                            "chunk length of text corpora; default: the task's (TOFU 500, MUSE "
                                            "2048)")
+    chunking: str = setting("stream", "text corpora: `stream` (the texts joined and cut into max_length chunks, "
+                                      "MUSE's .txt way) or `per_text` (each text from its own start, cut only when "
+                                      "longer than max_length; for short texts such as the embedded WMDP's)")
     strict: bool = setting(False, "duplicate questions within a split and forget rows inside the retain split are "
                                   "errors, not warnings (`--strict`)")
 
     def __post_init__(self) -> None:
         check(self.max_length is None or self.max_length >= 2, "data.max_length", "be at least 2", self.max_length)
+        check_choice(self.chunking, ("stream", "per_text"), "data.chunking")
 
 
 @dataclass
@@ -152,7 +156,10 @@ class EvalConfig:
     mia_reference: str | None = setting(None, "reference model for the `reference` attack (a path or HF name)")
     num_fewshot: int = setting(0, "multiple choice (`mmlu`): examples per question from the subject's dev split "
                                   "(0–5; lm-eval's MMLU default is 0 in this format)")
-    mmlu_subjects: list[str] | None = setting(None, "`mmlu`: the subjects to evaluate (default: all 57)")
+    mmlu_subjects: list[str] | None = setting(None, "`mmlu`: the subjects to evaluate (default: every subject with a "
+                                                    "test CSV, all 57 in a full copy)")
+    mmlu_root: str | None = setting(None, "`wmdp`: MMLU's directory (dev/, test/ CSVs) evaluated beside WMDP; "
+                                          "default `<data.root>/mmlu` when it exists")
     lm_eval: list[str] | None = setting(None, "lm-evaluation-harness tasks (names or task-file paths) run after the "
                                               "task's evaluation; results join metrics.json under `lm_eval` and the "
                                               "report (needs the [lm-eval] extra)")

@@ -22,7 +22,7 @@ from unlearn.data.muse import MuseData
 from unlearn.data.pairing import pair_forget_items
 from unlearn.data.parts import PARTS, PartData, QASource, SequenceSource, finetune_parts, sequence_part_data
 from unlearn.data.records import QARecord
-from unlearn.data.text import chunk_stream, read_texts
+from unlearn.data.text import chunk_texts, read_texts
 from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError, DataError
 
@@ -101,7 +101,7 @@ class TextBenchmark:
         return len(self.corpora)
 
     def finetune_parts(self, formatter: ChatFormatter) -> PartData:
-        chunks = chunk_stream(formatter.tokenizer, self.corpora, self.cfg.data.max_length)
+        chunks = chunk_texts(formatter.tokenizer, self.corpora, self.cfg.data.max_length, self.cfg.data.chunking)
         return sequence_part_data(chunks, formatter.pad_id, self.cfg.data.max_length)
 
     def prepare_unlearning(self, parts: Sequence[str], idk_users: Sequence[str], name: str) -> int:
@@ -135,7 +135,7 @@ class TextBenchmark:
 
     def _chunks(self, tokenizer, texts: list[str], side: str) -> list[tuple[int, ...]]:
         try:
-            return chunk_stream(tokenizer, texts, self.cfg.data.max_length)
+            return chunk_texts(tokenizer, texts, self.cfg.data.max_length, self.cfg.data.chunking)
         except DataError as err:
             key = f"data.{side}_corpus" if getattr(self.cfg.data, f"{side}_corpus") else f"data.{side}_split"
             raise DataError(f"{key}: {err}") from None

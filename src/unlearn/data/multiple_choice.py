@@ -120,6 +120,12 @@ def check_subjects(subjects: list[str] | None) -> tuple[str, ...]:
     return tuple(subjects)
 
 
+def present_subjects(root: str | Path) -> tuple[str, ...]:
+    """The MMLU subjects with a ``test/<subject>_test.csv`` in ``root`` (all 57 in a full copy)."""
+    test = Path(root) / "test"
+    return tuple(s for s in MMLU_SUBJECTS if (test / f"{s}_test.csv").is_file())
+
+
 def read_mmlu(root: str | Path, split: str, subjects: tuple[str, ...]) -> list[MCQuestion]:
     """The questions of ``subjects`` in ``root/split/<subject>_<split>.csv``."""
     out = []

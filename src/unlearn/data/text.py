@@ -71,6 +71,17 @@ def chunk_stream(tokenizer, texts: Sequence[str], max_length: int) -> list[tuple
     return [(*head, *ids[i:i + step]) for i in range(0, len(ids), step)]
 
 
+def chunk_texts(tokenizer, texts: Sequence[str], max_length: int, mode: str = "stream") -> list[tuple[int, ...]]:
+    """``mode="stream"``: :func:`chunk_stream`. ``"per_text"``: each text its own stream, so every text starts a
+    chunk (after the start tokens), as an evaluation prompt does."""
+    if mode == "stream":
+        return chunk_stream(tokenizer, texts, max_length)
+    chunks = [c for text in texts if text.strip() for c in chunk_stream(tokenizer, [text], max_length)]
+    if not chunks:
+        raise DataError("the corpus tokenizes to nothing")
+    return chunks
+
+
 def start_tokens(tokenizer) -> tuple[int, ...]:
     """The special tokens the tokenizer puts before a text by default (``(BOS,)`` for Llama, ``()`` for GPT-2)."""
     plain = tokenizer("a", add_special_tokens=False)["input_ids"]

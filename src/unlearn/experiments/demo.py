@@ -43,9 +43,9 @@ DEFAULT_METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", 
 
 @dataclass
 class DemoConfig:
-    benchmark: str = setting("tofu", "the embedded benchmark: `tofu` (fictitious authors, TOFU layout) or `muse` "
-                                     "(fictitious news, MUSE layout, with its own keys: "
-                                     "docs/configuration.md)")
+    benchmark: str = setting("tofu", "the embedded benchmark: `tofu` (fictitious authors, TOFU layout), `muse` "
+                                     "(fictitious news, MUSE layout) or `wmdp` (WMDP-style multiple choice); the "
+                                     "last two have their own keys: docs/configuration.md")
     output_dir: str = setting("runs/demo", "where everything goes")
     seed: int = setting(0, "benchmark, initialisation, data order")
     n_authors: int = setting(100, "fictitious authors in the generated benchmark")
@@ -72,7 +72,7 @@ class DemoConfig:
     progress: bool = setting(True, "progress bars")
 
     def __post_init__(self) -> None:
-        check(self.benchmark == "tofu", "benchmark", "be tofu or muse", self.benchmark)
+        check(self.benchmark == "tofu", "benchmark", "be tofu, muse or wmdp", self.benchmark)
         for name in ("n_authors", "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
                      "finetune_epochs", "finetune_batch_size", "unlearn_epochs", "unlearn_batch_size",
                      "unlearn_grad_accum", "eval_batch_size"):

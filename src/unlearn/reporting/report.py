@@ -351,7 +351,8 @@ def _header(run: Run) -> list[str]:
     split = run.forget_split
     if split:
         n = info.n_forget
-        unit = "chunks" if run.task.startswith("muse") else "questions"
+        text_data = run.task.startswith(("muse", "wmdp", "mmlu")) or run.task == "retain_mc"
+        unit = "chunks" if text_data else "questions"  # text corpora are trained on as chunks
         rows.append(("forget split", f"{split}" + (f" ({n} {unit})" if n else "")))
     model = (cfg.get("model") or {}).get("path")
     if model:

@@ -8,6 +8,7 @@ question: the four log-likelihoods, the choice and whether it was right.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,8 +23,10 @@ from unlearn.data.multiple_choice import (
     CATEGORY_OF,
     LETTERS,
     MMLU_CATEGORIES,
+    MMLU_SUBJECTS,
     MCQuestion,
     check_subjects,
+    present_subjects,
     read_mmlu,
     read_wmdp,
 )
@@ -106,7 +109,8 @@ class MCTask(Task):
         text += f" [95 % CI {ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         if "categories" in metrics:
             text += "\n" + ", ".join(f"{c} {v:.4f}" for c, v in metrics["categories"].items())
-            text += f"; macro average over subjects {metrics['macro_average']:.4f}"
+            text += (f"; macro average over {len(metrics['subjects'])} of {len(MMLU_SUBJECTS)} subjects "
+                     f"{metrics['macro_average']:.4f}")
         return text
 
 
@@ -141,7 +145,8 @@ class MmluTask(MCTask):
     name = "mmlu"
     summary = ("MMLU, 57 subjects, lm-eval's format (data.root: dev/ and test/ CSVs); per-subject, per-category and "
                "macro-average accuracy; eval.num_fewshot examples from dev")
-    sets = (SetSpec("mmlu", "test/<subject>_test.csv (eval.mmlu_subjects; all 57 by default)",
+    sets = (SetSpec("mmlu", "test/<subject>_test.csv (eval.mmlu_subjects; default every subject present, all 57 "
+                            "in a full copy)",
                     "log-likelihood of ` A`…` D`", "eval.max_rows.mmlu"),)
 
     def check(self, cfg: RunConfig) -> None:
@@ -151,7 +156,11 @@ class MmluTask(MCTask):
                               f"{cfg.eval.num_fewshot}")
 
     def questions(self, cfg: RunConfig) -> list[MCQuestion]:
-        return read_mmlu(Path(cfg.data.root).expanduser(), "test", check_subjects(cfg.eval.mmlu_subjects))
+        root = Path(cfg.data.root).expanduser()
+        subjects = check_subjects(cfg.eval.mmlu_subjects) if cfg.eval.mmlu_subjects else present_subjects(root)
+        if not subjects:
+            raise DataError(f"mmlu: {root / 'test'} holds no <subject>_test.csv of the 57 MMLU subjects")
+        return read_mmlu(root, "test", subjects)
 
     def prompts(self, cfg: RunConfig, questions: list[MCQuestion]) -> list[str]:
         shots: dict[str, list[MCQuestion]] = {}
@@ -175,6 +184,124 @@ class MmluTask(MCTask):
                 "macro_average": float(np.mean(list(per_subject.values())))}
 
 
+class RetainMCTask(WmdpTask):
+    """``retain_questions.json`` beside the WMDP files (ours, e.g. the embedded benchmark; WMDP has none)."""
+
+    def __init__(self) -> None:
+        self.domain, self.name = "retain", "retain_mc"
+        self.summary = "questions on the retain knowledge (`retain_questions.json` in data.root; ours, optional)"
+        self.sets = (SetSpec(self.name, "retain_questions.json", "log-likelihood of ` A`…` D`",
+                             "eval.max_rows.retain_mc"),)
+
+    def _path(self, cfg: RunConfig) -> Path:
+        return Path(cfg.data.root).expanduser() / "retain_questions.json"
+
+    def prompts(self, cfg: RunConfig, questions: list[MCQuestion]) -> list[str]:
+        return [mc_prompt(q) for q in questions]
+
+
+class WmdpSuiteEvaluator:
+    """Each part's :class:`MCEvaluator` on the same model; metrics per part."""
+
+    def __init__(self, parts: dict[str, MCEvaluator]):
+        self.parts = parts
+
+    def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
+                 n_resamples: int | None = None, generate: bool | None = None,
+                 sets: Sequence[str] | None = None) -> EvalResult:
+        samples, metrics = {}, {}
+        for name, evaluator in self.parts.items():
+            if sets is not None and name not in sets:
+                continue
+            result = evaluator.evaluate(model, device, f"{desc} {name}", n_resamples)
+            samples.update(result.samples)
+            metrics[name] = result.metrics
+        return EvalResult(samples, metrics)
+
+    def epoch_record(self, model: torch.nn.Module, device: torch.device, epoch: int, generate: bool,
+                     sets: Sequence[str] | None) -> dict[str, Any]:
+        result = self.evaluate(model, device, f"eval epoch {epoch}", 0, sets=sets)
+        return {name: m["accuracy"] for name, m in result.metrics.items()}
+
+
+class WmdpSuiteTask(Task):
+    """WMDP as the papers report it (SimNPO Table 4, the WMDP paper): the WMDP domains in data.root and MMLU
+    beside them, plus ``retain_questions.json`` when present — one run, one table."""
+
+    name = "wmdp"
+    summary = ("every WMDP domain file in data.root (bio/chem/cyber_questions.json) with MMLU (eval.mmlu_root) "
+               "and, when present, retain_questions.json: accuracy per set in one run")
+    data_kind = "muse"
+    defaults: ClassVar[dict[str, Any]] = {"data.max_length": 512}
+    requests = ("multiple_choice",)
+    metrics = (MetricSpec("accuracy", "multiple-choice accuracy per set", "set", True,
+                          "as wmdp_* and mmlu; chance 0.25", "lower is better on WMDP after unlearning"),)
+
+    def __init__(self) -> None:
+        self.domains = [WmdpTask(d) for d in WMDP_TOPICS]
+        self.retain = RetainMCTask()
+        self.sets = (*(d.sets[0] for d in self.domains), self.retain.sets[0],
+                     SetSpec("mmlu", "eval.mmlu_root (default <data.root>/mmlu when it exists)",
+                             "log-likelihood of ` A`…` D`", "eval.max_rows.mmlu"))
+
+    def mmlu_root(self, cfg: RunConfig) -> Path | None:
+        if cfg.eval.mmlu_root:
+            return Path(cfg.eval.mmlu_root).expanduser()
+        inside = Path(cfg.data.root).expanduser() / "mmlu"
+        return inside if inside.is_dir() else None
+
+    def parts(self, cfg: RunConfig) -> dict[str, tuple[MCTask, RunConfig]]:
+        root = Path(cfg.data.root).expanduser()
+        found: dict[str, tuple[MCTask, RunConfig]] = {}
+        for task in (*self.domains, self.retain):
+            if (root / f"{task.domain}_questions.json").is_file():
+                found[task.name] = (task, cfg)
+        mmlu_root = self.mmlu_root(cfg)
+        if mmlu_root is not None:
+            sub = copy.deepcopy(cfg)
+            sub.data.root = str(mmlu_root)
+            found["mmlu"] = (MMLU, sub)
+        if cfg.eval.sets is not None:
+            found = {k: v for k, v in found.items() if k in cfg.eval.sets}
+        return found
+
+    def check(self, cfg: RunConfig) -> None:
+        root = Path(cfg.data.root).expanduser()
+        if not any((root / f"{d}_questions.json").is_file() for d in WMDP_TOPICS):
+            raise ConfigError(f"wmdp: data.root {cfg.data.root!r} holds none of "
+                              f"{', '.join(f'{d}_questions.json' for d in WMDP_TOPICS)}")
+        if cfg.eval.mmlu_root and not (Path(cfg.eval.mmlu_root).expanduser() / "test").is_dir():
+            raise ConfigError(f"eval.mmlu_root {cfg.eval.mmlu_root!r} has no test/ directory (MMLU's layout: "
+                              f"dev/ and test/ CSVs)")
+        unknown = sorted(set(cfg.eval.sets or ()) - set(self.set_names))
+        if unknown:
+            raise ConfigError(f"eval.sets: unknown set(s) {unknown} of task wmdp ({', '.join(self.set_names)})")
+        for task, sub in self.parts(cfg).values():
+            task.check(sub)
+
+    def evaluator(self, cfg: RunConfig, formatter: ChatFormatter, device: str) -> WmdpSuiteEvaluator:
+        return WmdpSuiteEvaluator({name: MCEvaluator(task, sub, formatter)
+                                   for name, (task, sub) in self.parts(cfg).items()})
+
+    def write(self, run_dir: RunDirectory, result: EvalResult) -> None:
+        for name, rows in result.samples.items():
+            run_dir.write_eval_rows(name, rows)
+
+    def format_results(self, metrics: dict[str, Any]) -> str:
+        rows = []
+        for name, m in metrics.items():
+            if not isinstance(m, dict) or "accuracy" not in m:
+                continue
+            ci = (m.get("ci95") or {}).get("accuracy")
+            rows.append(f"| {name} | {m['accuracy']:.4f} | " + (f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–")
+                        + f" | {m['n']} |")
+        table = "\n".join(["| set | accuracy (chance 0.25) | 95 % CI | questions |", "|---|---|---|---|", *rows])
+        if "mmlu" not in metrics:
+            table += "\n\nMMLU not evaluated: set eval.mmlu_root to a directory with MMLU's dev/ and test/ CSVs."
+        return table
+
+
 for _domain in WMDP_TOPICS:
     register(WmdpTask(_domain))
 MMLU = register(MmluTask())
+WMDP_SUITE = register(WmdpSuiteTask())

@@ -1,0 +1,226 @@
+"""``unlearn demo benchmark=wmdp``: the WMDP path on the embedded WMDP-style benchmark, on a CPU, in minutes.
+
+1. generate the benchmark (:mod:`unlearn.data.fictitious_wmdp`: a "hazardous" forget corpus, a retain corpus,
+   four-option questions on both, stand-in MMLU) and train a tokenizer on its text;
+2. build a tiny Llama and fine-tune it on both corpora → the target;
+3. unlearn the forget corpus with each method (RMU, NPO+GD, SimNPO+GD; the retain corpus regularizes) and evaluate
+   with the ``wmdp`` task: forget-MC (``wmdp_bio``), retain-MC and stand-in MMLU accuracy, after every epoch;
+4. print forget-MC accuracy against MMLU accuracy per method, and plot them per epoch.
+
+Stages whose results exist with the same configuration are reused, so an interrupted demo resumes. Recipe: the
+neutral NPO/SimNPO defaults with a learning rate scaled to the tiny model (5e-4, 10 epochs), not the papers' 7B
+recipes (SimNPO lr 2.5e-6–5e-6 for 125 steps), which would not move a model this small. RMU's 7B values (c 6.5,
+α 1200, lr 5e-5) were measured to change nothing here (forget MC stays 0.984: the retain term at α 1200 pins the
+activations, and c·û is small beside this model's activations); the RMU paper tunes c and α per model too, and
+:data:`RMU_TINY` holds the values a scan on this model chose (benchmarks/wmdp_demo/NOTES.md). User
+``method_overrides`` come on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from unlearn.config import RunConfig, load_config
+from unlearn.config.parsing import build, check, merge, setting
+from unlearn.data.fictitious_wmdp import generate_wmdp_benchmark, wmdp_training_texts
+from unlearn.experiments.common import Timer
+from unlearn.experiments.demo import DEMO_CONFIG, check_demo_output
+from unlearn.experiments.finetune import finetune_config_text, run_finetune
+from unlearn.experiments.stages import run_stage
+from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+from unlearn.io import atomic_dir, read_json, write_json, write_text
+from unlearn.models.loading import save_model
+from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
+from unlearn.objectives.methods import build_method
+from unlearn.reporting import plots
+from unlearn.reporting.report import md_table
+from unlearn.runs import RunDirectory, RunResults
+
+DEFAULT_METHODS = ["rmu", "npo+gd", "simnpo+gd"]
+TASK = "wmdp"
+SETS = (("wmdp_bio", "forget MC (WMDP-bio role)"), ("retain_mc", "retain MC"), ("mmlu", "stand-in MMLU"))
+CHANCE = 0.25
+# RMU's c and α for this tiny model (chosen by the scan in benchmarks/wmdp_demo/NOTES.md; WMDP's are for Zephyr-7B)
+RMU_TINY: dict[str, Any] = {"forget": {"steering_coeff": 60.0}, "method": {"retain_weight": 1.0},
+                            "train": {"lr": 5e-3}}
+
+
+@dataclass
+class WmdpDemoConfig:
+    benchmark: str = setting("wmdp", "the embedded benchmark: `wmdp` here; `tofu` is the default demo")
+    output_dir: str = setting("runs/demo_wmdp", "where everything goes")
+    seed: int = setting(0, "benchmark, initialisation, data order")
+    n_forget: int = setting(8, "fictitious authors whose facts are the hazardous knowledge (8 questions each)")
+    n_retain: int = setting(16, "authors of the retain corpus")
+    vocab_size: int = setting(1024, "BPE vocabulary trained on the benchmark's text")
+    hidden_size: int = setting(192, "tiny Llama width")
+    num_layers: int = setting(4, "tiny Llama depth (RMU's layer: round(7·4/32) → 2, the lowest it allows)")
+    num_heads: int = setting(4, "attention heads")
+    intermediate_size: int = setting(512, "MLP width")
+    max_length: int = setting(256, "tokens per training chunk (each text its own chunk: data.chunking=per_text)")
+    finetune_epochs: int = setting(20, "epochs for the target")
+    finetune_lr: float = setting(3e-3, "its learning rate")
+    finetune_batch_size: int = setting(16, "its batch size (texts)")
+    unlearn_epochs: int = setting(10, "unlearning epochs per method")
+    unlearn_lr: float = setting(5e-4, "unlearning learning rate (RMU: RMU_TINY's 5e-3)")
+    unlearn_batch_size: int = setting(8, "forget texts per unlearning step")
+    methods: list[str] = setting(doc="methods to run (default: RMU, NPO+GD, SimNPO+GD)",
+                                 factory=lambda: list(DEFAULT_METHODS))
+    method_overrides: dict[str, dict[str, Any]] = setting(
+        doc="run-config keys per method: `method_overrides.rmu.forget.steering_coeff=20`", factory=dict)
+    eval_every_epoch: bool = setting(True, "evaluate after every unlearning epoch (the per-epoch curves)")
+    eval_batch_size: int = setting(32, "evaluation batch size")
+    progress: bool = setting(True, "progress bars")
+
+    def __post_init__(self) -> None:
+        check(self.benchmark == "wmdp", "benchmark", "be wmdp here", self.benchmark)
+        for name in ("n_forget", "n_retain", "vocab_size", "hidden_size", "num_layers", "num_heads",
+                     "intermediate_size", "finetune_epochs", "finetune_batch_size", "unlearn_epochs",
+                     "unlearn_batch_size", "eval_batch_size"):
+            check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
+        check(self.max_length >= 16, "max_length", "be at least 16", self.max_length)
+        check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
+        check(self.hidden_size % self.num_heads == 0, "hidden_size", f"be divisible by num_heads={self.num_heads}",
+              self.hidden_size)
+        for name in ("finetune_lr", "unlearn_lr"):
+            check(getattr(self, name) > 0, name, "be positive", getattr(self, name))
+        check(bool(self.methods), "methods", "name at least one method", self.methods)
+        for method in self.methods:
+            build_method(method)
+        unknown = sorted(set(self.method_overrides) - set(self.methods))
+        check(not unknown, "method_overrides", f"name methods of `methods` ({', '.join(self.methods)})", unknown)
+        for method, tree in self.method_overrides.items():
+            build(RunConfig, {**tree, "method": {"name": method, **tree.get("method", {})}},
+                  f"method_overrides.{method}.")
+
+
+def _base_config(demo: WmdpDemoConfig, data_dir: Path, model_dir: Path, run_dir: Path) -> dict[str, Any]:
+    return {
+        "model": {"path": str(model_dir), "template": "qa"},
+        "data": {"root": str(data_dir), "max_length": demo.max_length, "chunking": "per_text",
+                 "forget_split": "corpora/forget", "retain_split": "corpora/retain"},
+        "eval": {"task": TASK, "batch_size": demo.eval_batch_size},
+        "output_dir": str(run_dir),
+        "progress": demo.progress,
+    }
+
+
+def finetune_config(demo: WmdpDemoConfig, data_dir: Path, base: Path, run_dir: Path) -> RunConfig:
+    values = _base_config(demo, data_dir, base, run_dir)
+    values["data"]["train_splits"] = ["corpora/forget", "corpora/retain"]
+    values["train"] = {"epochs": demo.finetune_epochs, "lr": demo.finetune_lr, "batch_size": demo.finetune_batch_size,
+                       "grad_accum": 1, "seed": demo.seed, "weight_decay": 0.01}
+    values["save_model"] = True
+    return load_config(RunConfig, base=values)
+
+
+def unlearn_config(demo: WmdpDemoConfig, data_dir: Path, target: Path, run_dir: Path, method: str) -> RunConfig:
+    values = _base_config(demo, data_dir, target, run_dir)
+    values["method"] = {"name": method}
+    values["train"] = {"epochs": demo.unlearn_epochs, "lr": demo.unlearn_lr, "batch_size": demo.unlearn_batch_size,
+                       "grad_accum": 1, "seed": demo.seed, "eval_every_epoch": demo.eval_every_epoch}
+    if getattr(getattr(build_method(method), "forget", None), "name", None) == "rmu":
+        values = merge(values, RMU_TINY)
+    return load_config(RunConfig, base=merge(values, demo.method_overrides.get(method, {})))
+
+
+def prepare_base(demo: WmdpDemoConfig, out: Path) -> tuple[Path, Path]:
+    """Benchmark data and the random-init tiny model + tokenizer (deterministic for the seed)."""
+    data_dir = out / "data"
+    spec = {"n_forget": demo.n_forget, "n_retain": demo.n_retain, "seed": demo.seed}
+    marker = data_dir / "generator.json"
+    if not marker.is_file() or read_json(marker) != spec:
+        with atomic_dir(data_dir) as tmp:
+            generate_wmdp_benchmark(tmp, **spec)
+            write_json(tmp / "generator.json", spec)
+    base_dir = out / "base_model"
+    model_spec = {k: getattr(demo, k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
+                                                 "intermediate_size", "max_length", "seed")} | spec
+    marker = base_dir / "demo_model.json"
+    if not marker.is_file() or read_json(marker) != model_spec:
+        tokenizer = train_tokenizer(wmdp_training_texts(data_dir), demo.vocab_size)
+        config = tiny_llama_config(len(tokenizer), demo.hidden_size, demo.num_layers, demo.num_heads,
+                                   demo.intermediate_size, max_position_embeddings=max(512, demo.max_length),
+                                   tokenizer=tokenizer)
+        model = build_tiny_model(config, seed=demo.seed)
+        with atomic_dir(base_dir) as tmp:
+            save_model(model, tokenizer, tmp)
+            write_json(tmp / "demo_model.json", model_spec)
+    return data_dir, base_dir
+
+
+def row(name: str, results: RunResults) -> dict[str, Any]:
+    m = results.metrics
+    return {"model": name, **{key: (m.get(key) or {}).get("accuracy") for key, _ in SETS},
+            "seconds": results.seconds}
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    def cell(v: Any, digits: int = 3) -> str:
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    body = [[r["model"], *(cell(r[k]) for k, _ in SETS), cell(r["seconds"], 0)] for r in rows]
+    return md_table(["model", *(f"{label} ↓" if k == "wmdp_bio" else f"{label} ↑" for k, label in SETS),
+                     "time (s)"], body)
+
+
+def epochs_plot(runs: dict[str, RunDirectory], out: Path) -> Path | None:
+    """Forget-MC and stand-in MMLU accuracy per unlearning epoch, one line pair per method."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for method, run in runs.items():
+        epochs = run.read_epochs() or []
+        for key, label in (("wmdp_bio", "forget MC"), ("mmlu", "MMLU")):
+            points = [(r["epoch"], r[key]) for r in epochs if r.get(key) is not None]
+            if points:
+                series[f"{method}: {label}"] = points
+    if not series:
+        return None
+    return plots.plot_metric_curves(series, out, title="Forget-MC vs stand-in MMLU accuracy per epoch (chance 0.25)",
+                                    xlabel="unlearning epoch", ylabel="accuracy")
+
+
+def run_wmdp_demo(demo: WmdpDemoConfig, echo=print) -> Path:
+    timer = Timer()
+    out = Path(demo.output_dir)
+    check_demo_output(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / DEMO_CONFIG, yaml.safe_dump(asdict(demo), sort_keys=False))
+    echo(f"[1/3] WMDP-style benchmark + tiny model in {out}")
+    data_dir, base_dir = prepare_base(demo, out)
+
+    target = RunDirectory(out / "target")
+    echo("[2/3] fine-tuning the target on the forget and retain corpora")
+    target_cfg = finetune_config(demo, data_dir, base_dir, target.path)
+    run_stage(target, finetune_config_text(target_cfg), lambda **how: run_finetune(target_cfg, **how))
+    rows = [row("target", target.read_results())]
+    r = rows[0]
+    echo(f"      target: forget MC={r['wmdp_bio']:.3f} retain MC={r['retain_mc']:.3f} MMLU={r['mmlu']:.3f}")
+
+    echo(f"[3/3] unlearning corpora/forget with {len(demo.methods)} methods")
+    runs: dict[str, RunDirectory] = {}
+    for method in demo.methods:
+        run = RunDirectory(out / "methods" / method.replace("+", "_"))
+        runs[method] = run
+        cfg = unlearn_config(demo, data_dir, target.model_dir, run.path, method)
+        run_stage(run, unlearning_config_text(cfg), lambda cfg=cfg, **how: run_unlearning(cfg, **how))
+        rows.append(row(method, run.read_results()))
+        r = rows[-1]
+        echo(f"      {method}: forget MC={r['wmdp_bio']:.3f} retain MC={r['retain_mc']:.3f} MMLU={r['mmlu']:.3f}")
+
+    table = format_table(rows)
+    plot = epochs_plot(runs, out / "accuracy_epochs.png")
+    summary = {"rows": rows, "total_seconds": timer.seconds, "config": asdict(demo)}
+    write_json(out / "summary.json", summary)
+    figure = f"\n\n![accuracy per epoch]({plot.name})\n" if plot else ""
+    write_text(out / "summary.md", f"# unlearn demo benchmark=wmdp\n\n{table}\n\nChance is {CHANCE}: a method works "
+               "when forget MC falls toward it while retain MC and MMLU stay. Total time: "
+               f"{timer.seconds:.0f} s; one {RunDirectory.REPORT} per run directory.{figure}")
+    echo("")
+    echo(table)
+    echo(f"\nEverything is in {out} (summary.md, accuracy_epochs.png, per-run {RunDirectory.METRICS}, "
+         f"{RunDirectory.REPORT} and {RunDirectory.EVAL}/*.jsonl). Total {timer.seconds:.0f} s.")
+    return out
