@@ -106,3 +106,14 @@ def test_wmdp_demo_end_to_end_and_reuse(tmp_path, capsys):
     assert (tmp_path / "demo" / "target" / "metrics.json").stat().st_mtime == stamp
     assert main(["demo", "benchmark=wmdp", "n_articles=3"]) != 0
     assert "unknown config key 'n_articles'" in capsys.readouterr().err
+
+
+def test_wmdp_recipes_cite_simnpo_appendix():
+    from unlearn.config.recipes import resolve_recipe
+
+    for objective in ("npo", "simnpo"):
+        resolved = resolve_recipe("auto", "wmdp_bio", objective, "gd", None)
+        assert resolved.variant.retain_weight == 5.0 and resolved.variant.forget_weight == 1.0
+        assert "SimNPO App. I.2" in resolved.description and "[0.05, 7.5]" in resolved.description
+    assert resolve_recipe("auto", "wmdp", "rmu", "act", None).variant.retain_weight == 1200.0
+    assert resolve_recipe("auto", "wmdp", "npo", "kl", None).variant is None  # λ = 5 is for GD only

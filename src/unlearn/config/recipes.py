@@ -117,6 +117,11 @@ RECIPES: tuple[Recipe, ...] = (
                                         "Zephyr-7B values; lr 5e-5, batches of 4, 150 batches)",
                                 {"steering_coeff": 6.5}, forget_weight=1.0, retain_weight=1200.0),),
            regularizers=("act",)),
+    *(Recipe("wmdp*", objective, (Variant(
+        "simnpo_paper", f"SimNPO App. I.2, WMDP (Zephyr-7B): λ = 5.0 on the retain term; {label} β "
+        "searched in [0.05, 7.5] (the chosen value is not reported, so β keeps the objective's default), lr "
+        "searched in [2.5e-6, 5e-6], 125 steps", {}, forget_weight=1.0, retain_weight=5.0),), regularizers=("gd",))
+      for objective, label in (("npo", "NPO"), ("simnpo", "SimNPO"))),
     Recipe("muse*", "npo", (Variant("muse", "MUSE (Shi et al., 2024) NPO baseline: β = 0.1, retain weight 1 "
                                             "(10 epochs, lr 1e-5, constant schedule in MUSE's scripts)",
                                     {"beta": 0.1}),)),
