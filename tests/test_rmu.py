@@ -76,3 +76,21 @@ def test_rmu_run_moves_only_the_chosen_layers(bench_dir, tokenizer, tmp_path):
     dist = [rmu_forget_loss(m(**ids, output_hidden_states=True).hidden_states[3], method.forget.control, mask).item()
             for m in (before, after)]
     assert dist[1] < dist[0]
+
+
+def test_hooked_hidden_states_equal_output_hidden_states(tokenizer):
+    """The forward hook RMU's layer is read with gives hidden_states[k] exactly, with gradients, for every k;
+    the last layer (normed in hidden_states) and the embeddings take the output_hidden_states path."""
+    from unlearn.train.hidden import forward_with_hidden
+
+    model = make_tiny(tokenizer, seed=2, layers=4)
+    ids = torch.tensor([tokenizer("The author was born in Lima.")["input_ids"]])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    reference = model(**inputs, output_hidden_states=True).hidden_states
+    hooks_before = len(model.model.layers[1]._forward_hooks)  # transformers installs its own capturing hooks
+    for k in range(len(reference)):
+        out, hidden = forward_with_hidden(model, inputs, k)
+        assert torch.equal(hidden, reference[k]), k
+        assert hidden.requires_grad
+    assert forward_with_hidden(model, inputs, None)[1] is None
+    assert len(model.model.layers[1]._forward_hooks) == hooks_before  # ours is removed after the pass

@@ -17,6 +17,7 @@ import torch
 from unlearn.data.parts import PartData
 from unlearn.objectives.needs import Need, ReferenceOutput
 from unlearn.objectives.sequence import sequence_stats, token_logps
+from unlearn.train.hidden import forward_with_hidden
 
 
 @torch.no_grad()
@@ -85,13 +86,12 @@ class FrozenReference:
     @torch.no_grad()
     def outputs(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, need: Need) -> ReferenceOutput:
         """What ``need`` asks of the model, computed by the reference: logits, token log-probs, hidden states."""
-        kwargs = {"output_hidden_states": True} if need.hidden_layer is not None else {}
         with self._active() as model:
-            out = model(**inputs, **kwargs)
+            out, hidden = forward_with_hidden(model, inputs, need.hidden_layer)
         return ReferenceOutput(
             logits=out.logits if need.logits else None,
             token_logps=token_logps(out.logits, labels) if need.token_logps else None,
-            hidden=out.hidden_states[need.hidden_layer] if need.hidden_layer is not None else None,
+            hidden=hidden,
         )
 
     def logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

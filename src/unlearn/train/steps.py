@@ -15,6 +15,7 @@ from unlearn.data.parts import TRAIN_PART, PartData
 from unlearn.objectives.methods import LossMethod
 from unlearn.objectives.needs import Need, PartOutput, ReferenceOutput, StepInputs
 from unlearn.objectives.sequence import sequence_stats, token_logps
+from unlearn.train.hidden import forward_with_hidden
 from unlearn.train.reference import FrozenReference
 
 StepResult = tuple[torch.Tensor, dict[str, torch.Tensor]]
@@ -41,14 +42,13 @@ class FinetuneStep:
 def forward_part(model: torch.nn.Module, inputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                  need: Need) -> PartOutput:
     """One forward pass on one batch part, keeping what ``need`` asks for."""
-    kwargs = {"output_hidden_states": True} if need.hidden_layer is not None else {}
-    out = model(**inputs, **kwargs)
+    out, hidden = forward_with_hidden(model, inputs, need.hidden_layer)
     return PartOutput(
         stats=sequence_stats(out.logits, batch["labels"]),
         batch=batch,
         logits=out.logits if need.logits else None,
         token_logps=token_logps(out.logits, batch["labels"]) if need.token_logps else None,
-        hidden=out.hidden_states[need.hidden_layer] if need.hidden_layer is not None else None,
+        hidden=hidden,
     )
 
 
