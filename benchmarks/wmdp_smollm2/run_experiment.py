@@ -19,7 +19,6 @@ Every stage is an ordinary run directory under ``--out``; a finished one is reus
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import subprocess
@@ -28,6 +27,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from unlearn.data.multiple_choice import read_mmlu_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
@@ -53,9 +54,8 @@ def write_corpora(out: Path, n_passages: int) -> tuple[set[str], set[str]]:
     passages = [{"text": f"{q['question']} The answer is: {q['choices'][q['answer']]}."} for q in used]
     retain = []
     for path in sorted((DATA / "mmlu" / "dev").glob("*_dev.csv")):
-        for row in csv.reader(path.open(encoding="utf-8")):
-            if len(row) == 6 and row[5] in "ABCD":
-                retain.append({"text": f"{row[0]} The answer is: {row[1 + 'ABCD'.index(row[5])]}."})
+        for q in read_mmlu_csv(path, path.name.removesuffix("_dev.csv")):
+            retain.append({"text": f"{q.question} The answer is: {q.choices[q.answer]}."})
     out.mkdir(parents=True, exist_ok=True)
     (out / "forget_virus.jsonl").write_text("".join(json.dumps(p) + "\n" for p in passages))
     (out / "retain_mmlu_dev.jsonl").write_text("".join(json.dumps(p) + "\n" for p in retain))
@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/wmdp_smollm2")
     parser.add_argument("--passages", type=int, default=150)
     parser.add_argument("--steps", type=int, default=150, help="RMU optimizer steps (WMDP: 150 batches)")
+    parser.add_argument("--steering-coeff", type=float, default=None, help="RMU's c (default: the recipe's 6.5)")
+    parser.add_argument("--retain-weight", type=float, default=None, help="RMU's α (default: the recipe's 1200)")
     parser.add_argument("--record", action="store_true", help="write benchmarks/wmdp_smollm2/<scale>/RESULTS.md")
     args = parser.parse_args()
     if not (MODEL / "model.safetensors").is_file():
@@ -89,7 +91,10 @@ def main() -> None:
     if args.scale == "cpu":
         common += [f"eval.mmlu_subjects=[{','.join(CPU_SUBJECTS)}]"]
     start = time.time()
-    base, rmu = out / "base", out / "rmu"
+    tuned = [f"forget.steering_coeff={args.steering_coeff}"] if args.steering_coeff else []
+    tuned += [f"method.retain_weight={args.retain_weight}"] if args.retain_weight else []
+    label = "".join(f"_{k}{v:g}" for k, v in (("c", args.steering_coeff), ("a", args.retain_weight)) if v)
+    base, rmu = out / "base", out / f"rmu{label}"
     if not finished(base):
         extra = ["eval.max_rows.wmdp_cyber=300", "eval.max_rows.wmdp_chem=200"] if args.scale == "cpu" else []
         unlearn("eval", f"model={MODEL}", *common, *extra, "eval.sets=[wmdp_bio,wmdp_chem,wmdp_cyber,mmlu]",
@@ -100,7 +105,7 @@ def main() -> None:
                 f"data.retain_corpus={corpora / 'retain_mmlu_dev.jsonl'}", "data.chunking=per_text",
                 "data.max_length=256", "train.lr=5e-5", "train.batch_size=4", "train.grad_accum=1",
                 f"train.max_steps={args.steps}", "train.epochs=100", "train.warmup_epochs=0",
-                "eval.sets=[wmdp_bio,mmlu]", f"output_dir={rmu}")
+                "eval.sets=[wmdp_bio,mmlu]", *tuned, f"output_dir={rmu}")
     seconds = time.time() - start
 
     def line(run: Path) -> list[str]:
@@ -125,7 +130,7 @@ def main() -> None:
             f"{torch.get_num_threads()} threads)"
         rmu_s = json.loads((rmu / "metrics.json").read_text()).get("seconds")
         base_s = base_m.get("seconds")
-        doc = ROOT / "benchmarks" / "wmdp_smollm2" / args.scale / "RESULTS.md"
+        doc = ROOT / "benchmarks" / "wmdp_smollm2" / args.scale / f"RESULTS{label}.md"
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(
             f"# SmolLM2-135M-Instruct: WMDP, MMLU, and RMU on a virus-topic corpus ({args.scale})\n\n"
@@ -138,8 +143,9 @@ def main() -> None:
             + f"Base model: {domains} (chance 0.25).\n\n"
             f"Forget corpus: {len(used)} passages \"question + the right answer\" from the WMDP-bio questions about "
             f"viruses (`virus`/`viral`); {len(held)} topic questions held out. Retain corpus: MMLU dev questions "
-            f"with their answers. RMU: c 6.5, α 1200, lr 5e-5, batches of 4, {args.steps} steps, layer "
-            "round(7·30/32) = 7 (WMDP's values for Zephyr-7B; not tuned for this model).\n\n" + text + "\n")
+            f"with their answers. RMU: c {args.steering_coeff or 6.5:g}, α {args.retain_weight or 1200:g}, lr 5e-5, "
+            f"batches of 4, {args.steps} steps, layer round(7·30/32) = 7 (c 6.5, α 1200: WMDP's values for "
+            "Zephyr-7B).\n\n" + text + "\n")
         print(f"wrote {doc}")
 
 
