@@ -91,6 +91,7 @@ def test_hooked_hidden_states_equal_output_hidden_states(tokenizer):
     for k in range(len(reference)):
         out, hidden = forward_with_hidden(model, inputs, k)
         assert torch.equal(hidden, reference[k]), k
+        assert torch.equal(out.logits, model(**inputs).logits)
         assert hidden.requires_grad
     assert forward_with_hidden(model, inputs, None)[1] is None
     assert len(model.model.layers[1]._forward_hooks) == hooks_before  # ours is removed after the pass
