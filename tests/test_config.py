@@ -116,11 +116,21 @@ def test_per_method_overrides_in_the_demo_use_the_same_syntax():
     demo = load_config(DemoConfig, None, ["methods=npo+gd,simnpo+gd", "method_overrides.npo+gd.forget.beta=0.5",
                                           "method_overrides.simnpo+gd.method.recipe=paper"])
     assert demo.method_overrides == {"npo+gd": {"forget": {"beta": 0.5}}, "simnpo+gd": {"method": {"recipe": "paper"}}}
+
+
+@pytest.mark.parametrize("module,name", [("demo", "DemoConfig"), ("demo_muse", "MuseDemoConfig"),
+                                         ("demo_wmdp", "WmdpDemoConfig")])
+def test_every_demo_checks_methods_and_their_overrides_before_training(module, name):
+    import importlib
+
+    config_class = getattr(importlib.import_module(f"unlearn.experiments.{module}"), name)
     with pytest.raises(ConfigError, match=r"unknown config key 'method_overrides\.npo\+gd\.forgett'; did you mean"):
-        load_config(DemoConfig, None, ["methods=npo+gd", "method_overrides.npo+gd.forgett.beta=1"])
+        load_config(config_class, None, ["methods=npo+gd", "method_overrides.npo+gd.forgett.beta=1"])
     with pytest.raises(ConfigError, match="forget objective 'npo' has no parameter"):
-        load_config(DemoConfig, None, ["methods=npo+gd", "method_overrides.npo+gd.forget.betta=1"])
+        load_config(config_class, None, ["methods=npo+gd", "method_overrides.npo+gd.forget.betta=1"])
     with pytest.raises(ConfigError, match=r"method_overrides must name methods of `methods`"):
-        load_config(DemoConfig, None, ["methods=npo+gd", "method_overrides.ga+gd.forget.beta=1"])
+        load_config(config_class, None, ["methods=npo+gd", "method_overrides.ga+gd.forget.beta=1"])
     with pytest.raises(ConfigError, match="unknown method"):
-        load_config(DemoConfig, None, ["methods=npo+gd,nop+gd"])
+        load_config(config_class, None, ["methods=npo+gd,nop+gd"])
+    with pytest.raises(ConfigError, match="unlearn_lr must be positive"):
+        load_config(config_class, None, ["unlearn_lr=0"])

@@ -21,20 +21,19 @@ from typing import Any
 import yaml
 
 from unlearn.config import RunConfig, load_config
-from unlearn.config.parsing import build, check, merge, setting
+from unlearn.config.parsing import check, merge, setting
 from unlearn.data.fictitious import generate_benchmark, training_texts
 from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.data.tofu import forget_percent
 from unlearn.errors import UnlearnError
 from unlearn.evaluation.tasks.tofu import TofuMetrics
 from unlearn.experiments.common import Timer
+from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
 from unlearn.experiments.finetune import finetune_config_text, run_finetune
 from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
-from unlearn.io import atomic_dir, read_json, write_json, write_text
-from unlearn.models.loading import save_model
-from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
-from unlearn.objectives.methods import build_method
+from unlearn.io import write_json, write_text
+from unlearn.models.tiny import train_tokenizer
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory, RunResults
 
@@ -73,26 +72,9 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         check(self.benchmark == "tofu", "benchmark", "be tofu, muse or wmdp", self.benchmark)
-        for name in ("n_authors", "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
-                     "finetune_epochs", "finetune_batch_size", "unlearn_epochs", "unlearn_batch_size",
-                     "unlearn_grad_accum", "eval_batch_size"):
-            check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
-        check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
         check(1 <= self.questions_per_author <= 10, "questions_per_author", "be in 1..10", self.questions_per_author)
-        check(self.hidden_size % self.num_heads == 0, "hidden_size", f"be divisible by num_heads={self.num_heads}",
-              self.hidden_size)
-        for name in ("finetune_lr", "unlearn_lr"):
-            check(getattr(self, name) > 0, name, "be positive", getattr(self, name))
         forget_percent(self.forget_split)
-        check(bool(self.methods), "methods", "name at least one method", self.methods)
-        for method in self.methods:
-            build_method(method)  # an unknown name is an error now, not after the target model is trained
-        unknown = sorted(set(self.method_overrides) - set(self.methods))
-        check(not unknown, "method_overrides", f"name methods of `methods` ({', '.join(self.methods)})", unknown)
-        for method, tree in self.method_overrides.items():  # every key checked before any compute
-            cfg = build(RunConfig, {**tree, "method": {"name": method, **tree.get("method", {})}},
-                        f"method_overrides.{method}.")
-            build_method(cfg.method.name, cfg.forget, cfg.retain, cfg.method.forget_weight, cfg.method.retain_weight)
+        check_demo_settings(self, ("n_authors", "unlearn_grad_accum"))
 
 
 def _base_config(demo: DemoConfig, data_dir: Path, model_dir: Path, run_dir: Path) -> dict[str, Any]:
@@ -131,25 +113,17 @@ def prepare_base(demo: DemoConfig, out: Path) -> tuple[Path, Path]:
     """Benchmark data and the random-init tiny model + tokenizer (deterministic for the seed)."""
     data_dir = out / "data"
     spec = {"n_authors": demo.n_authors, "questions_per_author": demo.questions_per_author, "seed": demo.seed}
-    marker = data_dir / "generator.json"
-    if not marker.is_file() or read_json(marker) != spec:
-        with atomic_dir(data_dir) as tmp:
-            generate_benchmark(tmp, **spec)
-            write_json(tmp / "generator.json", spec)
+    build_once(data_dir, "generator.json", spec, lambda tmp: generate_benchmark(tmp, **spec))
     base_dir = out / "base_model"
     model_spec = {k: getattr(demo, k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
                                                  "intermediate_size", "seed")} | spec
-    marker = base_dir / "demo_model.json"
-    if not marker.is_file() or read_json(marker) != model_spec:
+
+    def write_model(tmp: Path) -> None:
         texts = training_texts(data_dir)
         texts += [NAMED_TEMPLATES["qa"].format(question=t) for t in texts[:2000]]
-        tokenizer = train_tokenizer(texts, demo.vocab_size)
-        config = tiny_llama_config(len(tokenizer), demo.hidden_size, demo.num_layers, demo.num_heads,
-                                   demo.intermediate_size, tokenizer=tokenizer)
-        model = build_tiny_model(config, seed=demo.seed)
-        with atomic_dir(base_dir) as tmp:
-            save_model(model, tokenizer, tmp)
-            write_json(tmp / "demo_model.json", model_spec)
+        save_tiny_base(tmp, demo, train_tokenizer(texts, demo.vocab_size))
+
+    build_once(base_dir, "demo_model.json", model_spec, write_model)
     return data_dir, base_dir
 
 

@@ -21,17 +21,16 @@ from typing import Any
 import yaml
 
 from unlearn.config import RunConfig, load_config
-from unlearn.config.parsing import build, check, merge, setting
+from unlearn.config.parsing import check, merge, setting
 from unlearn.data.fictitious_news import generate_news_benchmark, news_training_texts
 from unlearn.experiments.common import Timer
 from unlearn.experiments.demo import DEMO_CONFIG, check_demo_output
+from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
 from unlearn.experiments.finetune import finetune_config_text, run_finetune
 from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
-from unlearn.io import atomic_dir, read_json, write_json, write_text
-from unlearn.models.loading import save_model
-from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
-from unlearn.objectives.methods import build_method
+from unlearn.io import write_json, write_text
+from unlearn.models.tiny import train_tokenizer
 from unlearn.reporting.muse_report import MUSE_COLUMNS
 from unlearn.reporting.report import md_table, write_comparison
 from unlearn.runs import RunDirectory, RunResults
@@ -69,24 +68,9 @@ class MuseDemoConfig:
 
     def __post_init__(self) -> None:
         check(self.benchmark == "muse", "benchmark", "be muse here", self.benchmark)
-        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "finetune_epochs",
-                     "finetune_batch_size", "unlearn_epochs", "unlearn_batch_size", "eval_batch_size"):
-            check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
         check(self.n_articles >= 4, "n_articles", "be at least 4 (four sequential requests)", self.n_articles)
         check(self.max_length >= 16, "max_length", "be at least 16", self.max_length)
-        check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
-        check(self.hidden_size % self.num_heads == 0, "hidden_size", f"be divisible by num_heads={self.num_heads}",
-              self.hidden_size)
-        for name in ("finetune_lr", "unlearn_lr"):
-            check(getattr(self, name) > 0, name, "be positive", getattr(self, name))
-        check(bool(self.methods), "methods", "name at least one method", self.methods)
-        for method in self.methods:
-            build_method(method)
-        unknown = sorted(set(self.method_overrides) - set(self.methods))
-        check(not unknown, "method_overrides", f"name methods of `methods` ({', '.join(self.methods)})", unknown)
-        for method, tree in self.method_overrides.items():
-            build(RunConfig, {**tree, "method": {"name": method, **tree.get("method", {})}},
-                  f"method_overrides.{method}.")
+        check_demo_settings(self)
 
 
 def _base_config(demo: MuseDemoConfig, data_dir: Path, model_dir: Path, run_dir: Path) -> dict[str, Any]:
@@ -126,25 +110,17 @@ def prepare_base(demo: MuseDemoConfig, out: Path) -> tuple[Path, Path]:
     data_dir = out / "data"
     spec = {"n_forget": demo.n_articles, "n_retain": demo.n_articles, "n_holdout": demo.n_articles,
             "seed": demo.seed}
-    marker = data_dir / "generator.json"
-    if not marker.is_file() or read_json(marker) != spec:
-        with atomic_dir(data_dir) as tmp:
-            generate_news_benchmark(tmp, **spec)
-            write_json(tmp / "generator.json", spec)
+    build_once(data_dir, "generator.json", spec, lambda tmp: generate_news_benchmark(tmp, **spec))
     base_dir = out / "base_model"
     model_spec = {k: getattr(demo, k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
                                                  "intermediate_size", "max_length", "seed")} | spec
-    marker = base_dir / "demo_model.json"
-    if not marker.is_file() or read_json(marker) != model_spec:
+
+    def write_model(tmp: Path) -> None:
         # spaces as tokens of their own: MUSE's KnowMem prompt ends in "Answer: " (see train_tokenizer)
         tokenizer = train_tokenizer(news_training_texts(data_dir), demo.vocab_size, separate_spaces=True)
-        config = tiny_llama_config(len(tokenizer), demo.hidden_size, demo.num_layers, demo.num_heads,
-                                   demo.intermediate_size, max_position_embeddings=max(512, demo.max_length),
-                                   tokenizer=tokenizer)
-        model = build_tiny_model(config, seed=demo.seed)
-        with atomic_dir(base_dir) as tmp:
-            save_model(model, tokenizer, tmp)
-            write_json(tmp / "demo_model.json", model_spec)
+        save_tiny_base(tmp, demo, tokenizer, max_position_embeddings=max(512, demo.max_length))
+
+    build_once(base_dir, "demo_model.json", model_spec, write_model)
     return data_dir, base_dir
 
 
