@@ -222,13 +222,22 @@ def _author_rows(author: Author, k: int, rng: random.Random) -> list[dict]:
     return rows
 
 
-def _mc_rows(facts: tuple[tuple[str, str], ...], rng: random.Random) -> tuple[list[dict], list[dict]]:
+def four_choices(facts: tuple[tuple[str, str], ...], rng: random.Random) -> list[tuple[str, str, list[str], list[str]]]:
+    """(question, answer, its three distractors, the four options shuffled) per fact; the distractors are other
+    facts' answers, so every option is a plausible answer of the same kind."""
     answers = [a for _, a in facts]
-    plain, perturbed = [], []
+    out = []
     for question, answer in facts:
         wrong = rng.sample([a for a in answers if a != answer], 3)
         options = [answer, *wrong]
         rng.shuffle(options)
+        out.append((question, answer, wrong, options))
+    return out
+
+
+def _mc_rows(facts: tuple[tuple[str, str], ...], rng: random.Random) -> tuple[list[dict], list[dict]]:
+    plain, perturbed = [], []
+    for question, answer, wrong, options in four_choices(facts, rng):
         plain.append({"question": question, **{f"option{i + 1}": o for i, o in enumerate(options)}, "answer": answer})
         perturbed.append({"question": question, "answer": answer, "perturbed_answer": wrong})
     return plain, perturbed

@@ -24,11 +24,22 @@ benchmark. Distractors are the perturbed values of the fictitious generator (sam
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from pathlib import Path
 
-from unlearn.data.fictitious import _FACTS, _REAL_AUTHORS, _WORLD_FACTS, Author, _fields, _make_authors, _perturb
+from unlearn.data.fictitious import (
+    _FACTS,
+    _REAL_AUTHORS,
+    _WORLD_FACTS,
+    Author,
+    _fields,
+    _make_authors,
+    _perturb,
+    four_choices,
+)
 from unlearn.data.multiple_choice import LETTERS, MCQuestion
 from unlearn.errors import ConfigError
 from unlearn.io import check_output_dir, write_text
@@ -74,13 +85,7 @@ def _author_questions(author: Author, rng: random.Random) -> list[tuple[str, lis
 
 
 def _general_questions(facts: tuple[tuple[str, str], ...], rng: random.Random) -> list[tuple[str, list[str], int]]:
-    answers = [a for _, a in facts]
-    out = []
-    for question, answer in facts:
-        choices = [answer, *rng.sample([a for a in answers if a != answer], 3)]
-        rng.shuffle(choices)
-        out.append((question, choices, choices.index(answer)))
-    return out
+    return [(question, options, options.index(answer)) for question, answer, _, options in four_choices(facts, rng)]
 
 
 def mc_text(question: str, choices: list[str], answer: int, topic: str | None = None) -> str:
@@ -97,9 +102,6 @@ def _wmdp_rows(items: list[tuple[str, list[str], int]]) -> str:
 
 
 def _csv(items: list[tuple[str, list[str], int]]) -> str:
-    import csv
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for q, c, a in items:
