@@ -234,7 +234,9 @@ def test_unlearning_on_chunks_lowers_the_forget_likelihood(news_runs, capsys):
         assert metrics["run"]["n_forget"] >= 2  # chunks, not texts
         assert len(read_jsonl(out / name / "epochs.jsonl")) == 3
     assert "| VerbMem forget ↓ |" in capsys.readouterr().out
-    assert "muse_epochs.png" in (out / "npo_gd" / "report.md").read_text()
+    report = (out / "npo_gd" / "report.md").read_text()
+    assert "muse_epochs.png" in report
+    assert f"({read_json(out / 'npo_gd' / 'metrics.json')['run']['n_forget']} chunks)" in report
     assert main(["compare", str(out / "target"), str(out / "npo_gd"), "--output", str(out / "cmp.md")]) == 0
     assert "KnowMem retain" in (out / "cmp.md").read_text()
 

@@ -26,6 +26,7 @@ from unlearn.evaluation.closer_look import (
     forget_efficacy,
     model_utility_closer_look,
 )
+from unlearn.evaluation.tasks import get_task
 from unlearn.evaluation.tasks.tofu import TofuMetrics
 from unlearn.evaluation.tofu_sets import TOFU_SETS, UTILITY_SETS
 from unlearn.io import write_text
@@ -341,6 +342,14 @@ def _weights_plot(run: Run, out: Path, wanted: Sequence[int]) -> PlotResult:
 # ------------------------------------------------------------------------------------------ report sections
 
 
+def _trains_on_text(task: str) -> bool:
+    """Whether the task's unlearning data are text corpora, trained on (and counted) as chunks."""
+    try:
+        return get_task(task).data_kind == "muse"
+    except UnlearnError:  # a task this install does not know (a run from a newer version): count questions
+        return False
+
+
 def _header(run: Run) -> list[str]:
     info, cfg = run.info, run.config or {}
     rows = [("run directory", f"`{run.path}`"), ("stage", run.stage), ("task", run.task)]
@@ -351,8 +360,7 @@ def _header(run: Run) -> list[str]:
     split = run.forget_split
     if split:
         n = info.n_forget
-        text_data = run.task.startswith(("muse", "wmdp", "mmlu")) or run.task == "retain_mc"
-        unit = "chunks" if text_data else "questions"  # text corpora are trained on as chunks
+        unit = "chunks" if _trains_on_text(run.task) else "questions"
         rows.append(("forget split", f"{split}" + (f" ({n} {unit})" if n else "")))
     model = (cfg.get("model") or {}).get("path")
     if model:
