@@ -56,7 +56,7 @@ def is_task_file(spec: str) -> bool:
 
 
 @dataclass(frozen=True)
-class HarnessTask:
+class LeafTask:
     """One leaf task of the harness and the data set it reads."""
 
     name: str
@@ -88,7 +88,7 @@ class HarnessPlan:
     """What to hand to the harness: the specs as given, and the leaf tasks they expand to."""
 
     specs: list[str]
-    leaves: list[HarnessTask]
+    leaves: list[LeafTask]
 
 
 def _data_files(kwargs: Any) -> tuple[str, ...]:
@@ -101,12 +101,12 @@ def _data_files(kwargs: Any) -> tuple[str, ...]:
     return tuple(files or ())
 
 
-def _leaf(name: str, cfg: dict[str, Any]) -> HarnessTask:
-    return HarnessTask(name, cfg.get("dataset_path"), cfg.get("dataset_name"),
+def _leaf(name: str, cfg: dict[str, Any]) -> LeafTask:
+    return LeafTask(name, cfg.get("dataset_path"), cfg.get("dataset_name"),
                        _data_files(cfg.get("dataset_kwargs")))
 
 
-def _expand(entry: Any, index: dict[str, Any], seen: set[str]) -> Iterator[HarnessTask]:
+def _expand(entry: Any, index: dict[str, Any], seen: set[str]) -> Iterator[LeafTask]:
     """The leaf tasks of a task, group or tag entry of lm-eval's task index."""
     from lm_eval.tasks._index import Kind
 
@@ -151,7 +151,7 @@ def resolve(specs: Sequence[str]) -> HarnessPlan:
             raise ConfigError(f"lm_eval: task file {spec} not found")
     names = [s for s in specs if s not in files]
     index = builtin_index() if names else {}  # scanned only when a task is named rather than given by path
-    leaves: list[HarnessTask] = []
+    leaves: list[LeafTask] = []
     for spec in specs:
         if spec in files:
             try:
@@ -177,6 +177,11 @@ def resolve(specs: Sequence[str]) -> HarnessPlan:
 def cached_plan(specs: tuple[str, ...]) -> HarnessPlan:
     """:func:`resolve`, once per process for the same specs (the check and the run share it)."""
     return resolve(specs)
+
+
+def plan(specs: str | Sequence[str]) -> HarnessPlan:
+    """The plan for ``"lm_eval:a,b"`` or a list of task names (resolved once per process)."""
+    return cached_plan(tuple(split_specs(specs)))
 
 
 def check_data(plan: HarnessPlan) -> None:

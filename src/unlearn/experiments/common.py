@@ -109,7 +109,7 @@ def check_evaluation(cfg: RunConfig) -> Task:
     if cfg.eval.enabled:
         task.check(cfg)
         if cfg.eval.lm_eval:
-            harness.check_data(harness.cached_plan(tuple(harness.split_specs(cfg.eval.lm_eval))))
+            harness.check_data(harness.plan(cfg.eval.lm_eval))
     return task
 
 
@@ -141,7 +141,7 @@ def build_evaluator(cfg: RunConfig, formatter: ChatFormatter,
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evaluator = task.evaluator(cfg, formatter, device)
     if cfg.eval.lm_eval:
-        plan = harness.cached_plan(tuple(harness.split_specs(cfg.eval.lm_eval)))
+        plan = harness.plan(cfg.eval.lm_eval)
         evaluator = JoinedHarness(evaluator, HarnessEvaluator(plan, cfg, formatter))
     if model is not None and hasattr(evaluator, "check_context"):
         evaluator.check_context(model)
