@@ -8,6 +8,7 @@ import torch
 
 from tests.conftest import make_tiny
 from unlearn.cli import main
+from unlearn.config import RunConfig, load_config
 from unlearn.errors import ConfigError
 from unlearn.models.loading import load_model_and_tokenizer
 from unlearn.objectives.components import rmu_layer
@@ -54,15 +55,43 @@ def test_prepare_freezes_all_but_three_down_projections(tokenizer):
         build_method("rmu").prepare(make_tiny(tokenizer, layers=2), seed=0)
 
 
+def test_under_lora_rmu_adapts_its_three_down_projections_and_reads_frozen_activations_with_adapters_off(tokenizer):
+    from unlearn.experiments.unlearning import _lora
+    from unlearn.objectives.needs import Need
+    from unlearn.train.hidden import forward_with_hidden
+    from unlearn.train.reference import FrozenReference
+
+    model = make_tiny(tokenizer, seed=2, layers=4)
+    ids = torch.tensor([tokenizer("The author was born in Lima.")["input_ids"]])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    original = model(**inputs, output_hidden_states=True).hidden_states[3]
+    method = build_method("rmu")
+    method.prepare(model, seed=0)
+    cfg = load_config(RunConfig, None, ["train.lora=true"])
+    wrapped = _lora(model, cfg, method.lora_targets)
+    trainable = {n.split(".lora_")[0] for n, p in wrapped.named_parameters() if p.requires_grad}
+    assert trainable == {f"base_model.model.model.layers.{i}.mlp.down_proj" for i in (0, 1, 2)}
+    with torch.no_grad():
+        for n, p in wrapped.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)  # adapters no longer the identity: the live activations move
+    live = forward_with_hidden(wrapped, inputs, 3)[1]
+    assert not torch.allclose(live, original)
+    frozen = FrozenReference.for_model(wrapped).outputs(inputs, ids, Need("retain", hidden_layer=3)).hidden
+    assert torch.equal(frozen, original)  # no copy: the same model with its adapters disabled
+    assert build_method("npo+gd").lora_targets is None  # other methods adapt the user's modules
+
+
 @pytest.mark.slow
-def test_rmu_run_moves_only_the_chosen_layers(bench_dir, tokenizer, tmp_path):
+@pytest.mark.parametrize("lora", [False, True])
+def test_rmu_run_moves_only_the_chosen_layers(bench_dir, tokenizer, tmp_path, lora):
     from unlearn.models.loading import save_model
 
     start = tmp_path / "start"
     save_model(make_tiny(tokenizer, seed=2, layers=4), tokenizer, start)
     assert main(["run", f"model={start}", f"data={bench_dir}", "method=rmu", "progress=false", "model.template=qa",
                  "train.epochs=2", "train.lr=1e-2", "train.batch_size=4", "train.grad_accum=1", "eval.enabled=false",
-                 "save_model=true", f"output_dir={tmp_path / 'rmu'}", "data.max_length=96"]) == 0
+                 "save_model=true", f"output_dir={tmp_path / 'rmu'}", "data.max_length=96", f"train.lora={lora}"]) == 0
     before, _ = load_model_and_tokenizer(str(start))
     after, _ = load_model_and_tokenizer(str(tmp_path / "rmu" / "model"))
     changed = [n for (n, p), q in zip(before.named_parameters(), after.parameters(), strict=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,9 @@ def check_setup(cfg: RunConfig, method: Method) -> None:
                         cfg.method.reference, method.name)
         else:
             resolve_model(cfg.method.reference, what="method.reference")  # a bad path fails now, not after training
-    if cfg.train.lora and method.forget.name == "rmu":
-        raise ConfigError("RMU trains chosen MLP down-projections itself; train.lora=true is not supported with it")
+    if cfg.train.lora and method.forget.name == "rmu" and cfg.train.lora_target_modules:
+        log.warning("warning: train.lora_target_modules is ignored: RMU adapts the MLP down-projections of layers "
+                    "ℓ−2..ℓ, the parameters it trains without LoRA")
     if cfg.method.reference == "none" and method.needs_reference:
         what = "KL regularizer" if method.needs_reference_model else f"{method.forget.name.upper()} objective"
         raise ConfigError(f"method {method.name}: the {what} needs a reference model but method.reference=none; "
@@ -135,7 +136,7 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
         gc.collect()
 
     if cfg.train.lora:
-        model = _lora(model, cfg)
+        model = _lora(model, cfg, method.lora_targets)
     reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
     step = UnlearnStep(method, s.parts, device, ref_logp, reference)
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
@@ -185,12 +186,14 @@ PROCEDURES: dict[str, Callable[[Session], tuple[torch.nn.Module, LoopResult]]] =
 }
 
 
-def _lora(model: torch.nn.Module, cfg: RunConfig) -> torch.nn.Module:
+def _lora(model: torch.nn.Module, cfg: RunConfig, targets: Sequence[str] | None = None) -> torch.nn.Module:
+    """Wrap ``model`` in LoRA adapters on ``targets`` (a method's own choice, e.g. RMU's three down-projections),
+    else on ``train.lora_target_modules`` (peft's default when unset). peft freezes every base weight."""
     from peft import LoraConfig, get_peft_model
 
     t = cfg.train
     config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha, lora_dropout=t.lora_dropout,
-                        target_modules=t.lora_target_modules, task_type="CAUSAL_LM")
+                        target_modules=list(targets) if targets else t.lora_target_modules, task_type="CAUSAL_LM")
     return get_peft_model(model, config)
 
 

@@ -331,10 +331,11 @@ class RMU(ForgetObjective):
 
     layer_resolved: int | None = None
     control: torch.Tensor | None = None
+    trained_modules: tuple[str, ...] = ()  # the three down-projections; LoRA adapts exactly these
 
     def prepare(self, model: torch.nn.Module, seed: int) -> None:
         """Resolve ℓ, draw û (seeded, uniform in [0, 1)^d then normalised, as WMDP's code) and freeze every
-        parameter but the down-projections of layers ℓ−2..ℓ."""
+        parameter but the down-projections of layers ℓ−2..ℓ (under LoRA, peft then adapts those three modules)."""
         self.layer_resolved = rmu_layer(int(self.params.layer), _decoder_layers(model))
         d = int(model.config.hidden_size)
         generator = torch.Generator().manual_seed(seed)
@@ -349,6 +350,7 @@ class RMU(ForgetObjective):
         if len(trained) != 3:
             raise ConfigError(f"RMU trains the MLP down-projections (…layers.N.mlp.down_proj.weight) of layers "
                               f"{self.layer_resolved - 2}..{self.layer_resolved}; found {len(trained)} in this model")
+        self.trained_modules = tuple(name.removesuffix(".weight") for name in trained)
 
     def needs(self) -> tuple[Need, ...]:
         if self.layer_resolved is None:  # before prepare(): the layer is not known yet

@@ -91,6 +91,12 @@ class LossMethod:
         if hasattr(self.regularizer, "prepare"):
             self.regularizer.prepare(model, seed, getattr(self.forget, "layer_resolved", None))
 
+    @property
+    def lora_targets(self) -> tuple[str, ...] | None:
+        """The modules LoRA must adapt when the method picks its own trainable parameters (RMU, after
+        :meth:`prepare`), else None (the user's ``train.lora_target_modules``)."""
+        return getattr(self.forget, "trained_modules", None) or None
+
     def loss(self, step: StepInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its parts (unweighted) for logging."""
         forget_loss = self.forget.loss(step)
