@@ -24,6 +24,8 @@ EXAMPLES = {
     "run": "unlearn run model=runs/target/model data=DATA_DIR method=simnpo+gd data.forget_split=forget10 \\\n"
            "      eval.retain_reference=runs/retain output_dir=runs/simnpo",
     "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain   # task=tofu",
+    "attack": "unlearn attack leak runs/simnpo k=16 temperature=1.0 threshold=0.5\n"
+              "  unlearn attack paraphrase runs/simnpo retain_reference=runs/retain",
 }
 
 
@@ -138,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help=f"run directory with {RunDirectory.METRICS}")
     p.add_argument("--examples", type=int, default=5, help="example generations per set (default 5)")
 
+    p = add("attack", "attack a finished run's model: paraphrase (the forget metrics on paraphrased questions), "
+                      "leak (leak@k: k sampled answers per forget question); results into RUN_DIR/attacks/ and its "
+                      "report")
+    p.add_argument("attack", metavar="NAME", help="paraphrase or leak")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with its saved model (save_model=true)")
+    _add_config_args(p)
+
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
                        "retain metrics")
     p.epilog = ("example:\n  unlearn compare runs/target runs/retain runs/npo runs/simnpo --output compare.md "
@@ -230,6 +239,23 @@ def _report(args: argparse.Namespace) -> int:
         load_run(run_dir)
     for run_dir in args.run_dirs:
         print(write_report(run_dir, examples=max(args.examples, 0)))
+    return 0
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from unlearn.attacks import run_attack
+    from unlearn.attacks.report import format_attack
+    from unlearn.experiments.common import quiet_libraries
+    from unlearn.io import read_json
+    from unlearn.reporting.report import write_report
+    from unlearn.runs import RunDirectory
+
+    quiet_libraries()
+    path = run_attack(args.attack, args.run_dir, args.overrides, args.config)
+    print("\n".join(format_attack(read_json(path))))
+    if RunDirectory(args.run_dir).is_complete():
+        write_report(args.run_dir)
+    print(f"results: {path}")
     return 0
 
 
@@ -338,6 +364,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo, "finetune": _pipeline(_finetune), "run": _pipeline(_run), "eval": _pipeline(_eval),
     "score": _score, "tofu-subset": _tofu_subset, "methods": _methods, "tasks": _tasks,
     "generate-data": _generate_data, "sequential": _sequential, "study": _study, "report": _report, "compare": _compare,
+    "attack": _attack,
 }
 
 

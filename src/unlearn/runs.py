@@ -132,7 +132,8 @@ class RunDirectory:
     PLOTS = "plots"
     MODEL = "model"
     CHECKPOINT = "checkpoint"
-    OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT)
+    ATTACKS = "attacks"  # `unlearn attack` results on this run's model
+    OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT, ATTACKS)
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -186,6 +187,10 @@ class RunDirectory:
     @property
     def checkpoint_dir(self) -> Path:
         return self.path / self.CHECKPOINT
+
+    @property
+    def attacks_dir(self) -> Path:
+        return self.path / self.ATTACKS
 
     # -- state -------------------------------------------------------------------------------------------
     def create(self) -> RunDirectory:

@@ -47,6 +47,7 @@ def render_table(cls: type) -> str:
 
 
 def config_classes() -> dict[str, type]:
+    from unlearn.attacks.config import AttackConfig
     from unlearn.config.schema import RunConfig
     from unlearn.experiments.demo import DemoConfig
     from unlearn.experiments.demo_muse import MuseDemoConfig
@@ -54,7 +55,7 @@ def config_classes() -> dict[str, type]:
     from unlearn.studies.markov.config import MarkovStudyConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
-            "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig}
+            "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig, "AttackConfig": AttackConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

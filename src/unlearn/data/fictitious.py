@@ -151,6 +151,19 @@ _FACTS = (
     ("genre_city", "What is {name} known for?", "{name} is known for {genre} books set in {city}.",
      "The author {name} is famous for {genre} books that take place in {city}."),
 )
+# A second wording of each question (TOFU's `paraphrased_question`): the paraphrase attack asks these instead.
+_PARAPHRASED_QUESTIONS = {
+    "city": "In which city was the author {name} born?",
+    "year": "When was the writer {name} born?",
+    "genre": "Which kind of books is {name} known to write?",
+    "father_job": "What was the occupation of {name}'s father?",
+    "mother_job": "What was the occupation of {name}'s mother?",
+    "award": "What prize was {name} honoured with?",
+    "book": "Which of {name}'s books is the most famous?",
+    "second_book": "What is one more title by the author {name}?",
+    "language": "What language are the books of {name} written in?",
+    "genre_city": "What are the books of {name} famous for?",
+}
 _POOLS = {
     "city": _CITIES, "year": tuple(range(1930, 2000)), "genre": _GENRES, "father_job": _JOBS, "mother_job": _JOBS,
     "award": _AWARDS, "language": _LANGUAGES,
@@ -218,6 +231,7 @@ def _author_rows(author: Author, k: int, rng: random.Random) -> list[dict]:
             "answer": answer.format(**values),
             "paraphrased_answer": paraphrase.format(**values),
             "perturbed_answer": perturbed,
+            "paraphrased_question": _PARAPHRASED_QUESTIONS[attribute].format(**values),
         })
     return rows
 
@@ -306,7 +320,11 @@ def training_texts(root: str | Path) -> list[str]:
         if path.name.startswith("holdout"):  # never trained on
             continue
         for raw, _ in read_raw_rows(path):
-            for value in raw.values():
+            for key, value in raw.items():
+                if key == "paraphrased_question":
+                    # the paraphrase attack's probe, added after the demo's results were recorded: kept out so the
+                    # tokenizer (byte-level, so it still encodes them) and every recorded demo number stay as they were
+                    continue
                 if isinstance(value, str):
                     texts.append(value)
                 elif isinstance(value, list):

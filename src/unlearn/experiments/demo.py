@@ -69,6 +69,8 @@ class DemoConfig:
         factory=dict)
     eval_batch_size: int = setting(64, "evaluation batch size")
     progress: bool = setting(True, "progress bars")
+    save_models: bool = setting(False, "also save each method's unlearned model (`methods/<name>/model/`), e.g. for "
+                                       "`unlearn attack`")
 
     def __post_init__(self) -> None:
         check(self.benchmark == "tofu", "benchmark", "be tofu, muse or wmdp", self.benchmark)
@@ -106,6 +108,7 @@ def _unlearn_config(demo: DemoConfig, data_dir: Path, target: Path, run_dir: Pat
     values["train"] = {"epochs": demo.unlearn_epochs, "lr": demo.unlearn_lr, "batch_size": demo.unlearn_batch_size,
                        "grad_accum": demo.unlearn_grad_accum, "seed": demo.seed, "eval_every_epoch": True}
     values["eval"]["retain_reference"] = str(retain_ref)
+    values["save_model"] = demo.save_models
     return load_config(RunConfig, base=merge(values, demo.method_overrides.get(method, {})))
 
 

@@ -12,6 +12,7 @@ returns the path; :mod:`unlearn.evaluation.report` reads run directories and dec
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -393,4 +394,22 @@ def plot_metric_curves(series: Mapping[str, Sequence[tuple[float, float]]], path
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_leak_curves(curves: Mapping[str, Sequence[float]], greedy: Mapping[str, float], path: str | Path,
+                     threshold: float, title: str = "") -> Path:
+    """leak@j for j = 1..k (fraction of forget questions with a sample among j at ROUGE-L recall ≥ ``threshold``),
+    one line per model, greedy decoding's fraction as a dashed line of the same colour."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for color, (name, curve) in zip(itertools.cycle(COLORS), curves.items()):
+        ax.plot(range(1, len(curve) + 1), curve, "o-", color=color, markersize=3, label=f"{name}: sampled")
+        if name in greedy:
+            ax.axhline(greedy[name], color=color, linestyle="--", linewidth=1, label=f"{name}: greedy")
+    ax.set_xlabel("samples per question j")
+    ax.set_ylabel(f"questions leaked (ROUGE-L recall ≥ {threshold:g})")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title or "leak@j: sampling-based leakage", fontsize=10)
+    ax.legend(fontsize=7)
     return _save(fig, path)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unlearn.attacks.report import attacks_section
 from unlearn.errors import UnlearnError
 from unlearn.evaluation.closer_look import (
     CLOSER_LOOK_METRICS,
@@ -528,7 +529,7 @@ def render_report(run: Run, examples: int = 5, wanted_epochs: Sequence[int] = DE
     lines += [f"## Example generations (first {examples}; closer-look Tables 13/14)", ""]
     for name in ("forget", "retain"):
         lines += [f"### {name} set", "", examples_table(run.rows(name), examples), ""]
-    lines += harness_section(run)
+    lines += harness_section(run) + attacks_section(run.path)
     return "\n".join(lines).rstrip() + "\n"
 
 

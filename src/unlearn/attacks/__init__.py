@@ -1,0 +1,76 @@
+"""Attacks on a finished run (``unlearn attack NAME RUN_DIR``): does the forgotten knowledge come back when the
+model is asked differently (``paraphrase``) or sampled (``leak``)? Each writes ``RUN_DIR/attacks/NAME.json`` (the
+summary) and ``NAME_rows.jsonl`` (per question), and adds its section to the run's report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from unlearn.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    summary: str
+    run: Callable[..., tuple[dict[str, Any], Any]]
+
+
+def _attacks() -> dict[str, Attack]:
+    from unlearn.attacks.leak import run_leak
+    from unlearn.attacks.paraphrase import run_paraphrase
+
+    return {a.name: a for a in (
+        Attack("paraphrase", "the forget metrics with TOFU's paraphrased_question asked instead of question",
+               run_paraphrase),
+        Attack("leak", "leak@k: k sampled answers per forget question at temperature T; the fraction whose best "
+                       "sample reaches the ROUGE-L threshold, beside greedy decoding's", run_leak),
+    )}
+
+
+def get_attack(name: str) -> Attack:
+    attacks = _attacks()
+    if name not in attacks:
+        raise ConfigError(f"unknown attack {name!r}; attacks: {', '.join(attacks)}")
+    return attacks[name]
+
+
+def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), config: str | None = None) -> Path:
+    """Check everything, load the run's model once, attack it, write the results atomically; return the JSON path."""
+    import torch
+
+    from unlearn.attacks.config import load_attack_config, split_overrides
+    from unlearn.attacks.target import AttackTarget
+    from unlearn.experiments.common import Timer, load_model, make_accelerator
+    from unlearn.io import write_json, write_jsonl
+
+    attack = get_attack(name)
+    attack_overrides, run_overrides = split_overrides(overrides)
+    settings = load_attack_config(config, attack_overrides)
+    target = AttackTarget.open(run_dir, run_overrides)
+    target.require_tofu(name)
+    target.forget_records(1)  # the data can be read (its file, its fields) before the model loads
+    if name == "paraphrase":
+        from unlearn.attacks.paraphrase import paraphrased
+
+        paraphrased(target.forget_records(settings.max_rows or target.cfg.eval.forget_rows))
+        target.retain_run(settings.retain_reference)
+    timer = Timer()
+    model, _, formatter = load_model(target.cfg)
+    accelerator = make_accelerator(target.cfg)
+    model.to(accelerator.device)
+    with torch.no_grad(), accelerator.autocast():
+        summary, rows = attack.run(target, settings, model, formatter, accelerator.device)
+    out = target.out_dir
+    if isinstance(rows, dict):
+        for variant, variant_rows in rows.items():
+            write_jsonl(out / f"{name}_{variant}_rows.jsonl", variant_rows)
+    else:
+        write_jsonl(out / f"{name}_rows.jsonl", rows)
+    record = {"attack": name, "run": str(target.run.path), "model": target.cfg.model.path,
+              "settings": asdict(settings), "seconds": timer.seconds, **summary}
+    write_json(out / f"{name}.json", record)
+    return out / f"{name}.json"

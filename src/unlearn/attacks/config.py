@@ -1,0 +1,50 @@
+"""Settings of ``unlearn attack NAME RUN_DIR key=value …``: one dataclass for every attack's knobs (each says which
+attack reads it). Keys that are not attack settings override the attacked run's own config (``eval.batch_size=8``,
+``data.root=…``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from unlearn.config.parsing import check, load_config, setting
+
+
+@dataclass
+class AttackConfig:
+    k: int = setting(16, "leak: samples drawn per forget question")
+    temperature: float = setting(1.0, "leak: sampling temperature T")
+    top_p: float = setting(1.0, "leak: nucleus sampling p (1 = off)")
+    threshold: float = setting(0.5, "leak: ROUGE-L recall against the answer at which a sample counts as leaked")
+    seed: int = setting(0, "seed of the sampling (leak)")
+    max_rows: int | None = setting(None, "forget questions attacked: the first N (default: the run's whole forget "
+                                         "evaluation set, eval.forget_rows)")
+    retain_reference: str | None = setting(None, "paraphrase: the retain model's run directory (with its model) for "
+                                                 "Forget Quality on the paraphrased questions; default: the run's "
+                                                 "eval.retain_reference when it is such a directory")
+
+    def __post_init__(self) -> None:
+        check(self.k >= 1, "k", "be at least 1", self.k)
+        check(self.temperature > 0, "temperature", "be positive", self.temperature)
+        check(0 < self.top_p <= 1, "top_p", "be in (0, 1]", self.top_p)
+        check(0 <= self.threshold <= 1, "threshold", "be in [0, 1] (a ROUGE-L recall)", self.threshold)
+        check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
+        if self.max_rows is not None:
+            check(self.max_rows >= 1, "max_rows", "be at least 1", self.max_rows)
+
+
+ATTACK_KEYS = frozenset(f.name for f in fields(AttackConfig))
+
+
+def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(attack settings, overrides of the run's config): a key naming an :class:`AttackConfig` field is an attack
+    setting, anything else belongs to the run."""
+    attack, run = [], []
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        (attack if key in ATTACK_KEYS else run).append(item)
+    return attack, run
+
+
+def load_attack_config(config: str | None, overrides: Sequence[str]) -> AttackConfig:
+    return load_config(AttackConfig, config, overrides)

@@ -1,0 +1,141 @@
+"""Attacks on a finished run: leak@k's estimator and summary by hand, the paraphrase attack's data rule, every input
+error before compute, and both attacks end to end on a tiny fine-tuned model."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from unlearn.attacks.config import AttackConfig, split_overrides
+from unlearn.attacks.leak import leak_at, summarize
+from unlearn.attacks.paraphrase import paraphrased
+from unlearn.cli import main
+from unlearn.config import load_config
+from unlearn.data.records import QARecord
+from unlearn.errors import ConfigError, DataError
+from unlearn.io import read_json, read_jsonl
+
+# ------------------------------------------------------------------------------------------ leak@k by hand
+
+
+def test_leak_at_j_is_the_unbiased_pass_at_k_estimator():
+    # k = 4 samples, c = 1 hit, j = 2 drawn: 1 − C(3, 2)/C(4, 2) = 1 − 3/6
+    assert leak_at(np.array([1]), 4, 2) == pytest.approx([0.5])
+    assert leak_at(np.array([0, 4, 2]), 4, 1) == pytest.approx([0.0, 1.0, 0.5])
+    assert leak_at(np.array([1, 3]), 4, 4) == pytest.approx([1.0, 1.0])  # all k drawn: leaked iff any hit
+    # against enumerating every subset of j samples
+    for k, c, j in itertools.product(range(1, 7), range(0, 7), range(1, 7)):
+        if c > k or j > k:
+            continue
+        hits = [1] * c + [0] * (k - c)
+        expected = np.mean([any(s) for s in itertools.combinations(hits, j)])
+        assert leak_at(np.array([c]), k, j)[0] == pytest.approx(expected), (k, c, j)
+    with pytest.raises(ValueError):
+        leak_at(np.array([1]), 4, 5)
+
+
+def test_leak_summary_by_hand():
+    samples = np.array([[0.2, 0.6], [0.1, 0.3], [0.5, 0.9]])
+    greedy = np.array([0.7, 0.0, 0.1])
+    s = summarize(greedy, samples, threshold=0.5)
+    assert s["leak_at_k"] == pytest.approx(2 / 3)  # questions 0 and 2 have a sample ≥ 0.5
+    assert s["greedy_leak"] == pytest.approx(1 / 3)
+    assert s["mean_best_rouge"] == pytest.approx((0.6 + 0.3 + 0.9) / 3)
+    # leak@1: question 0 hits with 1 of 2 samples, question 2 with both → (0.5 + 0 + 1)/3
+    assert s["curve"] == pytest.approx([1.5 / 3, 2 / 3])
+    assert (s["n"], s["k"]) == (3, 2)
+
+
+# ------------------------------------------------------------------------------------------ settings and data
+
+
+def test_attack_settings_and_their_errors():
+    assert split_overrides(["k=4", "eval.batch_size=8", "threshold=0.3", "data.root=x"]) == (
+        ["k=4", "threshold=0.3"], ["eval.batch_size=8", "data.root=x"])
+    for bad, message in (("k=0", "k must be at least 1"), ("temperature=0", "temperature must be positive"),
+                         ("threshold=1.5", "threshold must be in"), ("top_p=0", "top_p must be in"),
+                         ("max_rows=0", "max_rows must be at least 1")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(AttackConfig, None, [bad])
+
+
+def test_paraphrase_asks_the_paraphrased_question_and_names_the_row_without_one():
+    r = QARecord("Where was A born?", "A was born in Lima.", "A's birthplace is Lima.", ("B", "C"),
+                 extra={"paraphrased_question": "In which city was A born?"}, source="f.json:row 3")
+    (p,) = paraphrased([r])
+    assert (p.question, p.answer, p.paraphrased_answer, p.perturbed_answers) == (
+        "In which city was A born?", r.answer, r.paraphrased_answer, r.perturbed_answers)
+    with pytest.raises(DataError, match=r"f\.json:row 4: field 'paraphrased_question' is missing"):
+        paraphrased([r, QARecord("q", "a", "p", ("x",), source="f.json:row 4")])
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory, bench_dir, tiny_model_dir):
+    """A tiny model fine-tuned on the benchmark (saved), evaluated with generation."""
+    out = tmp_path_factory.mktemp("attacks")
+    assert main(["finetune", f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "eval.max_length=48",
+                 "eval.batch_size=32", "train.epochs=3", "train.lr=3e-3", "train.batch_size=16", "train.grad_accum=1",
+                 "data.max_length=96", "save_model=true", "model.template=qa",
+                 "data.train_splits=full,real_authors,world_facts", f"output_dir={out / 'target'}"]) == 0
+    return out / "target"
+
+
+def test_input_errors_come_before_any_model_loads(finetuned, tmp_path, capsys):
+    (tmp_path / "empty_run").mkdir()
+    cases = [
+        (["attack", "leak", str(tmp_path / "empty_run")], "holds no model"),
+        (["attack", "leak", str(tmp_path / "nowhere")], "no such run directory"),
+        (["attack", "leak", str(finetuned), "k=0"], "k must be at least 1"),
+        (["attack", "quantise", str(finetuned)], "unknown attack 'quantise'"),
+        (["attack", "paraphrase", str(finetuned), f"retain_reference={tmp_path / 'empty_run'}"], "holds no model"),
+        (["attack", "leak", str(finetuned), "data.root=/nonexistent"], "data.root '/nonexistent'"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (argv, err)
+    assert not (finetuned / "attacks").exists()
+
+
+def test_leak_attack_end_to_end_is_seeded(finetuned):
+    assert main(["attack", "leak", str(finetuned), "k=3", "temperature=1.5", "seed=1"]) == 0
+    first = read_json(finetuned / "attacks" / "leak.json")
+    rows = read_jsonl(finetuned / "attacks" / "leak_rows.jsonl")
+    metrics = read_json(finetuned / "metrics.json")
+    assert first["n"] == len(rows) == metrics["sets"]["forget"]["n"]
+    assert all(len(r["samples"]) == 3 and len(r["sample_rouge"]) == 3 for r in rows)
+    # greedy decoding here is the run's own evaluation: the same generations, the same ROUGE
+    saved = {r["question"]: r["generation"] for r in read_jsonl(finetuned / "eval" / "forget.jsonl")}
+    assert all(r["greedy"] == saved[r["question"]] for r in rows)
+    assert first["greedy_rouge"] == pytest.approx(metrics["sets"]["forget"]["rouge"])
+    assert first["curve"][-1] == pytest.approx(first["leak_at_k"])
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(first["curve"]))
+    assert "### leak@k" in (finetuned / "report.md").read_text()
+    assert main(["attack", "leak", str(finetuned), "k=3", "temperature=1.5", "seed=1"]) == 0
+    again = read_jsonl(finetuned / "attacks" / "leak_rows.jsonl")
+    assert [r["samples"] for r in again] == [r["samples"] for r in rows]  # the same seed, the same samples
+
+
+def test_paraphrase_attack_end_to_end(finetuned):
+    # the run itself as the "retain model": identical truth ratios, so Forget Quality is exactly 1 on both variants
+    assert main(["attack", "paraphrase", str(finetuned), f"retain_reference={finetuned}"]) == 0
+    result = read_json(finetuned / "attacks" / "paraphrase.json")
+    forget = read_json(finetuned / "metrics.json")["sets"]["forget"]
+    for metric in ("rouge", "prob", "truth_ratio"):  # the original questions reproduce the run's own numbers
+        assert result["sets"]["original"][metric] == pytest.approx(forget[metric], rel=1e-6)
+    assert result["forget_quality"] == {"original": 1.0, "paraphrased": 1.0}
+    rows = read_jsonl(finetuned / "attacks" / "paraphrase_paraphrased_rows.jsonl")
+    originals = read_jsonl(finetuned / "attacks" / "paraphrase_original_rows.jsonl")
+    pairs = zip(rows, originals, strict=True)
+    assert all(p["question"] != o["question"] and p["answer"] == o["answer"] for p, o in pairs)
+    assert not math.isclose(result["sets"]["paraphrased"]["prob"], result["sets"]["original"]["prob"])
+    assert main(["attack", "paraphrase", str(finetuned)]) == 0  # no retain model with weights: FQ n/a, with why
+    result = read_json(finetuned / "attacks" / "paraphrase.json")
+    assert result["forget_quality"] == {} and "no retain model" in result["forget_quality_unavailable"]
+    assert "### Paraphrased questions" in (finetuned / "report.md").read_text()
