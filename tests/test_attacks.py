@@ -12,6 +12,7 @@ import pytest
 from unlearn.attacks.config import AttackConfig, split_overrides
 from unlearn.attacks.leak import leak_at, summarize
 from unlearn.attacks.paraphrase import paraphrased
+from unlearn.attacks.relearn import aggregate_curves, random_subset, shortest_subset, subset_size
 from unlearn.cli import main
 from unlearn.config import load_config
 from unlearn.data.records import QARecord
@@ -49,6 +50,32 @@ def test_leak_summary_by_hand():
     assert (s["n"], s["k"]) == (3, 2)
 
 
+# ------------------------------------------------------------------------------------------ relearning subsets
+
+
+def test_relearn_subsets_by_hand():
+    assert [subset_size(n, 0.2) for n in (1, 2, 5, 7, 8, 40)] == [1, 1, 1, 1, 2, 8]  # round half up, at least 1
+    assert subset_size(10, 0.25) == 3 and subset_size(10, 1.0) == 10
+    # lengths 5 2 2 9 1, 40 % → 2 rows: the answer of 1 token (row 4) and the first of the two of 2 (row 1)
+    assert shortest_subset([5, 2, 2, 9, 1], 0.4) == [1, 4]
+    assert shortest_subset([3, 3, 3, 3, 3], 0.4) == [0, 1]  # ties keep row order
+    first, again, other = random_subset(40, 0.2, 0), random_subset(40, 0.2, 0), random_subset(40, 0.2, 1)
+    assert first == again and first != other and len(first) == len(set(first)) == 8
+    assert all(0 <= i < 40 for i in first) and first == sorted(first)
+
+
+def test_relearn_random_subsets_mean_and_spread_by_hand():
+    curves = {"random_s0": [{"epoch": 0, "forget_quality": 0.1, "rouge": 0.2},
+                            {"epoch": 1, "forget_quality": 0.3, "rouge": 0.4}],
+              "random_s1": [{"epoch": 0, "forget_quality": 0.3, "rouge": 0.2},
+                            {"epoch": 1, "forget_quality": 0.5, "rouge": None}],
+              "shortest": [{"epoch": 0, "forget_quality": 9.0, "rouge": 9.0}]}
+    (e0, e1) = aggregate_curves(curves)["random_mean"]
+    assert (e0["epoch"], e0["forget_quality"], e0["forget_quality_std"]) == (0, pytest.approx(0.2), pytest.approx(0.1))
+    assert (e1["rouge"], e1["rouge_std"]) == (0.4, 0.0)  # the missing value is left out, not counted as 0
+    assert aggregate_curves({"shortest": curves["shortest"]}) == {}
+
+
 # ------------------------------------------------------------------------------------------ settings and data
 
 
@@ -57,7 +84,9 @@ def test_attack_settings_and_their_errors():
         ["k=4", "threshold=0.3"], ["eval.batch_size=8", "data.root=x"])
     for bad, message in (("k=0", "k must be at least 1"), ("temperature=0", "temperature must be positive"),
                          ("threshold=1.5", "threshold must be in"), ("top_p=0", "top_p must be in"),
-                         ("max_rows=0", "max_rows must be at least 1")):
+                         ("max_rows=0", "max_rows must be at least 1"), ("fraction=0", "fraction must be in"),
+                         ("fraction=1.5", "fraction must be in"), ("subset=longest", "subset must be one of"),
+                         ("seeds=0", "seeds must be at least 1"), ("lr=0", "lr must be positive")):
         with pytest.raises(ConfigError, match=message):
             load_config(AttackConfig, None, [bad])
 
@@ -139,3 +168,33 @@ def test_paraphrase_attack_end_to_end(finetuned):
     result = read_json(finetuned / "attacks" / "paraphrase.json")
     assert result["forget_quality"] == {} and "no retain model" in result["forget_quality_unavailable"]
     assert "### Paraphrased questions" in (finetuned / "report.md").read_text()
+
+
+def test_relearn_attack_end_to_end(finetuned, bench_dir, tmp_path):
+    """GA+GD unlearns the fine-tuned model; relearning on a quarter of the forget rows brings its forget
+    probability back, epoch 0 reproduces the run's own Forget Quality, and the target's relearning is shared."""
+    run = tmp_path / "ga"
+    assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=ga+gd", "progress=false",
+                 "model.template=qa", "train.epochs=2", "train.lr=3e-3",
+                 "train.batch_size=4", "train.grad_accum=1", "data.max_length=96", "eval.max_length=48",
+                 "eval.batch_size=32", f"eval.retain_reference={finetuned}", "save_model=true",
+                 f"output_dir={run}"]) == 0
+    args = ["attack", "relearn", str(run), "seeds=2", "epochs=2", "fraction=0.25", "lr=3e-3", "batch_size=2"]
+    assert main(args) == 0
+    result = read_json(run / "attacks" / "relearn.json")
+    assert set(result["models"]) == {"unlearned", "target"}
+    assert result["subset_rows"] == {"random_s0": 2, "random_s1": 2, "shortest": 2}  # 25 % of 8 forget rows
+    unlearned = result["models"]["unlearned"]["curves"]
+    own = read_json(run / "metrics.json")
+    for name in ("random_s0", "random_s1", "shortest"):
+        curve = unlearned[name]
+        assert [e["epoch"] for e in curve] == [0, 1, 2]
+        assert curve[0]["forget_quality"] == pytest.approx(own["forget_quality"])  # epoch 0: the run's own model
+        assert curve[0]["prob"] == pytest.approx(own["sets"]["forget"]["prob"], rel=1e-6)
+        assert curve[-1]["prob"] > curve[0]["prob"]  # relearning restores the forget answers' likelihood
+    assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").is_file()  # the target's, shared
+    stamp = (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns
+    assert main(args) == 0  # finished relearning runs are reused
+    assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
+    report = (run / "report.md").read_text()
+    assert "### Relearning" in report and "plots/relearn_fq.png" in report

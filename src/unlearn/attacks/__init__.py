@@ -1,5 +1,6 @@
 """Attacks on a finished run (``unlearn attack NAME RUN_DIR``): does the forgotten knowledge come back when the
-model is asked differently (``paraphrase``) or sampled (``leak``)? Each writes ``RUN_DIR/attacks/NAME.json`` (the
+model is asked differently (``paraphrase``), sampled (``leak``) or fine-tuned on a little forget data
+(``relearn``)? Each writes ``RUN_DIR/attacks/NAME.json`` (the
 summary) and ``NAME_rows.jsonl`` (per question), and adds its section to the run's report."""
 
 from __future__ import annotations
@@ -17,17 +18,25 @@ class Attack:
     name: str
     summary: str
     run: Callable[..., tuple[dict[str, Any], Any]]
+    check: Callable[..., None]
+    """Every input problem of the attack, raised before any model loads."""
+    trains: bool = False
+    """It fine-tunes fresh copies of the saved weights itself (no model is loaded for it)."""
 
 
 def _attacks() -> dict[str, Attack]:
-    from unlearn.attacks.leak import run_leak
-    from unlearn.attacks.paraphrase import run_paraphrase
+    from unlearn.attacks.leak import check_leak, run_leak
+    from unlearn.attacks.paraphrase import check_paraphrase, run_paraphrase
+    from unlearn.attacks.relearn import check_relearn, run_relearn
 
     return {a.name: a for a in (
         Attack("paraphrase", "the forget metrics with TOFU's paraphrased_question asked instead of question",
-               run_paraphrase),
+               run_paraphrase, check_paraphrase),
         Attack("leak", "leak@k: k sampled answers per forget question at temperature T; the fraction whose best "
-                       "sample reaches the ROUGE-L threshold, beside greedy decoding's", run_leak),
+                       "sample reaches the ROUGE-L threshold, beside greedy decoding's", run_leak, check_leak),
+        Attack("relearn", "fine-tune on a fraction of the forget set (random subsets over seeds, or the shortest "
+                          "answers) for a few epochs; FQ and forget metrics per epoch, beside the target model's",
+               run_relearn, check_relearn, trains=True),
     )}
 
 
@@ -44,33 +53,36 @@ def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), co
 
     from unlearn.attacks.config import load_attack_config, split_overrides
     from unlearn.attacks.target import AttackTarget
+    from unlearn.data.formatting import ChatFormatter
     from unlearn.experiments.common import Timer, load_model, make_accelerator
     from unlearn.io import write_json, write_jsonl
+    from unlearn.models.loading import load_tokenizer, resolve_model
 
     attack = get_attack(name)
     attack_overrides, run_overrides = split_overrides(overrides)
     settings = load_attack_config(config, attack_overrides)
     target = AttackTarget.open(run_dir, run_overrides)
     target.require_tofu(name)
-    target.forget_records(1)  # the data can be read (its file, its fields) before the model loads
-    if name == "paraphrase":
-        from unlearn.attacks.paraphrase import paraphrased
-
-        paraphrased(target.forget_records(settings.max_rows or target.cfg.eval.forget_rows))
-        target.retain_run(settings.retain_reference)
+    attack.check(target, settings)
     timer = Timer()
-    model, _, formatter = load_model(target.cfg)
-    accelerator = make_accelerator(target.cfg)
-    model.to(accelerator.device)
-    with torch.no_grad(), accelerator.autocast():
-        summary, rows = attack.run(target, settings, model, formatter, accelerator.device)
+    cfg = target.cfg
+    if attack.trains:
+        tokenizer = load_tokenizer(resolve_model(cfg.model.path), cfg.model.tokenizer, cfg.model.trust_remote_code)
+        summary, rows = attack.run(target, settings, None,
+                                   ChatFormatter(tokenizer, cfg.model.template, cfg.model.system_prompt), None)
+    else:
+        model, _, formatter = load_model(cfg)
+        accelerator = make_accelerator(cfg)
+        model.to(accelerator.device)
+        with torch.no_grad(), accelerator.autocast():
+            summary, rows = attack.run(target, settings, model, formatter, accelerator.device)
     out = target.out_dir
     if isinstance(rows, dict):
         for variant, variant_rows in rows.items():
             write_jsonl(out / f"{name}_{variant}_rows.jsonl", variant_rows)
     else:
         write_jsonl(out / f"{name}_rows.jsonl", rows)
-    record = {"attack": name, "run": str(target.run.path), "model": target.cfg.model.path,
+    record = {"attack": name, "run": str(target.run.path), "model": cfg.model.path,
               "settings": asdict(settings), "seconds": timer.seconds, **summary}
     write_json(out / f"{name}.json", record)
     return out / f"{name}.json"

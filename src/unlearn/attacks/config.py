@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from unlearn.config.parsing import check, load_config, setting
+from unlearn.config.parsing import check, check_choice, load_config, setting
 
 
 @dataclass
@@ -23,12 +23,28 @@ class AttackConfig:
                                                  "Forget Quality on the paraphrased questions; default: the run's "
                                                  "eval.retain_reference when it is such a directory")
 
+    fraction: float = setting(0.2, "relearn: share of the forget split relearned on (SimNPO §6.2: 20 %)")
+    subset: str = setting("both", "relearn: `random` (one subset per seed), `shortest` (the shortest answers) or "
+                                  "`both` (SimNPO Fig. 6)")
+    seeds: int = setting(5, "relearn: random subsets, seeds 0..N−1 (SimNPO §6.2: 5)")
+    epochs: int = setting(3, "relearn: fine-tuning epochs (SimNPO §6.2: 3)")
+    lr: float = setting(1e-5, "relearn: learning rate (TOFU's fine-tuning lr; the paper gives none)")
+    batch_size: int = setting(8, "relearn: batch size (no accumulation)")
+    baseline: str | None = setting(None, "relearn: the model the attack is repeated on, a run directory with its "
+                                         "model (default: the model the run started from, when it is a run's; `none` "
+                                         "= skip)")
+
     def __post_init__(self) -> None:
         check(self.k >= 1, "k", "be at least 1", self.k)
         check(self.temperature > 0, "temperature", "be positive", self.temperature)
         check(0 < self.top_p <= 1, "top_p", "be in (0, 1]", self.top_p)
         check(0 <= self.threshold <= 1, "threshold", "be in [0, 1] (a ROUGE-L recall)", self.threshold)
         check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
+        check(0 < self.fraction <= 1, "fraction", "be in (0, 1]", self.fraction)
+        check_choice(self.subset, ("random", "shortest", "both"), "subset")
+        for name in ("seeds", "epochs", "batch_size"):
+            check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
+        check(self.lr > 0, "lr", "be positive", self.lr)
         if self.max_rows is not None:
             check(self.max_rows >= 1, "max_rows", "be at least 1", self.max_rows)
 

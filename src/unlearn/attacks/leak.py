@@ -49,6 +49,10 @@ def summarize(greedy_rouge: np.ndarray, sample_rouge: np.ndarray, threshold: flo
     }
 
 
+def check_leak(target: AttackTarget, settings: AttackConfig) -> None:
+    target.forget_records(1)  # the forget evaluation file can be read, with its fields
+
+
 def run_leak(target: AttackTarget, settings: AttackConfig, model: torch.nn.Module, formatter: Any,
              device: torch.device) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The attack on ``model``: (summary, one row per question)."""

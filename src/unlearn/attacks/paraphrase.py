@@ -43,6 +43,11 @@ def paraphrased(records: list[QARecord]) -> list[QARecord]:
     return out
 
 
+def check_paraphrase(target: AttackTarget, settings: AttackConfig) -> None:
+    paraphrased(target.forget_records(settings.max_rows or target.cfg.eval.forget_rows))
+    target.retain_run(settings.retain_reference)
+
+
 def _truth_ratios(rows: list[dict[str, Any]]) -> Any:
     from unlearn.evaluation.tofu_metrics import as_ragged
 

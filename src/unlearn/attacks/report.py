@@ -55,7 +55,61 @@ def format_paraphrase(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-FORMATTERS = {"leak": format_leak, "paraphrase": format_paraphrase}
+def relearn_series(r: dict[str, Any], key: str = "forget_quality") -> dict[str, list[tuple[int, float, float | None]]]:
+    """(epoch, value, spread) per line of the relearning plot: each model's random-subset mean ± sd and its
+    shortest-answers run."""
+    series: dict[str, list[tuple[int, float, float | None]]] = {}
+    for model, m in r["models"].items():
+        mean = m.get("random_mean") or []
+        if mean and all(e.get(key) is not None for e in mean):
+            n = sum(1 for name in m["curves"] if name.startswith("random_"))
+            series[f"{model}: random ({n} seeds)"] = [(e["epoch"], e[key], e.get(f"{key}_std")) for e in mean]
+        shortest = m["curves"].get("shortest") or []
+        if shortest and all(e.get(key) is not None for e in shortest):
+            series[f"{model}: shortest"] = [(e["epoch"], e[key], None) for e in shortest]
+    return series
+
+
+def format_relearn(r: dict[str, Any]) -> list[str]:
+    sizes = ", ".join(f"{n} rows" for n in sorted(set(r["subset_rows"].values())))
+    lines = [f"### Relearning: {r['epochs']} epochs on {r['fraction']:g} of the forget split ({sizes} of "
+             f"{r['n_forget']}), lr {r['lr']:g}, batch {r['batch_size']}", ""]
+    for key, label in (("forget_quality", "Forget Quality ↓ means the attack restored knowledge"),
+                       ("rouge", "forget ROUGE-L recall ↑ means the attack restored knowledge")):
+        series = relearn_series(r, key)
+        if not series:
+            continue
+        epochs = sorted({p[0] for points in series.values() for p in points})
+        lines += [f"{label}:", "", "| epoch | " + " | ".join(series) + " |", "|---|" + "---|" * len(series)]
+        for epoch in epochs:
+            cells = []
+            for points in series.values():
+                hit = [p for p in points if p[0] == epoch]
+                if not hit:
+                    cells.append("n/a")
+                    continue
+                _, value, spread = hit[0]
+                cells.append(_f(value) + (f" ± {_f(spread)}" if spread is not None else ""))
+            lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if r.get("baseline_unavailable"):
+        lines += [f"No target-model baseline: {r['baseline_unavailable']}.", ""]
+    return lines
+
+
+def relearn_figure(r: dict[str, Any], run_dir: Path) -> list[str]:
+    from unlearn.reporting.plots import plot_relearn_curves
+
+    series = relearn_series(r)
+    if not series:
+        return ["Not drawn: no Forget Quality per epoch (the run has no eval.retain_reference).", ""]
+    path = plot_relearn_curves(series, RunDirectory(run_dir).plots_dir / "relearn_fq.png")
+    return [f"![relearning](plots/{path.name})", "", "Forget Quality per relearning epoch (log scale; band: ± one "
+            "standard deviation over the random subsets), SimNPO Fig. 6's layout.", ""]
+
+
+FORMATTERS = {"leak": format_leak, "paraphrase": format_paraphrase, "relearn": format_relearn}
+FIGURES = {"leak": leak_figure, "relearn": relearn_figure}
 
 
 def format_attack(record: dict[str, Any]) -> list[str]:
@@ -72,6 +126,6 @@ def attacks_section(run_dir: Path) -> list[str]:
     lines = ["## Attacks", ""]
     for record in records:
         lines += format_attack(record)
-        if record["attack"] == "leak":
-            lines += leak_figure(record, Path(run_dir))
+        if record["attack"] in FIGURES:
+            lines += FIGURES[record["attack"]](record, Path(run_dir))
     return lines

@@ -413,3 +413,28 @@ def plot_leak_curves(curves: Mapping[str, Sequence[float]], greedy: Mapping[str,
     ax.set_title(title or "leak@j: sampling-based leakage", fontsize=10)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def plot_relearn_curves(series: Mapping[str, Sequence[tuple[int, float, float | None]]], path: str | Path,
+                        ylabel: str = "Forget Quality", log: bool = True, title: str = "") -> Path:
+    """Per relearning epoch, one line per (model, subset): (epoch, value, spread or None); a band of ± the spread
+    where it is given (random subsets over seeds; SimNPO Fig. 6)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for color, (name, points) in zip(itertools.cycle(COLORS), series.items()):
+        xs = [p[0] for p in points]
+        ys = np.array([p[1] for p in points], dtype=float)
+        ax.plot(xs, ys, "o-", color=color, lw=1.6, label=name)
+        spread = [p[2] for p in points]
+        if all(s is not None for s in spread):
+            sd = np.array(spread, dtype=float)
+            low = np.maximum(ys - sd, ys * 1e-3) if log else ys - sd
+            ax.fill_between(xs, low, ys + sd, color=color, alpha=0.15)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("relearning epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(sorted({p[0] for points in series.values() for p in points}))
+    ax.legend(fontsize=7)
+    ax.set_title(title or f"{ylabel} under the relearning attack", fontsize=10)
+    return _save(fig, path)
