@@ -12,6 +12,7 @@ import pytest
 from unlearn.attacks.config import AttackConfig, split_overrides
 from unlearn.attacks.leak import leak_at, summarize
 from unlearn.attacks.paraphrase import paraphrased
+from unlearn.attacks.quantize import restored_share
 from unlearn.attacks.relearn import aggregate_curves, random_subset, shortest_subset, subset_size
 from unlearn.cli import main
 from unlearn.config import load_config
@@ -76,6 +77,13 @@ def test_relearn_random_subsets_mean_and_spread_by_hand():
     assert aggregate_curves({"shortest": curves["shortest"]}) == {}
 
 
+def test_restored_share_by_hand():
+    # unlearning took forget ROUGE from 0.9 to 0.1; a quantized model at 0.5 gets back half of it
+    assert restored_share(0.5, 0.1, 0.9) == pytest.approx(0.5)
+    assert restored_share(0.05, 0.1, 0.9) == pytest.approx(-0.0625)
+    assert restored_share(0.5, 0.1, None) is None and restored_share(0.5, 0.9, 0.9) is None
+
+
 # ------------------------------------------------------------------------------------------ settings and data
 
 
@@ -122,6 +130,8 @@ def test_input_errors_come_before_any_model_loads(finetuned, tmp_path, capsys):
         (["attack", "leak", str(tmp_path / "nowhere")], "no such run directory"),
         (["attack", "leak", str(finetuned), "k=0"], "k must be at least 1"),
         (["attack", "quantise", str(finetuned)], "unknown attack 'quantise'"),
+        (["attack", "quantize", str(finetuned), "bits=[8,3]"], "optimum-quanto quantizes weights to 8, 4, 2 bits"),
+        (["attack", "relearn", str(finetuned), "fraction=1.2"], "fraction must be in (0, 1]"),
         (["attack", "paraphrase", str(finetuned), f"retain_reference={tmp_path / 'empty_run'}"], "holds no model"),
         (["attack", "leak", str(finetuned), "data.root=/nonexistent"], "data.root '/nonexistent'"),
     ]
@@ -198,3 +208,23 @@ def test_relearn_attack_end_to_end(finetuned, bench_dir, tmp_path):
     assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
     report = (run / "report.md").read_text()
     assert "### Relearning" in report and "plots/relearn_fq.png" in report
+
+
+def test_quantize_attack_end_to_end(finetuned, bench_dir, tmp_path):
+    """8- and 4-bit copies of an unlearned model are evaluated like the run; 8-bit stays close to full precision,
+    and the report names the starting model's forget ROUGE beside them."""
+    run = tmp_path / "npo"
+    assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=npo+gd", "progress=false",
+                 "model.template=qa", "train.epochs=2", "train.lr=3e-3", "train.batch_size=4", "train.grad_accum=1",
+                 "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "save_model=true",
+                 f"eval.retain_reference={finetuned}", f"output_dir={run}"]) == 0
+    assert main(["attack", "quantize", str(run)]) == 0
+    result = read_json(run / "attacks" / "quantize.json")
+    full, q8, q4 = result["full_precision"], result["quantized"]["8"], result["quantized"]["4"]
+    own = read_json(run / "metrics.json")
+    assert full["forget_prob"] == own["sets"]["forget"]["prob"]
+    assert result["starting_model"]["forget_rouge"] == read_json(finetuned / "metrics.json")["sets"]["forget"]["rouge"]
+    assert abs(q8["forget_prob"] - full["forget_prob"]) < 0.05 * full["forget_prob"] + 1e-6
+    assert q4["forget_prob"] != q8["forget_prob"]  # 4 bits round the weights differently
+    assert len(read_jsonl(run / "attacks" / "quantize_4bit_forget_rows.jsonl")) == own["sets"]["forget"]["n"]
+    assert "### Quantization" in (run / "report.md").read_text()

@@ -26,7 +26,8 @@ EXAMPLES = {
     "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain   # task=tofu",
     "attack": "unlearn attack leak runs/simnpo k=16 temperature=1.0 threshold=0.5\n"
               "  unlearn attack paraphrase runs/simnpo retain_reference=runs/retain\n"
-              "  unlearn attack relearn runs/simnpo fraction=0.2 seeds=5 epochs=3",
+              "  unlearn attack relearn runs/simnpo fraction=0.2 seeds=5 epochs=3\n"
+              "  unlearn attack quantize runs/simnpo bits=[8,4]",
 }
 
 
@@ -143,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("attack", "attack a finished run's model: paraphrase (the forget metrics on paraphrased questions), "
                       "leak (leak@k: k sampled answers per forget question), relearn (fine-tune on a little forget "
-                      "data); results into RUN_DIR/attacks/ and its report")
-    p.add_argument("attack", metavar="NAME", help="paraphrase, leak or relearn")
+                      "data), quantize (8/4-bit weights); results into RUN_DIR/attacks/ and its report")
+    p.add_argument("attack", metavar="NAME", help="paraphrase, leak, relearn or quantize")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with its saved model (save_model=true)")
     _add_config_args(p)
 

@@ -1,6 +1,6 @@
 """Attacks on a finished run (``unlearn attack NAME RUN_DIR``): does the forgotten knowledge come back when the
 model is asked differently (``paraphrase``), sampled (``leak``) or fine-tuned on a little forget data
-(``relearn``)? Each writes ``RUN_DIR/attacks/NAME.json`` (the
+(``relearn``), or quantized (``quantize``)? Each writes ``RUN_DIR/attacks/NAME.json`` (the
 summary) and ``NAME_rows.jsonl`` (per question), and adds its section to the run's report."""
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ class Attack:
     run: Callable[..., tuple[dict[str, Any], Any]]
     check: Callable[..., None]
     """Every input problem of the attack, raised before any model loads."""
-    trains: bool = False
-    """It fine-tunes fresh copies of the saved weights itself (no model is loaded for it)."""
+    loads_model: bool = True
+    """False: it loads fresh copies of the saved weights itself (relearning, quantizing); only the tokenizer is
+    loaded for it."""
 
 
 def _attacks() -> dict[str, Attack]:
     from unlearn.attacks.leak import check_leak, run_leak
     from unlearn.attacks.paraphrase import check_paraphrase, run_paraphrase
+    from unlearn.attacks.quantize import check_quantize, run_quantize
     from unlearn.attacks.relearn import check_relearn, run_relearn
 
     return {a.name: a for a in (
@@ -36,7 +38,10 @@ def _attacks() -> dict[str, Attack]:
                        "sample reaches the ROUGE-L threshold, beside greedy decoding's", run_leak, check_leak),
         Attack("relearn", "fine-tune on a fraction of the forget set (random subsets over seeds, or the shortest "
                           "answers) for a few epochs; FQ and forget metrics per epoch, beside the target model's",
-               run_relearn, check_relearn, trains=True),
+               run_relearn, check_relearn, loads_model=False),
+        Attack("quantize", "8- and 4-bit weight quantization (optimum-quanto), then the run's evaluation again; "
+                           "says when quantization restores forgotten knowledge", run_quantize, check_quantize,
+               loads_model=False),
     )}
 
 
@@ -66,7 +71,7 @@ def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), co
     attack.check(target, settings)
     timer = Timer()
     cfg = target.cfg
-    if attack.trains:
+    if not attack.loads_model:
         tokenizer = load_tokenizer(resolve_model(cfg.model.path), cfg.model.tokenizer, cfg.model.trust_remote_code)
         summary, rows = attack.run(target, settings, None,
                                    ChatFormatter(tokenizer, cfg.model.template, cfg.model.system_prompt), None)

@@ -33,6 +33,8 @@ class AttackConfig:
     baseline: str | None = setting(None, "relearn: the model the attack is repeated on, a run directory with its "
                                          "model (default: the model the run started from, when it is a run's; `none` "
                                          "= skip)")
+    bits: list[int] = setting(doc="quantize: weight bit widths, each evaluated (optimum-quanto: 8, 4, 2)",
+                              factory=lambda: [8, 4])
 
     def __post_init__(self) -> None:
         check(self.k >= 1, "k", "be at least 1", self.k)

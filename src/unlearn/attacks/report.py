@@ -108,7 +108,36 @@ def relearn_figure(r: dict[str, Any], run_dir: Path) -> list[str]:
             "standard deviation over the random subsets), SimNPO Fig. 6's layout.", ""]
 
 
-FORMATTERS = {"leak": format_leak, "paraphrase": format_paraphrase, "relearn": format_relearn}
+def format_quantize(r: dict[str, Any]) -> list[str]:
+    from unlearn.attacks.quantize import RESTORED_SHARE
+
+    lines = [f"### Quantization ({r['library']}, weights only, {', '.join(r['excluded'])} kept in full precision)", "",
+             "| model | FQ | MU | forget ROUGE | forget Prob | forget TR | forget ROUGE restored |",
+             "|---|---|---|---|---|---|---|"]
+    rows = [("starting model", r.get("starting_model")), ("unlearned, full precision", r["full_precision"])]
+    rows += [(f"unlearned, {bits}-bit", q) for bits, q in r["quantized"].items()]
+    for name, h in rows:
+        if h is None:
+            continue
+        restored = h.get("restored_share")
+        lines.append(f"| {name} | {_f(h['forget_quality'])} | {_f(h['model_utility_9'])} | {_f(h['forget_rouge'])} | "
+                     f"{_f(h['forget_prob'])} | {_f(h['forget_truth_ratio'])} | "
+                     f"{'' if restored is None else f'{restored:.0%}'} |")
+    lines.append("")
+    for bits, q in r["quantized"].items():
+        share = q.get("restored_share")
+        if share is not None and share >= RESTORED_SHARE:
+            lines += [f"**{bits}-bit quantization restores forgotten knowledge**: forget ROUGE "
+                      f"{_f(r['full_precision']['forget_rouge'])} → {_f(q['forget_rouge'])}, {share:.0%} of what "
+                      f"unlearning removed (starting model {_f(r['starting_model']['forget_rouge'])}).", ""]
+    if r.get("starting_model") is None:
+        lines += ["The starting model's metrics were not found (its run directory), so the restored share is n/a.",
+                  ""]
+    return lines
+
+
+FORMATTERS = {"leak": format_leak, "paraphrase": format_paraphrase, "relearn": format_relearn,
+              "quantize": format_quantize}
 FIGURES = {"leak": leak_figure, "relearn": relearn_figure}
 
 

@@ -1,0 +1,102 @@
+"""The quantization attack (docs/formulas.md#quantize): quantize the unlearned model's weights to 8 and 4 bits and
+evaluate it again. Unlearning that only nudges weights a little can be undone by rounding them back toward the
+target's (Zhang et al., 2024, "Catastrophic failure of LLM unlearning via quantization").
+
+Weight-only quantization of every linear layer but the output head through optimum-quanto (``pip install
+'.[quantize]'``), which runs on CPU and GPU; the run's own evaluation (every set, FQ against its retain reference) is
+repeated on each quantized model. When the quantized model gets back at least a fifth of the forget ROUGE the run
+removed (measured against the starting model's), the report says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unlearn.attacks.config import AttackConfig
+from unlearn.attacks.target import AttackTarget
+from unlearn.errors import ConfigError, UnlearnError
+from unlearn.runs import RunDirectory
+
+INSTALL_HINT = "pip install 'llm-unlearn[quantize]' (or '.[quantize]' from a checkout)"
+QUANTO_WEIGHTS = {8: "qint8", 4: "qint4", 2: "qint2"}
+RESTORED_SHARE = 0.2
+"""Share of the removed forget ROUGE a quantized model must get back for the report to call the knowledge restored."""
+
+
+def _quanto():
+    try:
+        import optimum.quanto as quanto
+    except ImportError as err:
+        raise UnlearnError(f"the quantize attack needs optimum-quanto ({err}); install it with "
+                           f"{INSTALL_HINT}") from None
+    return quanto
+
+
+def check_quantize(target: AttackTarget, settings: AttackConfig) -> None:
+    """Bit widths the library offers, the library itself, and the run's evaluation, before any model loads."""
+    unknown = [b for b in settings.bits if b not in QUANTO_WEIGHTS]
+    if unknown or not settings.bits:
+        raise ConfigError(f"bits {settings.bits}: optimum-quanto quantizes weights to "
+                          f"{', '.join(map(str, sorted(QUANTO_WEIGHTS, reverse=True)))} bits")
+    _quanto()
+    from unlearn.experiments.common import check_evaluation
+
+    check_evaluation(target.cfg)
+
+
+def quantized_copy(path: str, bits: int, device: torch.device) -> torch.nn.Module:
+    """The model at ``path``, its linear layers but ``lm_head`` quantized to ``bits`` (weights only), frozen."""
+    from unlearn.models.loading import load_model_and_tokenizer
+
+    quanto = _quanto()
+    model, _ = load_model_and_tokenizer(path)
+    quanto.quantize(model, weights=getattr(quanto, QUANTO_WEIGHTS[bits]), exclude="lm_head")
+    quanto.freeze(model)
+    return model.to(device)
+
+
+def restored_share(quantized: float | None, unlearned: float | None, start: float | None) -> float | None:
+    """(q − u)/(s − u): the share of the forget ROUGE removed by unlearning (from the starting model's s to the
+    unlearned u) that the quantized model q gets back; None when a value is missing or nothing was removed."""
+    if None in (quantized, unlearned, start) or start - unlearned <= 1e-9:
+        return None
+    return (quantized - unlearned) / (start - unlearned)
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    forget = (metrics.get("sets") or {}).get("forget", {})
+    return {"forget_quality": metrics.get("forget_quality"), "model_utility_9": metrics.get("model_utility_9"),
+            **{f"forget_{m}": forget.get(m) for m in ("rouge", "prob", "truth_ratio")}}
+
+
+def run_quantize(target: AttackTarget, settings: AttackConfig, model: Any, formatter: Any,
+                 device: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Evaluate each quantized copy of the run's model: (summary, the forget rows of each)."""
+    from unlearn.experiments.common import build_evaluator, make_accelerator
+
+    cfg = target.cfg
+    accelerator = make_accelerator(cfg)
+    _, evaluator = build_evaluator(cfg, formatter, None)
+    full = _headline(target.run.read_results().metrics)
+    start = None
+    if target.starting_model:  # the run's starting model, when it is a run's saved model: its forget ROUGE
+        start_run = RunDirectory(Path(target.starting_model).parent)
+        if Path(target.starting_model).name == RunDirectory.MODEL and start_run.is_complete():
+            start = _headline(start_run.read_results().metrics)
+    summary: dict[str, Any] = {"library": "optimum-quanto", "excluded": ["lm_head"], "full_precision": full,
+                               "starting_model": start, "quantized": {}}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for bits in settings.bits:
+        quantized = quantized_copy(cfg.model.path, bits, accelerator.device)
+        with torch.no_grad(), accelerator.autocast():
+            result = evaluator.evaluate(quantized, accelerator.device, desc=f"quantize: {bits}-bit")
+        headline = _headline(result.metrics)
+        headline["restored_share"] = restored_share(headline["forget_rouge"], full["forget_rouge"],
+                                                    (start or {}).get("forget_rouge"))
+        summary["quantized"][str(bits)] = headline
+        rows[f"{bits}bit_forget"] = result.samples.get("forget", [])
+        del quantized
+    return summary, rows
