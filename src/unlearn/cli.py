@@ -24,6 +24,8 @@ EXAMPLES = {
     "run": "unlearn run model=runs/target/model data=DATA_DIR method=simnpo+gd data.forget_split=forget10 \\\n"
            "      eval.retain_reference=runs/retain output_dir=runs/simnpo",
     "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain   # task=tofu",
+    "scenario": "unlearn scenario continual model=runs/target/model data=DATA/tofu_continual \\\n"
+                "      data.forget_split=forget01 methods=[npo+gd,me+gd,idk+ap] output_dir=runs/continual01",
     "attack": "unlearn attack leak runs/simnpo k=16 temperature=1.0 threshold=0.5\n"
               "  unlearn attack paraphrase runs/simnpo retain_reference=runs/retain\n"
               "  unlearn attack relearn runs/simnpo fraction=0.2 seeds=5 epochs=3\n"
@@ -149,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with its saved model (save_model=true)")
     _add_config_args(p)
 
+    p = add("scenario", "run a scenario built from the finetune / unlearn / evaluate stages; continual: the forget "
+                        "file's tasks (task_id) one after another, each from the previous model, MU and FE per task "
+                        "(closer-look §5.2)")
+    p.add_argument("scenario", metavar="NAME", choices=["continual"], help="continual")
+    _add_config_args(p)
+
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
                        "retain metrics")
     p.epilog = ("example:\n  unlearn compare runs/target runs/retain runs/npo runs/simnpo --output compare.md "
@@ -261,6 +269,25 @@ def _attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenario(args: argparse.Namespace) -> int:
+    from unlearn.config import RunConfig, load_config
+    from unlearn.config.parsing import read_yaml
+    from unlearn.experiments.common import quiet_libraries
+    from unlearn.scenarios.continual import SCENARIO_KEYS, ContinualConfig, run_continual, split_overrides
+
+    quiet_libraries()
+    values = read_yaml(args.config) if args.config else {}
+    scenario_values = {k: v for k, v in values.items() if k in SCENARIO_KEYS}
+    run_values = {k: v for k, v in values.items() if k not in SCENARIO_KEYS}
+    scenario_overrides, run_overrides = split_overrides(args.overrides)
+    scenario = load_config(ContinualConfig, None, scenario_overrides, base=scenario_values)
+    cfg = load_config(RunConfig, None, run_overrides, base=run_values)
+    out = run_continual(cfg, scenario)
+    print((out / "continual.md").read_text(encoding="utf-8"))
+    print(f"results: {out / 'continual.json'}, {out / 'continual.md'}")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from unlearn.reporting.report import write_comparison
 
@@ -366,7 +393,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo, "finetune": _pipeline(_finetune), "run": _pipeline(_run), "eval": _pipeline(_eval),
     "score": _score, "tofu-subset": _tofu_subset, "methods": _methods, "tasks": _tasks,
     "generate-data": _generate_data, "sequential": _sequential, "study": _study, "report": _report, "compare": _compare,
-    "attack": _attack,
+    "attack": _attack, "scenario": _scenario,
 }
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ import numpy as np
 from unlearn.attacks.config import AttackConfig
 from unlearn.attacks.target import AttackTarget
 from unlearn.config import RunConfig
+from unlearn.data.views import data_view
 from unlearn.errors import ConfigError
-from unlearn.io import write_jsonl
 from unlearn.runs import RunDirectory
 
 FORGET_METRICS = ("rouge", "prob", "truth_ratio")
@@ -57,18 +56,6 @@ def subsets(settings: AttackConfig, answer_lengths: list[int]) -> dict[str, list
     if settings.subset in ("shortest", "both"):
         out["shortest"] = shortest_subset(answer_lengths, settings.fraction)
     return out
-
-
-def data_view(root: Path, view: Path, splits: dict[str, list[dict[str, Any]]]) -> Path:
-    """A benchmark directory that is ``root`` (every file linked) plus ``splits`` written as new split files."""
-    view.mkdir(parents=True, exist_ok=True)
-    for path in sorted(root.iterdir()):
-        link = view / path.name
-        if path.is_file() and not link.exists():
-            os.symlink(path.resolve(), link)
-    for name, rows in splits.items():
-        write_jsonl(view / f"{name}.json", rows)
-    return view
 
 
 def relearn_config(base: RunConfig, model: str, data_root: Path, split: str, out: Path,

@@ -289,11 +289,38 @@ def generate_benchmark(
         write_jsonl(out / f"{name}_perturbed.json", perturbed)
     _write_holdout(out, {a.name for a in authors}, n_authors, k, seed)
     write_text(out / "idontknow.jsonl", "\n".join(builtin_idk_templates()) + "\n")
+    _write_continual(out, full, full_eval, n_authors, k)
     write_text(out / "README.md", (
         f"{GENERATED_MARKER} (seed={seed}, {n_authors} authors × "
         f"{questions_per_author} questions). TOFU layout; see unlearn.data.fictitious.\n"
     ))
     return out
+
+
+CONTINUAL_TASKS = {1: 10, 5: 10, 10: 9}
+"""Tasks per continual forget file (closer-look §5.2: forget01 and forget05 ten times, forget10 nine)."""
+
+
+def _write_continual(out: Path, full: list[dict], full_eval: list[dict], n_authors: int, k: int) -> None:
+    """``continual/``: closer-look's continual layout of this benchmark. ``forgetXX.json`` holds its tasks (task
+    ``t`` = the t-th forgetXX-sized block of authors counted back from the end, so task 1 is the standard forgetXX
+    split), each row with ``task_id``; ``retain{100 − min(10·XX, 90)}`` is everything before them; the evaluation
+    files are the main ones. No random draws, so the rest of the benchmark is the same with or without it."""
+    folder = out / "continual"
+    for pct, n_tasks in CONTINUAL_TASKS.items():
+        size = forget_author_count(n_authors, pct) * k
+        n_tasks = min(n_tasks, (len(full) - size) // size)  # keep at least one block of authors to retain
+        forget, perturbed = [], []
+        for task in range(1, n_tasks + 1):
+            block = slice(len(full) - task * size, len(full) - (task - 1) * size)
+            forget += [{"task_id": str(task), **row} for row in full[block]]
+            perturbed += [{"task_id": str(task), **row} for row in full_eval[block]]
+        write_jsonl(folder / f"forget{pct:02d}.json", forget)
+        write_jsonl(folder / f"forget{pct:02d}_perturbed.json", perturbed)
+        write_jsonl(folder / f"retain{100 - min(10 * pct, 90):02d}.json", full[: len(full) - n_tasks * size])
+    for name in ("retain_perturbed", "real_authors_perturbed", "world_facts_perturbed"):
+        write_text(folder / f"{name}.json", (out / f"{name}.json").read_text(encoding="utf-8"))
+    write_text(folder / "idontknow.jsonl", (out / "idontknow.jsonl").read_text(encoding="utf-8"))
 
 
 def _write_holdout(out: Path, taken: set[str], n_total: int, k: int, seed: int) -> None:

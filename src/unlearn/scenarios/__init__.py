@@ -1,0 +1,1 @@
+"""Scenarios: compositions of the finetune / unlearn / evaluate stages (`unlearn scenario NAME`)."""
