@@ -108,8 +108,14 @@ class MethodConfig:
     reference: str = setting("initial", "reference for NPO/DPO/KL: `initial`, a model path, or `none`")
     recipe: str = setting("auto", "paper defaults: `auto` (the recipe for this task, split and method, if one "
                                   "exists), `none` (neutral defaults), or a recipe variant (`unlearn methods`)")
+    reference_perturbation: str | None = setting(None, "SimNPO App. B: NPO/DPO's cached reference becomes the average "
+                                                       "of the reference and a random model: `gaussian` (weights "
+                                                       "N(0, 1), the paper's words) or `init` (the architecture's own "
+                                                       "random initialisation); seeded by train.seed")
 
     def __post_init__(self) -> None:
+        if self.reference_perturbation is not None:
+            check_choice(self.reference_perturbation, ("gaussian", "init"), "method.reference_perturbation")
         for name in ("forget_weight", "retain_weight"):
             value = getattr(self, name)
             check(value is None or value >= 0, f"method.{name}", "be a non-negative number", value)

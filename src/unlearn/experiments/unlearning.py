@@ -44,7 +44,7 @@ from unlearn.objectives.methods import LossMethod, Method, build_method
 from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
 from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, train_loop
-from unlearn.train.reference import FrozenReference, cached_reference_logp
+from unlearn.train.reference import FrozenReference, cached_reference_logp, perturbed_reference
 from unlearn.train.steps import FinetuneStep, UnlearnStep
 
 
@@ -79,6 +79,9 @@ def unlearning_config_text(cfg: RunConfig, method: Method | None = None) -> str:
 
 def check_setup(cfg: RunConfig, method: Method) -> None:
     """Reference and LoRA set-up errors, before any compute."""
+    if cfg.method.reference_perturbation and not getattr(method, "cached_reference_parts", ()):
+        raise ConfigError(f"method.reference_perturbation perturbs the cached reference log-probs of NPO/DPO "
+                          f"(SimNPO App. B); method {method.name} has none")
     if isinstance(method, WeightEditMethod):
         if cfg.train.lora:
             raise ConfigError(f"method {method.name} edits the full weights; train.lora=true is not supported")
@@ -127,9 +130,14 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     ref_logp = None
     if method.cached_reference_parts:
         ref_model = separate_ref if separate_ref is not None else model
+        if cfg.method.reference_perturbation:  # SimNPO App. B: a copy, only while the log-probs are computed
+            ref_model = perturbed_reference(ref_model, cfg.method.reference_perturbation, cfg.train.seed)
         with s.accelerator.autocast():
             ref_logp = cached_reference_logp(ref_model, s.parts, method.cached_reference_parts, cfg.eval.batch_size,
                                              device, method.padded_parts)
+    if cfg.method.reference_perturbation:
+        del ref_model
+        gc.collect()
     if separate_ref is not None and not method.needs_reference_model:
         del separate_ref
         separate_ref = None

@@ -51,6 +51,30 @@ def cached_reference_logp(
     return out
 
 
+@torch.no_grad()
+def perturbed_reference(model: torch.nn.Module, kind: str, seed: int) -> torch.nn.Module:
+    """A copy of ``model`` with every weight θ replaced by (θ + θ_rand)/2 (SimNPO App. B's perturbed reference):
+    θ_rand ~ N(0, 1) elementwise (``gaussian``, drawn in parameter order from a generator seeded with ``seed``), or the
+    architecture's own random initialisation under ``seed`` (``init``)."""
+    from transformers import AutoModelForCausalLM
+
+    reference = copy.deepcopy(model)
+    if kind == "gaussian":
+        generator = torch.Generator().manual_seed(seed)
+        random = {n: torch.randn(p.shape, generator=generator, dtype=torch.float32)
+                  for n, p in reference.named_parameters()}
+    elif kind == "init":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            fresh = AutoModelForCausalLM.from_config(model.config)
+        random = dict(fresh.named_parameters())
+    else:
+        raise ValueError(f"unknown reference perturbation {kind!r} (gaussian, init)")
+    for name, p in reference.named_parameters():
+        p.copy_((p.float() + random[name].to(p.device)) / 2)
+    return reference
+
+
 class FrozenReference:
     """The reference model's outputs for a batch under no_grad, from a frozen model.
 
