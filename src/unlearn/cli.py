@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("scenario", "run a scenario built from the finetune / unlearn / evaluate stages; continual: the forget "
                         "file's tasks (task_id) one after another, each from the previous model, MU and FE per task "
                         "(closer-look §5.2)")
-    p.add_argument("scenario", metavar="NAME", choices=["continual"], help="continual")
+    p.add_argument("scenario", metavar="NAME", choices=["continual", "memorization"],
+                   help="continual (closer-look §5.2) or memorization (SimNPO App. C: FQ on the memorized and the "
+                        "never-trained half of the forget split)")
     _add_config_args(p)
 
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
@@ -271,20 +273,21 @@ def _attack(args: argparse.Namespace) -> int:
 
 def _scenario(args: argparse.Namespace) -> int:
     from unlearn.config import RunConfig, load_config
-    from unlearn.config.parsing import read_yaml
+    from unlearn.config.parsing import partition_overrides, read_yaml
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.scenarios.continual import SCENARIO_KEYS, ContinualConfig, run_continual, split_overrides
+    from unlearn.scenarios import SCENARIOS
 
     quiet_libraries()
+    config_class, run_scenario, result_file = SCENARIOS[args.scenario]()
+    keys = frozenset(config_class.__dataclass_fields__)
     values = read_yaml(args.config) if args.config else {}
-    scenario_values = {k: v for k, v in values.items() if k in SCENARIO_KEYS}
-    run_values = {k: v for k, v in values.items() if k not in SCENARIO_KEYS}
-    scenario_overrides, run_overrides = split_overrides(args.overrides)
-    scenario = load_config(ContinualConfig, None, scenario_overrides, base=scenario_values)
-    cfg = load_config(RunConfig, None, run_overrides, base=run_values)
-    out = run_continual(cfg, scenario)
-    print((out / "continual.md").read_text(encoding="utf-8"))
-    print(f"results: {out / 'continual.json'}, {out / 'continual.md'}")
+    scenario_overrides, run_overrides = partition_overrides(args.overrides, keys)
+    scenario = load_config(config_class, None, scenario_overrides,
+                           base={k: v for k, v in values.items() if k in keys})
+    cfg = load_config(RunConfig, None, run_overrides, base={k: v for k, v in values.items() if k not in keys})
+    out = run_scenario(cfg, scenario)
+    print((out / f"{result_file}.md").read_text(encoding="utf-8"))
+    print(f"results: {out / (result_file + '.json')}, {out / (result_file + '.md')}")
     return 0
 
 

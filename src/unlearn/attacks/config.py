@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from unlearn.config.parsing import check, check_choice, load_config, setting
+from unlearn.config.parsing import check, check_choice, load_config, partition_overrides, setting
 
 
 @dataclass
@@ -57,11 +57,7 @@ ATTACK_KEYS = frozenset(f.name for f in fields(AttackConfig))
 def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
     """(attack settings, overrides of the run's config): a key naming an :class:`AttackConfig` field is an attack
     setting, anything else belongs to the run."""
-    attack, run = [], []
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        (attack if key in ATTACK_KEYS else run).append(item)
-    return attack, run
+    return partition_overrides(overrides, ATTACK_KEYS)
 
 
 def load_attack_config(config: str | None, overrides: Sequence[str]) -> AttackConfig:

@@ -53,11 +53,12 @@ def config_classes() -> dict[str, type]:
     from unlearn.experiments.demo_muse import MuseDemoConfig
     from unlearn.experiments.demo_wmdp import WmdpDemoConfig
     from unlearn.scenarios.continual import ContinualConfig
+    from unlearn.scenarios.memorization import MemorizationConfig
     from unlearn.studies.markov.config import MarkovStudyConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
             "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig, "AttackConfig": AttackConfig,
-            "ContinualConfig": ContinualConfig}
+            "ContinualConfig": ContinualConfig, "MemorizationConfig": MemorizationConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

@@ -18,7 +18,7 @@ import difflib
 import types
 import typing
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import MISSING, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -265,6 +265,16 @@ def parse_overrides(items: Sequence[str], cls: type) -> dict[str, Any]:
             raise ConfigError(f"override {item!r} has no key")
         _set_dotted(tree, key, _parse_value(raw, _leaf_type(cls, key.split("."))), cls)
     return tree
+
+
+def partition_overrides(items: Sequence[str], keys: Collection[str]) -> tuple[list[str], list[str]]:
+    """(overrides whose first key segment is in ``keys``, the others): how a command that takes two configs (an
+    attack's or a scenario's settings beside the run's) splits one ``key=value`` list."""
+    mine, rest = [], []
+    for item in items:
+        key = item.partition("=")[0].strip()
+        (mine if key.split(".")[0] in keys else rest).append(item)
+    return mine, rest
 
 
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

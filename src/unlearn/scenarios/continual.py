@@ -12,7 +12,6 @@ closer-look Fig. 7c). A finished task is reused, so an interrupted scenario goes
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,6 @@ class ContinualConfig:
             build_method(method)
         unknown = sorted(set(self.method_overrides) - set(self.methods))
         check(not unknown, "method_overrides", f"name methods of `methods` ({', '.join(self.methods)})", unknown)
-
-
-SCENARIO_KEYS = frozenset(f for f in ContinualConfig.__dataclass_fields__)
 
 
 def base_retain_split(forget_split: str) -> str:
@@ -233,10 +229,3 @@ def continual_report(results: dict[str, Any], out: Path) -> list[str]:
                   "(docs/formulas.md#forget-efficacy).", ""]
     return lines
 
-
-def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
-    scenario, run = [], []
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        (scenario if key.split(".")[0] in SCENARIO_KEYS else run).append(item)
-    return scenario, run
