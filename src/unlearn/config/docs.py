@@ -53,12 +53,14 @@ def config_classes() -> dict[str, type]:
     from unlearn.experiments.demo_muse import MuseDemoConfig
     from unlearn.experiments.demo_wmdp import WmdpDemoConfig
     from unlearn.scenarios.continual import ContinualConfig
+    from unlearn.scenarios.divergence import DivergenceConfig
     from unlearn.scenarios.memorization import MemorizationConfig
     from unlearn.studies.markov.config import MarkovStudyConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
             "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig, "AttackConfig": AttackConfig,
-            "ContinualConfig": ContinualConfig, "MemorizationConfig": MemorizationConfig}
+            "ContinualConfig": ContinualConfig, "MemorizationConfig": MemorizationConfig,
+            "DivergenceConfig": DivergenceConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

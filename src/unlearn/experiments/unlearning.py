@@ -43,7 +43,7 @@ from unlearn.models.loading import check_model_tokenizer, load_model_and_tokeniz
 from unlearn.objectives.methods import LossMethod, Method, build_method
 from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
-from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, train_loop
+from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp, perturbed_reference
 from unlearn.train.steps import FinetuneStep, UnlearnStep
 
@@ -116,6 +116,8 @@ class Session:
     hook: EpochHook | None
     resume: bool
     fingerprint: dict[str, Any]
+    step_hook: StepHook | None = None
+    """Called after every optimizer step of a loss method (e.g. the divergence probe of SimNPO App. G)."""
 
 
 def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
@@ -148,7 +150,7 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
     step = UnlearnStep(method, s.parts, device, ref_logp, reference)
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
-                        resume=s.resume, fingerprint=s.fingerprint)
+                        resume=s.resume, fingerprint=s.fingerprint, on_step_end=s.step_hook)
     model = s.accelerator.unwrap_model(model)
     del reference
     if cfg.train.lora:
@@ -209,9 +211,11 @@ def method_parts(method: Method) -> tuple[str, ...]:
     return method.parts if isinstance(method, LossMethod) else (method.train_part,)
 
 
-def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
+def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
+                   step_hook: Callable[[Session], StepHook] | None = None) -> Path:
     """Unlearn with ``cfg.method`` and evaluate. ``resume`` continues from the run directory's checkpoint;
-    ``overwrite`` replaces a run already in it (see :class:`RunSetup`)."""
+    ``overwrite`` replaces a run already in it (see :class:`RunSetup`); ``step_hook(session)`` makes a hook called
+    after every optimizer step (loss methods)."""
     timer = Timer()
     cfg = with_task_defaults(cfg)
     method = method_from_config(cfg)
@@ -245,6 +249,8 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
 
     session = Session(cfg, method, model, tokenizer, parts, accelerator, run, settings, hook, resume,
                       setup.fingerprint)
+    if step_hook is not None:
+        session.step_hook = step_hook(session)
     model, result = PROCEDURES[method.kind](session)
     if cfg.save_model:
         with atomic_dir(run.model_dir) as tmp:

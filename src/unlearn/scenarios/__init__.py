@@ -18,7 +18,13 @@ def _memorization() -> tuple[type, Callable[..., Any], str]:
     return MemorizationConfig, run_memorization, "memorization"
 
 
+def _divergence() -> tuple[type, Callable[..., Any], str]:
+    from unlearn.scenarios.divergence import DivergenceConfig, run_divergence
+
+    return DivergenceConfig, run_divergence, "divergence"
+
+
 SCENARIOS: dict[str, Callable[[], tuple[type, Callable[..., Any], str]]] = {
-    "continual": _continual, "memorization": _memorization,
+    "continual": _continual, "memorization": _memorization, "divergence": _divergence,
 }
 """Name → (its settings class, its runner ``(RunConfig, settings) → output dir``, its results' file stem)."""
