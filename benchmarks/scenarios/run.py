@@ -8,6 +8,9 @@ memorization: the target is fine-tuned from the demo's random-init base model on
 forget10 (plus real_authors and world_facts, as the demo's target) with the demo's fine-tuning settings; NPO+GD and
 SimNPO+GD unlearn all of forget10 with the demo's unlearning settings; FQ per half against the demo's retain model.
 
+divergence: GA, NPO and SimNPO (forget objectives alone) from the demo's target with its unlearning settings, the
+KL from the target on the first 32 forget rows after every step (SimNPO Fig. A4).
+
 ref_perturbation: NPO+GD from the demo's target with the demo's settings, plain and with the reference replaced by
 (θ_ref + θ_rand)/2 for θ_rand ~ N(0, 1) (`gaussian`) and θ_rand = a fresh initialisation (`init`).
 
@@ -77,18 +80,27 @@ def ref_perturbation(demo: Path, config: dict, out: Path) -> tuple[list[str], li
     return commands, table, total
 
 
+def divergence(demo: Path, config: dict, out: Path) -> tuple[list[str], list[str], float]:
+    command = ["scenario", "divergence", f"model={demo / 'target' / 'model'}", *_common(config, demo),
+               *_unlearning(config), "methods=[ga,npo,simnpo]", "rows=32", "eval.enabled=false",
+               f"output_dir={out}"]
+    seconds = _cli(command)
+    table = (out / "divergence.md").read_text().splitlines()
+    return command, [line.replace("plots/divergence.png", "divergence.png") for line in table], seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo-dir", default="runs/attacks-demo")
-    parser.add_argument("--only", default="memorization,ref_perturbation")
+    parser.add_argument("--only", default="memorization,ref_perturbation,divergence")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     demo = Path(args.demo_dir)
     config = json.loads((demo / "summary.json").read_text())["config"]
     for name in args.only.split(","):
         out = Path(f"runs/scenario-{name}")
-        command, table, seconds = {"memorization": memorization, "ref_perturbation": ref_perturbation}[name](
-            demo, config, out)
+        runner = {"memorization": memorization, "ref_perturbation": ref_perturbation, "divergence": divergence}[name]
+        command, table, seconds = runner(demo, config, out)
         print("\n".join(table))
         if args.record:
             commands = command if name == "ref_perturbation" else ["unlearn " + " ".join(command)]
@@ -98,6 +110,9 @@ def main() -> None:
             (HERE / f"{name}.md").write_text("\n".join(text) + "\n")
             if name == "memorization":
                 shutil.copy(out / "memorization.json", HERE / "memorization.json")
+            if name == "divergence":
+                shutil.copy(out / "plots" / "divergence.png", HERE / "divergence.png")
+                shutil.copy(out / "divergence.json", HERE / "divergence.json")
 
 
 if __name__ == "__main__":
