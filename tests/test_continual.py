@@ -85,6 +85,7 @@ def test_continual_run_end_to_end(bench_dir, tiny_model_dir, tmp_path, capsys):
         retain2 = [r for r, _ in read_raw_rows(out / "data" / "task_02" / "continual_retain.json")]
         assert len(retain1) - len(retain2) == 4 and read_json(task1 / "metrics.json")["sets"]["forget"]["n"] == 4
     assert f"reference: {tiny_model_dir}" in (out / "npo_gd" / "task_02" / "config.yaml").read_text()
+    assert "recipe_benchmark: tofu_continual" in (out / "npo_gd" / "task_01" / "config.yaml").read_text()
     assert all(r["model_utility_9"] is not None for rows in result["methods"].values() for r in rows)
     assert "## MU" in (out / "continual.md").read_text() and (out / "plots").is_dir()
     stamp = (out / "ga_gd" / "task_02" / "metrics.json").stat().st_mtime_ns
@@ -92,3 +93,14 @@ def test_continual_run_end_to_end(bench_dir, tiny_model_dir, tmp_path, capsys):
     assert main(args) == 0  # every task finished: nothing is trained again
     assert (out / "ga_gd" / "task_02" / "metrics.json").stat().st_mtime_ns == stamp
     assert "task 1 of" not in capsys.readouterr().out
+
+
+def test_continual_tasks_use_closer_looks_continual_recipes_and_tofus_otherwise():
+    from unlearn.objectives.methods import build_method
+
+    def weight(benchmark):
+        return build_method("me+gd", recipe="auto", benchmark=benchmark, forget_split="forget01").forget_weight
+
+    assert (weight("tofu_continual"), weight("tofu")) == (1.0, 0.1)  # closer-look App. D: §5.2 vs §5.1
+    npo = build_method("npo+gd", recipe="auto", benchmark="tofu_continual", forget_split="forget01")
+    assert npo.forget.params.beta == 0.1  # no continual recipe of its own: TOFU's

@@ -150,8 +150,16 @@ class ResolvedRecipe:
                 "description": self.description}
 
 
+BENCHMARK_FALLBACK = {"tofu_continual": "tofu"}
+"""A scenario's benchmark name → the benchmark whose recipes apply when it has none of its own (continual TOFU is
+TOFU data: NPO's β, SimNPO's values, … carry over; ME's α is its own)."""
+
+
 def find_recipe(benchmark: str, objective: str, regularizer: str, split: str | None) -> Recipe | None:
-    return next((r for r in RECIPES if r.matches(benchmark, objective, regularizer, split)), None)
+    found = next((r for r in RECIPES if r.matches(benchmark, objective, regularizer, split)), None)
+    if found is None and benchmark in BENCHMARK_FALLBACK:
+        return find_recipe(BENCHMARK_FALLBACK[benchmark], objective, regularizer, split)
+    return found
 
 
 def resolve_recipe(choice: str, benchmark: str, objective: str, regularizer: str,

@@ -108,6 +108,9 @@ class MethodConfig:
     reference: str = setting("initial", "reference for NPO/DPO/KL: `initial`, a model path, or `none`")
     recipe: str = setting("auto", "paper defaults: `auto` (the recipe for this task, split and method, if one "
                                   "exists), `none` (neutral defaults), or a recipe variant (`unlearn methods`)")
+    recipe_benchmark: str | None = setting(None, "the benchmark whose recipes apply (default: `eval.task`); "
+                                                 "`unlearn scenario continual` sets `tofu_continual` (closer-look "
+                                                 "§5.2's values, else TOFU's)")
     reference_perturbation: str | None = setting(None, "SimNPO App. B: NPO/DPO's cached reference becomes the average "
                                                        "of the reference and a random model: `gaussian` (weights "
                                                        "N(0, 1), the paper's words) or `init` (the architecture's own "

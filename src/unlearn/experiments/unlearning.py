@@ -49,9 +49,11 @@ from unlearn.train.steps import FinetuneStep, UnlearnStep
 
 
 def method_from_config(cfg: RunConfig) -> Method:
-    """The configured method with its recipe for the run's task (``eval.task``) and forget split."""
+    """The configured method with its recipe for the run's benchmark (``method.recipe_benchmark``, else
+    ``eval.task``) and forget split."""
     return build_method(cfg.method.name, cfg.forget, cfg.retain, cfg.method.forget_weight, cfg.method.retain_weight,
-                        recipe=cfg.method.recipe, benchmark=cfg.eval.task, forget_split=cfg.data.forget_split)
+                        recipe=cfg.method.recipe, benchmark=cfg.method.recipe_benchmark or cfg.eval.task,
+                        forget_split=cfg.data.forget_split)
 
 
 def resolved_config(cfg: RunConfig, method: Method) -> RunConfig:

@@ -133,6 +133,8 @@ def task_config(cfg: RunConfig, scenario: ContinualConfig, method: str, model: s
     task.data.retain_split = RETAIN_SPLIT
     task.save_model = True
     task.output_dir = str(out)
+    if task.method.recipe_benchmark is None and task.eval.task == "tofu":
+        task.method.recipe_benchmark = "tofu_continual"  # closer-look §5.2's values (ME+GD α 1.0), else TOFU's
     if scenario.reference == "original" and task.method.reference == "initial":
         task.method.reference = original
     return task
