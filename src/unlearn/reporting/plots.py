@@ -402,7 +402,7 @@ def plot_leak_curves(curves: Mapping[str, Sequence[float]], greedy: Mapping[str,
     """leak@j for j = 1..k (fraction of forget questions with a sample among j at ROUGE-L recall ≥ ``threshold``),
     one line per model, greedy decoding's fraction as a dashed line of the same colour."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
     for color, (name, curve) in zip(itertools.cycle(COLORS), curves.items()):
         ax.plot(range(1, len(curve) + 1), curve, "o-", color=color, markersize=3, label=f"{name}: sampled")
         if name in greedy:
@@ -411,7 +411,7 @@ def plot_leak_curves(curves: Mapping[str, Sequence[float]], greedy: Mapping[str,
     ax.set_ylabel(f"questions leaked (ROUGE-L recall ≥ {threshold:g})")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title or "leak@j: sampling-based leakage", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the axes: curves stay visible
     return _save(fig, path)
 
 
@@ -420,7 +420,7 @@ def plot_relearn_curves(series: Mapping[str, Sequence[tuple[int, float, float | 
     """Per relearning epoch, one line per (model, subset): (epoch, value, spread or None); a band of ± the spread
     where it is given (random subsets over seeds; SimNPO Fig. 6)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for color, (name, points) in zip(itertools.cycle(COLORS), series.items()):
         xs = [p[0] for p in points]
         ys = np.array([p[1] for p in points], dtype=float)
@@ -435,6 +435,6 @@ def plot_relearn_curves(series: Mapping[str, Sequence[tuple[int, float, float | 
     ax.set_xlabel("relearning epoch")
     ax.set_ylabel(ylabel)
     ax.set_xticks(sorted({p[0] for points in series.values() for p in points}))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(title or f"{ylabel} under the relearning attack", fontsize=10)
     return _save(fig, path)
