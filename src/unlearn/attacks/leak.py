@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from unlearn.attacks.config import AttackConfig
 from unlearn.attacks.target import AttackTarget
@@ -60,12 +61,17 @@ def run_leak(target: AttackTarget, settings: AttackConfig, model: torch.nn.Modul
     records = target.forget_records(settings.max_rows or cfg.eval.forget_rows)
     prompts = formatter.encode_prompts([r.question for r in records])
     k, batch = settings.k, cfg.eval.batch_size
-    greedy = generate_answers(model, formatter.tokenizer, prompts, formatter.eos_id, formatter.pad_id, batch, device,
-                              GenerationSettings(max_length=cfg.eval.max_length))
-    sampling = GenerationSettings(max_length=cfg.eval.max_length, do_sample=True, temperature=settings.temperature,
-                                  top_p=settings.top_p, seed=settings.seed)
-    samples = generate_answers(model, formatter.tokenizer, [p for p in prompts for _ in range(k)], formatter.eos_id,
-                               formatter.pad_id, batch, device, sampling)
+    bar = tqdm(total=len(prompts) * (k + 1), desc="leak: generating", disable=None if cfg.progress else True,
+               leave=False, dynamic_ncols=True)
+    try:
+        greedy = generate_answers(model, formatter.tokenizer, prompts, formatter.eos_id, formatter.pad_id, batch,
+                                  device, GenerationSettings(max_length=cfg.eval.max_length), bar.update)
+        sampling = GenerationSettings(max_length=cfg.eval.max_length, do_sample=True,
+                                      temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
+        samples = generate_answers(model, formatter.tokenizer, [p for p in prompts for _ in range(k)],
+                                   formatter.eos_id, formatter.pad_id, batch, device, sampling, bar.update)
+    finally:
+        bar.close()
     answers = [r.answer for r in records]
     greedy_rouge = rouge_l_recall(greedy, answers)
     sample_rouge = rouge_l_recall(samples, [a for a in answers for _ in range(k)]).reshape(len(records), k)
