@@ -131,10 +131,13 @@ def main() -> None:
         rmu_s = json.loads((rmu / "metrics.json").read_text()).get("seconds")
         base_s = base_m.get("seconds")
         doc = ROOT / "benchmarks" / "wmdp_smollm2" / args.scale / f"RESULTS{label}.md"
+        flags = "".join(f" --{k} {v:g}" for k, v in (("steering-coeff", args.steering_coeff),
+                                                      ("retain-weight", args.retain_weight)) if v)
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(
             f"# SmolLM2-135M-Instruct: WMDP, MMLU, and RMU on a virus-topic corpus ({args.scale})\n\n"
-            f"Command: `.venv/bin/python benchmarks/wmdp_smollm2/run_experiment.py --scale {args.scale} --record`. "
+            f"Command: `.venv/bin/python benchmarks/wmdp_smollm2/run_experiment.py --scale {args.scale}{flags} "
+            "--record`. "
             f"Device: {device}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}. Base evaluation "
             f"{base_s:.0f} s, RMU run (training + evaluation) {rmu_s:.0f} s.\n\n"
             + ("Labelled CPU subset: WMDP-bio all 1273 questions, WMDP-chem the first 200, WMDP-cyber the first 300, "
