@@ -133,7 +133,8 @@ class RunDirectory:
     MODEL = "model"
     CHECKPOINT = "checkpoint"
     ATTACKS = "attacks"  # `unlearn attack` results on this run's model
-    OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT, ATTACKS)
+    TRACKING = "tracking"  # the experiment tracker's files (report_to=tensorboard)
+    OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT, ATTACKS, TRACKING)
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)

@@ -213,3 +213,8 @@ class RunConfig:
     output_dir: str = setting("", "the run directory (default `runs/…`)")
     save_model: bool = setting(False, "save weights (safetensors) to `output_dir/model`")
     progress: bool = setting(True, "progress bars (shown on terminals only)")
+    report_to: str = setting("none", "experiment tracker through Accelerate (finetune, run): `tensorboard` (event "
+                                     "files in `output_dir/tracking`), `wandb`, `mlflow` or `none`")
+
+    def __post_init__(self) -> None:
+        check_choice(self.report_to, ("none", "tensorboard", "wandb", "mlflow"), "report_to")

@@ -58,11 +58,19 @@ def quiet_libraries() -> None:
         log.propagate = False
 
 
-def make_accelerator(cfg: RunConfig) -> Accelerator:
+def make_accelerator(cfg: RunConfig, run: RunDirectory | None = None) -> Accelerator:
+    """The accelerator; with a run directory and ``report_to``, its tracker started (logs under ``tracking/``)."""
+    from unlearn.train.tracking import TRACKING_DIR, flat_config
+
     choice = cfg.train.mixed_precision
     if choice == "auto":
         choice = "bf16" if torch.cuda.is_available() else "no"
-    return Accelerator(mixed_precision=choice, cpu=not torch.cuda.is_available())
+    if run is None or cfg.report_to == "none":
+        return Accelerator(mixed_precision=choice, cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=choice, cpu=not torch.cuda.is_available(), log_with=cfg.report_to,
+                              project_dir=str(run.path / TRACKING_DIR))
+    accelerator.init_trackers(run.path.name, config=flat_config(to_dict(cfg)))
+    return accelerator
 
 
 def require(value: str, key: str) -> str:
@@ -104,7 +112,10 @@ def with_task_defaults(cfg: RunConfig) -> RunConfig:
 
 
 def check_evaluation(cfg: RunConfig) -> Task:
-    """The run's task, its configuration checked (before any model is loaded)."""
+    """The run's task, its configuration checked (before any model is loaded); the tracker's package too."""
+    from unlearn.train.tracking import check_tracker
+
+    check_tracker(cfg.report_to)
     task = get_task(cfg.eval.task)
     if cfg.eval.enabled:
         task.check(cfg)
@@ -159,7 +170,7 @@ def epoch_hook(evaluator: TaskEvaluator, device: torch.device, generate: bool = 
 
 
 FINGERPRINT_IGNORES = ("output_dir", "progress", "save_model", "train.save_every", "eval.batch_size",
-                       "eval.bootstrap", "eval.from_generations")
+                       "eval.bootstrap", "eval.from_generations", "report_to")
 """Keys that cannot change a training trajectory or its per-epoch rows; a resume may change them."""
 
 

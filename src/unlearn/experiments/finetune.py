@@ -51,7 +51,7 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     task, evaluator = build_evaluator(cfg, formatter, model)
     run = setup.commit()
 
-    accelerator = make_accelerator(cfg)
+    accelerator = make_accelerator(cfg, run)
     model.to(accelerator.device)
     hook = None
     if evaluator is not None and cfg.train.eval_every_epoch:

@@ -35,6 +35,7 @@ from transformers import get_constant_schedule, get_linear_schedule_with_warmup
 from unlearn.errors import TrainingDiverged
 from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
+from unlearn.train.tracking import flat_numbers
 
 if TYPE_CHECKING:
     from unlearn.config.schema import TrainConfig
@@ -154,6 +155,7 @@ def train_loop(
         model.train()
         if main:
             run.append_epoch({"epoch": epoch, "step": global_step, **metrics})
+        accelerator.log(flat_numbers(metrics, "eval"), step=global_step)  # a no-op without trackers
 
     started = time.time()
     if on_epoch_end is not None and global_step == 0:
@@ -174,6 +176,7 @@ def train_loop(
                 steps_this_call += 1
                 if main:
                     run.append_train_log({"step": global_step, "epoch": epoch + (g + 1) / len(groups), **logs})
+                accelerator.log(logs, step=global_step)
                 if on_step_end is not None:
                     on_step_end(global_step, logs, accelerator.unwrap_model(model))
                 bar.update(1)
@@ -190,6 +193,7 @@ def train_loop(
                 break
     finally:
         bar.close()
+        accelerator.end_training()  # flushes and closes the trackers, if any
     model.eval()
     return LoopResult(global_step, epoch + 1, time.time() - started, resumed_from)
 

@@ -1,0 +1,58 @@
+"""Experiment trackers the HF way: Accelerate's tracker API (``report_to=tensorboard|wandb|mlflow|none``).
+
+Per optimizer step the loop logs its losses, learning rate and gradient norm; per epoch, every number of the
+evaluation (flattened to ``eval/sets/forget/rouge``-style names). TensorBoard writes into the run directory
+(``tracking/``), so it works offline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from unlearn.errors import ConfigError
+
+TRACKERS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb"), "mlflow": ("mlflow", "mlflow")}
+"""``report_to`` value → (the module it needs, the pip package that provides it)."""
+TRACKING_DIR = "tracking"  # RunDirectory.TRACKING
+
+
+def check_tracker(name: str) -> None:
+    """One line, before any compute, when the named tracker's package is missing."""
+    if name == "none":
+        return
+    module, package = TRACKERS[name]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"report_to={name}: the {package} package is not installed; install it with "
+                          f"pip install {package} (or '.[tracking]' from a checkout for TensorBoard), or use "
+                          "report_to=none") from None
+
+
+def flat_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a nested mapping, named by their path (``a/b/c``); lists and strings are left out."""
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flat_numbers(value, name))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+def flat_config(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The run's configuration as flat scalars (TensorBoard's hyper-parameters take no lists or nesting)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flat_config(value, name))
+        elif isinstance(value, (int, float, str, bool)):
+            out[name] = value
+        else:
+            out[name] = str(value)
+    return out
