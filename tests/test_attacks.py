@@ -228,3 +228,16 @@ def test_quantize_attack_end_to_end(finetuned, bench_dir, tmp_path):
     assert q4["forget_prob"] != q8["forget_prob"]  # 4 bits round the weights differently
     assert len(read_jsonl(run / "attacks" / "quantize_4bit_forget_rows.jsonl")) == own["sets"]["forget"]["n"]
     assert "### Quantization" in (run / "report.md").read_text()
+
+
+def test_attacks_need_a_tofu_run_and_say_so(tiny_model_dir, bench_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "muse_run"
+    shutil.copytree(tiny_model_dir, run / "model")
+    (run / "config.yaml").write_text(f"eval:\n  task: muse_news\ndata:\n  root: {bench_dir}\n")
+    assert main(["attack", "leak", str(run)]) == 2
+    assert "works on TOFU-layout question answering" in capsys.readouterr().err
+    (run / "config.yaml").write_text("data:\n  root: elsewhere/not_here\n")
+    assert main(["attack", "leak", str(run)]) == 2
+    assert "does not exist from here" in capsys.readouterr().err
