@@ -54,3 +54,25 @@ def test_npo_first_step_is_2_ln2_over_beta_unless_the_reference_is_perturbed(ben
                  f"output_dir={tmp_path / 'ga'}"]) == 2
     assert "perturbs the cached reference log-probs" in capsys.readouterr().err
     assert main(["run", *common, "method.reference_perturbation=uniform", f"output_dir={tmp_path / 'bad'}"]) == 2
+
+
+def test_ref_perturbation_scenario_runs_plain_and_perturbed_side_by_side(bench_dir, tiny_model_dir, tmp_path):
+    from unlearn.config import load_config
+    from unlearn.errors import ConfigError
+    from unlearn.io import read_json
+    from unlearn.scenarios.ref_perturbation import RefPerturbationConfig
+
+    out = tmp_path / "refp"
+    args = ["scenario", "ref_perturbation", f"model={tiny_model_dir}", f"data={bench_dir}", "kinds=[init]",
+            "progress=false", "model.template=qa", "train.epochs=1", "train.batch_size=8", "train.grad_accum=1",
+            "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", f"output_dir={out}"]
+    assert main(args) == 0
+    rows = read_json(out / "ref_perturbation.json")["rows"]
+    assert list(rows) == ["plain", "init"] and rows["plain"]["forget_prob"] != rows["init"]["forget_prob"]
+    assert "reference_perturbation: init" in (out / "init" / "config.yaml").read_text()
+    stamp = (out / "init" / "metrics.json").stat().st_mtime_ns
+    assert main(args) == 0 and (out / "init" / "metrics.json").stat().st_mtime_ns == stamp  # reused
+    with pytest.raises(ConfigError, match="cache reference log-probs"):
+        load_config(RefPerturbationConfig, None, ["method=ga+gd"])
+    with pytest.raises(ConfigError, match="kinds must be one of"):
+        load_config(RefPerturbationConfig, None, ["kinds=[uniform]"])

@@ -154,10 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("scenario", "run a scenario built from the finetune / unlearn / evaluate stages; continual: the forget "
                         "file's tasks (task_id) one after another, each from the previous model, MU and FE per task "
                         "(closer-look §5.2)")
-    p.add_argument("scenario", metavar="NAME", choices=["continual", "memorization", "divergence"],
+    p.add_argument("scenario", metavar="NAME", choices=["continual", "memorization", "divergence",
+                                                        "ref_perturbation"],
                    help="continual (closer-look §5.2), memorization (SimNPO App. C: FQ on the memorized and the "
-                        "never-trained half of the forget split) or divergence (SimNPO App. G: KL from the original "
-                        "model per step)")
+                        "never-trained half of the forget split), divergence (SimNPO App. G: KL from the original "
+                        "model per step) or ref_perturbation (App. B: NPO with a plain and a perturbed reference)")
     _add_config_args(p)
 
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "

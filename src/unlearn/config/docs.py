@@ -55,12 +55,13 @@ def config_classes() -> dict[str, type]:
     from unlearn.scenarios.continual import ContinualConfig
     from unlearn.scenarios.divergence import DivergenceConfig
     from unlearn.scenarios.memorization import MemorizationConfig
+    from unlearn.scenarios.ref_perturbation import RefPerturbationConfig
     from unlearn.studies.markov.config import MarkovStudyConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
             "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig, "AttackConfig": AttackConfig,
             "ContinualConfig": ContinualConfig, "MemorizationConfig": MemorizationConfig,
-            "DivergenceConfig": DivergenceConfig}
+            "DivergenceConfig": DivergenceConfig, "RefPerturbationConfig": RefPerturbationConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

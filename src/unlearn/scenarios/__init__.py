@@ -24,7 +24,14 @@ def _divergence() -> tuple[type, Callable[..., Any], str]:
     return DivergenceConfig, run_divergence, "divergence"
 
 
+def _ref_perturbation() -> tuple[type, Callable[..., Any], str]:
+    from unlearn.scenarios.ref_perturbation import RefPerturbationConfig, run_ref_perturbation
+
+    return RefPerturbationConfig, run_ref_perturbation, "ref_perturbation"
+
+
 SCENARIOS: dict[str, Callable[[], tuple[type, Callable[..., Any], str]]] = {
     "continual": _continual, "memorization": _memorization, "divergence": _divergence,
+    "ref_perturbation": _ref_perturbation,
 }
 """Name → (its settings class, its runner ``(RunConfig, settings) → output dir``, its results' file stem)."""
