@@ -208,6 +208,14 @@ def test_relearn_attack_end_to_end(finetuned, bench_dir, tmp_path):
     assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
     report = (run / "report.md").read_text()
     assert "### Relearning" in report and "plots/relearn_fq.png" in report
+    # another method unlearned from the same target reuses the target's relearning runs
+    other = tmp_path / "npo"
+    assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=npo+gd", "progress=false",
+                 "model.template=qa", "train.epochs=1", "train.lr=3e-3", "train.batch_size=4", "train.grad_accum=1",
+                 "data.max_length=96", "eval.max_length=48", "eval.batch_size=32",
+                 f"eval.retain_reference={finetuned}", "save_model=true", f"output_dir={other}"]) == 0
+    assert main(["attack", "relearn", str(other), *args[3:]]) == 0
+    assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_quantize_attack_end_to_end(finetuned, bench_dir, tmp_path):

@@ -22,6 +22,7 @@ import numpy as np
 from unlearn.attacks.config import AttackConfig
 from unlearn.attacks.target import AttackTarget
 from unlearn.config import RunConfig
+from unlearn.config.schema import MethodConfig
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError
 from unlearn.runs import RunDirectory
@@ -63,6 +64,9 @@ def relearn_config(base: RunConfig, model: str, data_root: Path, split: str, out
     """Fine-tuning of ``model`` on ``split``: the run's data and template, the attack's epochs, lr and batch; the
     forget set evaluated at epoch 0 and after every epoch."""
     cfg = copy.deepcopy(base)
+    # fine-tuning reads no method settings: clear them, so the target's relearning has one configuration whichever
+    # method's run asked for it, and is shared by all of them
+    cfg.method, cfg.forget, cfg.retain = MethodConfig(), {}, {}
     cfg.model.path = model
     cfg.data.root = str(data_root)
     cfg.data.train_splits = [split]
