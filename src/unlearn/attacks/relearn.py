@@ -96,12 +96,13 @@ def _epoch_rows(run: RunDirectory) -> list[dict[str, Any]]:
 
 
 def _relearn_once(cfg: RunConfig) -> RunDirectory:
+    """The relearning run of ``cfg``: reused when finished, resumed when interrupted (:func:`run_stage`)."""
     from unlearn.experiments.finetune import finetune_config_text, run_finetune
+    from unlearn.experiments.stages import run_stage
 
     run = RunDirectory(cfg.output_dir)
-    if run.is_complete() and run.holds_config(finetune_config_text(cfg)):
-        return run  # the same relearning, already done
-    return RunDirectory(run_finetune(cfg, overwrite=run.holds_run()))
+    run_stage(run, finetune_config_text(cfg), lambda **how: run_finetune(cfg, **how))
+    return run
 
 
 def baseline_model(target: AttackTarget, given: str | None) -> tuple[str, Path] | None:

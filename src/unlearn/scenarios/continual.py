@@ -156,6 +156,7 @@ def _headline(run: RunDirectory) -> dict[str, Any]:
 def run_continual(cfg: RunConfig, scenario: ContinualConfig, echo=print) -> Path:
     """Every method through the tasks; ``output_dir/continual.json`` and the plots. Returns the output directory."""
     from unlearn.experiments.common import with_task_defaults
+    from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 
     cfg = with_task_defaults(cfg)
@@ -178,11 +179,15 @@ def run_continual(cfg: RunConfig, scenario: ContinualConfig, echo=print) -> Path
         for t in p.tasks:
             run = RunDirectory(out / method.replace("+", "_") / f"task_{t:02d}")
             task_cfg = with_task_defaults(task_config(cfg, scenario, method, model, original, views[t], run.path))
-            text = unlearning_config_text(task_cfg)
-            if not (run.is_complete() and run.holds_config(text)):  # a finished task is reused
-                n_retain = len(continual_retain(p.base_retain, p.forget, t))
-                echo(f"{method}: task {t} of {p.tasks[-1]} ({len(p.forget[t])} forget rows, {n_retain} retain rows)")
-                run_unlearning(task_cfg, overwrite=run.holds_run())
+
+            n_retain = len(continual_retain(p.base_retain, p.forget, t))
+            message = f"{method}: task {t} of {p.tasks[-1]} ({len(p.forget[t])} forget rows, {n_retain} retain rows)"
+
+            def unlearn(task_cfg: RunConfig = task_cfg, message: str = message, **how: bool) -> None:
+                echo(message)
+                run_unlearning(task_cfg, **how)
+
+            run_stage(run, unlearning_config_text(task_cfg), unlearn)  # finished: reused; interrupted: resumed
             rows.append({"task": t, "seconds": run.read_results().seconds, **_headline(run)})
             if previous is not None and not scenario.keep_models and previous.model_dir.is_dir():
                 shutil.rmtree(previous.model_dir)

@@ -41,6 +41,7 @@ class DivergenceConfig:
 def run_divergence(cfg: RunConfig, scenario: DivergenceConfig, echo=print) -> Path:
     from unlearn.evaluation.divergence import DivergenceProbe
     from unlearn.experiments.common import with_task_defaults
+    from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 
     out = Path(cfg.output_dir or "runs/divergence")
@@ -51,15 +52,21 @@ def run_divergence(cfg: RunConfig, scenario: DivergenceConfig, echo=print) -> Pa
         run_cfg.output_dir = str(out / method.replace("+", "_"))
         run = RunDirectory(run_cfg.output_dir)
         probe_file = run.path / PROBE_FILE
-        text = unlearning_config_text(with_task_defaults(run_cfg))
-        if not (run.is_complete() and run.holds_config(text) and probe_file.is_file()):
+        if not probe_file.is_file():
+            run.clear()  # a run without its probe log is run again
+
+        def unlearn(run_cfg: RunConfig = run_cfg, path: Path = probe_file, method: str = method,
+                    **how: bool) -> None:
             echo(f"{method}: unlearning, KL from the starting model every {scenario.every} step(s)")
 
-            def probe(session: Any, path: Path = probe_file) -> DivergenceProbe:
+            def probe(session: Any) -> DivergenceProbe:
                 return DivergenceProbe(session.model, session.parts, session.accelerator.device, path,
                                        scenario.rows, scenario.every)
 
-            run_unlearning(run_cfg, overwrite=run.holds_run(), step_hook=probe)
+            # the probe measures from the starting model, so an interrupted run starts over rather than resuming
+            run_unlearning(run_cfg, overwrite=True, step_hook=probe)
+
+        run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
         curves[method] = read_jsonl(probe_file)
     results = {"rows": scenario.rows, "every": scenario.every, "curves": curves}
     write_json(out / "divergence.json", results)

@@ -79,6 +79,7 @@ def _forget_rows(run: RunDirectory) -> list[dict[str, Any]]:
 def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -> Path:
     from unlearn.experiments.common import with_task_defaults
     from unlearn.experiments.finetune import finetune_config_text, run_finetune
+    from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 
     cfg = with_task_defaults(cfg)
@@ -112,9 +113,12 @@ def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -
     target_cfg.save_model = True
     target_cfg.output_dir = str(out / "target")
     target = RunDirectory(out / "target")
-    if not (target.is_complete() and target.holds_config(finetune_config_text(target_cfg))):
+
+    def finetune_target(**how: bool) -> None:
         echo(f"target: fine-tuning on {retain_name} ∪ the first {first.stop} of {len(forget)} {split} rows")
-        run_finetune(target_cfg, overwrite=target.holds_run())
+        run_finetune(target_cfg, **how)
+
+    run_stage(target, finetune_config_text(target_cfg), finetune_target)
 
     retain_rows = _forget_rows(RunDirectory(reference))
     memorized_questions = {row["question"] for row in forget[first]}
@@ -128,9 +132,12 @@ def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -
         run_cfg.data.root = str(view)
         run_cfg.output_dir = str(out / method.replace("+", "_"))
         run = RunDirectory(run_cfg.output_dir)
-        if not (run.is_complete() and run.holds_config(unlearning_config_text(with_task_defaults(run_cfg)))):
+
+        def unlearn(run_cfg: RunConfig = run_cfg, method: str = method, **how: bool) -> None:
             echo(f"{method}: unlearning all {len(forget)} {split} rows")
-            run_unlearning(run_cfg, overwrite=run.holds_run())
+            run_unlearning(run_cfg, **how)
+
+        run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
         runs[method] = run
     for name, run in runs.items():
         rows = _forget_rows(run)

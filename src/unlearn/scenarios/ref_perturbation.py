@@ -40,6 +40,7 @@ class RefPerturbationConfig:
 
 def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=print) -> Path:
     from unlearn.experiments.common import with_task_defaults
+    from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 
     out = Path(cfg.output_dir or "runs/ref_perturbation")
@@ -50,9 +51,12 @@ def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=p
         run_cfg.method.reference_perturbation = None if kind == PLAIN else kind
         run_cfg.output_dir = str(out / kind)
         run = RunDirectory(run_cfg.output_dir)
-        if not (run.is_complete() and run.holds_config(unlearning_config_text(with_task_defaults(run_cfg)))):
+
+        def unlearn(run_cfg: RunConfig = run_cfg, kind: str = kind, **how: bool) -> None:
             echo(f"{scenario.method}: reference {kind}")
-            run_unlearning(run_cfg, overwrite=run.holds_run())
+            run_unlearning(run_cfg, **how)
+
+        run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
         metrics = run.read_results().metrics
         forget = (metrics.get("sets") or {}).get("forget", {})
         rows[kind] = {"forget_quality": metrics.get("forget_quality"),
