@@ -20,7 +20,7 @@ from unlearn.data.records import QARecord
 from unlearn.errors import DataError
 from unlearn.evaluation.tasks import get_task
 from unlearn.evaluation.tofu_eval import EvalSet, TofuEvaluator
-from unlearn.evaluation.tofu_metrics import forget_quality, truth_ratios
+from unlearn.evaluation.tofu_metrics import forget_quality
 from unlearn.evaluation.tofu_sets import FORGET
 from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer
 from unlearn.runs import RunDirectory
@@ -48,12 +48,6 @@ def check_paraphrase(target: AttackTarget, settings: AttackConfig) -> None:
     target.retain_run(settings.retain_reference)
 
 
-def _truth_ratios(rows: list[dict[str, Any]]) -> Any:
-    from unlearn.evaluation.tofu_metrics import as_ragged
-
-    return truth_ratios([r["paraphrased_loss"] for r in rows], as_ragged([r["perturbed_loss"] for r in rows]))
-
-
 def run_paraphrase(target: AttackTarget, settings: AttackConfig, model: torch.nn.Module, formatter: Any,
                    device: torch.device) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """The attack on ``model``: (summary, per-sample rows of each variant)."""
@@ -77,8 +71,9 @@ def run_paraphrase(target: AttackTarget, settings: AttackConfig, model: torch.nn
         summary["sets"][name] = {m: result.metrics["sets"]["forget"].get(m) for m in (*METRICS, "ci95")}
         if retain_model is not None:
             retain_rows = evaluator.rows(retain_model, device, desc=f"paraphrase: retain, {name}", generate=False)
-            summary["forget_quality"][name] = forget_quality(_truth_ratios(rows[name]),
-                                                             _truth_ratios(retain_rows["forget"]))
+            # each row's truth_ratio is its Q, the quantity Forget Quality's KS test compares
+            summary["forget_quality"][name] = forget_quality([r["truth_ratio"] for r in rows[name]],
+                                                             [r["truth_ratio"] for r in retain_rows["forget"]])
     if retain is None:
         summary["forget_quality_unavailable"] = (
             "no retain model: give retain_reference=RUN_DIR (a retain run saved with its model); the run's own "

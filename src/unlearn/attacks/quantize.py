@@ -67,9 +67,9 @@ def restored_share(quantized: float | None, unlearned: float | None, start: floa
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    forget = (metrics.get("sets") or {}).get("forget", {})
-    return {"forget_quality": metrics.get("forget_quality"), "model_utility_9": metrics.get("model_utility_9"),
-            **{f"forget_{m}": forget.get(m) for m in ("rouge", "prob", "truth_ratio")}}
+    from unlearn.evaluation.tasks.tofu import TofuMetrics
+
+    return TofuMetrics.from_dict(metrics).headline()
 
 
 def run_quantize(target: AttackTarget, settings: AttackConfig, model: Any, formatter: Any,

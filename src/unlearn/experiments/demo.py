@@ -131,17 +131,7 @@ def prepare_base(demo: DemoConfig, out: Path) -> tuple[Path, Path]:
 
 
 def _row(name: str, results: RunResults) -> dict[str, Any]:
-    metrics = TofuMetrics.from_dict(results.metrics)
-    forget = metrics.sets.get("forget", {})
-    return {
-        "model": name,
-        "forget_quality": metrics.forget_quality,
-        "model_utility_9": metrics.model_utility_9,
-        "forget_rouge": forget.get("rouge"),
-        "forget_prob": forget.get("prob"),
-        "forget_truth_ratio": forget.get("truth_ratio"),
-        "seconds": results.seconds,
-    }
+    return {"model": name, **TofuMetrics.from_dict(results.metrics).headline(), "seconds": results.seconds}
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

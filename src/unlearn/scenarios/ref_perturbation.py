@@ -39,6 +39,7 @@ class RefPerturbationConfig:
 
 
 def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=print) -> Path:
+    from unlearn.evaluation.tasks.tofu import TofuMetrics
     from unlearn.experiments.common import with_task_defaults
     from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
@@ -57,11 +58,7 @@ def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=p
             run_unlearning(run_cfg, **how)
 
         run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
-        metrics = run.read_results().metrics
-        forget = (metrics.get("sets") or {}).get("forget", {})
-        rows[kind] = {"forget_quality": metrics.get("forget_quality"),
-                      "model_utility_9": metrics.get("model_utility_9"),
-                      **{f"forget_{m}": forget.get(m) for m in ("rouge", "prob", "truth_ratio")}}
+        rows[kind] = TofuMetrics.from_dict(run.read_results().metrics).headline()
     results = {"method": scenario.method, "rows": rows}
     write_json(out / "ref_perturbation.json", results)
     write_text(out / "ref_perturbation.md", "\n".join(ref_perturbation_table(results)) + "\n")

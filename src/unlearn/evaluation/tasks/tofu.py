@@ -53,6 +53,12 @@ class TofuMetrics:
                    forget_quality_reference=raw.get("forget_quality_reference"),
                    closer_look=dict(raw.get("closer_look") or {}))
 
+    def headline(self) -> dict[str, Any]:
+        """The demo table's numbers: FQ, MU-9 and the forget set's ROUGE, Probability and Truth Ratio."""
+        forget = self.sets.get("forget", {})
+        return {"forget_quality": self.forget_quality, "model_utility_9": self.model_utility_9,
+                **{f"forget_{m}": forget.get(m) for m in ("rouge", "prob", "truth_ratio")}}
+
     @property
     def unavailable(self) -> dict[str, str]:
         return dict(self.closer_look.get("unavailable") or {})
