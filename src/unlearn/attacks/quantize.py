@@ -10,15 +10,13 @@ removed (measured against the starting model's), the report says so.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from unlearn.attacks.config import AttackConfig
-from unlearn.attacks.target import AttackTarget
+from unlearn.attacks.target import AttackTarget, run_of_model
 from unlearn.errors import ConfigError, UnlearnError
-from unlearn.runs import RunDirectory
 
 INSTALL_HINT = "pip install 'llm-unlearn[quantize]' (or '.[quantize]' from a checkout)"
 QUANTO_WEIGHTS = {8: "qint8", 4: "qint4", 2: "qint2"}
@@ -82,10 +80,9 @@ def run_quantize(target: AttackTarget, settings: AttackConfig, model: Any, forma
     _, evaluator = build_evaluator(cfg, formatter, None)
     full = _headline(target.run.read_results().metrics)
     start = None
-    if target.starting_model:  # the run's starting model, when it is a run's saved model: its forget ROUGE
-        start_run = RunDirectory(Path(target.starting_model).parent)
-        if Path(target.starting_model).name == RunDirectory.MODEL and start_run.is_complete():
-            start = _headline(start_run.read_results().metrics)
+    start_run = run_of_model(target.starting_model)  # the starting model's run, when it has one: its forget ROUGE
+    if start_run is not None and start_run.is_complete():
+        start = _headline(start_run.read_results().metrics)
     summary: dict[str, Any] = {"library": "optimum-quanto", "excluded": ["lm_head"], "full_precision": full,
                                "starting_model": start, "quantized": {}}
     rows: dict[str, list[dict[str, Any]]] = {}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from unlearn.attacks.config import AttackConfig
-from unlearn.attacks.target import AttackTarget
+from unlearn.attacks.target import AttackTarget, run_of_model
 from unlearn.config import RunConfig
 from unlearn.config.schema import MethodConfig
 from unlearn.data.views import data_view
@@ -109,14 +109,11 @@ def baseline_model(target: AttackTarget, given: str | None) -> tuple[str, Path] 
     """(model path, where its relearning runs go) of the model the attack is repeated on: ``given`` (a run
     directory with a model, or a model directory), else the run's starting model. Runs of a model that lives in a run
     directory go into that run's ``attacks/relearn`` (shared by every method unlearned from it)."""
-    path = given if given is not None else target.starting_model
-    if not path or given == "none":
+    if given == "none":
         return None
-    p = Path(path)
-    if (p / RunDirectory.MODEL / "config.json").is_file():  # a run directory
-        return str(p / RunDirectory.MODEL), p / RunDirectory.ATTACKS / "relearn"
-    if (p / "config.json").is_file() and (p.parent / RunDirectory.CONFIG).is_file():  # a run's model directory
-        return str(p), p.parent / RunDirectory.ATTACKS / "relearn"
+    run = run_of_model(given if given is not None else target.starting_model)
+    if run is not None:
+        return str(run.model_dir), run.attacks_dir / "relearn"
     if given is not None:
         raise ConfigError(f"baseline {given!r} is neither a run directory with a model nor a run's model directory")
     return None  # a hub name or a bare directory: not repeated, said in the results

@@ -25,6 +25,19 @@ def saved_model(run: RunDirectory) -> Path | None:
     return model if (model / "config.json").is_file() else None
 
 
+def run_of_model(path: str | Path | None) -> RunDirectory | None:
+    """The run directory a model belongs to: ``path`` itself when it is a run directory with a saved model, its
+    parent when ``path`` is a run's ``model/`` directory; None otherwise (a hub name, a bare model directory)."""
+    if not path:
+        return None
+    p = Path(path)
+    if saved_model(RunDirectory(p)) is not None:
+        return RunDirectory(p)
+    if p.name == RunDirectory.MODEL and (p / "config.json").is_file() and (p.parent / RunDirectory.CONFIG).is_file():
+        return RunDirectory(p.parent)
+    return None
+
+
 @dataclass
 class AttackTarget:
     """A run directory under attack: its config (``model.path`` pointing at the run's saved model) and paths."""

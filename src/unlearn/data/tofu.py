@@ -47,7 +47,7 @@ class TofuData:
         self._cache: dict[tuple[str, tuple[str, ...]], list[QARecord]] = {}
 
     # -- files -----------------------------------------------------------------------------------------
-    def _local_file(self, name: str) -> Path | None:
+    def local_file(self, name: str) -> Path | None:
         for suffix in (".json", ".jsonl"):
             candidate = Path(self.root) / f"{name}{suffix}"
             if candidate.is_file():
@@ -61,7 +61,7 @@ class TofuData:
 
     def has_split(self, name: str) -> bool:
         if self.is_local:
-            return self._local_file(name) is not None
+            return self.local_file(name) is not None
         return True  # on the hub we only know by trying
 
     def split(self, name: str, require: tuple[str, ...] = ("question", "answer")) -> list[QARecord]:
@@ -72,7 +72,7 @@ class TofuData:
         return self._cache[key]
 
     def _load_local(self, name: str, require: tuple[str, ...]) -> list[QARecord]:
-        path = self._local_file(name)
+        path = self.local_file(name)
         if path is None:
             raise DataError(
                 f"split {name!r} not found in {self.root} (looked for {name}.json / {name}.jsonl); "

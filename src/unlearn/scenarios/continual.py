@@ -19,7 +19,7 @@ from typing import Any
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, check_choice, setting
 from unlearn.data.files import read_raw_rows
-from unlearn.data.tofu import forget_percent
+from unlearn.data.tofu import TofuData, forget_percent
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import write_json, write_text
@@ -99,9 +99,10 @@ def plan(cfg: RunConfig, scenario: ContinualConfig) -> ContinualPlan:
     if not root.is_dir():
         raise ConfigError(f"data.root {cfg.data.root!r} is not a directory (a TOFU-layout continual benchmark, e.g. "
                           "closer-look's tofu_continual data or the continual/ folder of generated data)")
+    data = TofuData(root)
     files = {}
     for name in (split, f"{split}_perturbed"):
-        path = next((root / f"{name}{s}" for s in (".json", ".jsonl") if (root / f"{name}{s}").is_file()), None)
+        path = data.local_file(name)
         if path is None:
             raise DataError(f"{root}: split {name} not found (continual unlearning needs {split} and "
                             f"{split}_perturbed, each with task_id)")
@@ -111,8 +112,7 @@ def plan(cfg: RunConfig, scenario: ContinualConfig) -> ContinualPlan:
         raise DataError(f"{files[f'{split}_perturbed']}: its tasks do not have the rows of {files[split]} "
                         f"(tasks {list(forget)} with {[len(v) for v in forget.values()]} rows)")
     retain_name = cfg.data.retain_split or base_retain_split(split)
-    retain_path = next((root / f"{retain_name}{s}" for s in (".json", ".jsonl")
-                        if (root / f"{retain_name}{s}").is_file()), None)
+    retain_path = data.local_file(retain_name)
     if retain_path is None:
         raise DataError(f"{root}: retain split {retain_name} not found (closer-look's rule: retain{{100 − min(10·XX, "
                         "90)}}; or name one with data.retain_split)")

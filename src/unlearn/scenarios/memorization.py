@@ -19,7 +19,7 @@ import numpy as np
 from unlearn.config import RunConfig
 from unlearn.config.parsing import check, setting
 from unlearn.data.files import read_raw_rows
-from unlearn.data.tofu import retain_split_for
+from unlearn.data.tofu import TofuData, retain_split_for
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError
 from unlearn.evaluation.tofu_metrics import forget_quality
@@ -91,8 +91,7 @@ def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -
                           "gives the per-row truth ratios each half's Forget Quality compares with)")
     root, split = Path(cfg.data.root), cfg.data.forget_split
     retain_name = cfg.data.retain_split or retain_split_for(split)
-    files = {name: next((root / f"{name}{s}" for s in (".json", ".jsonl") if (root / f"{name}{s}").is_file()), None)
-             for name in (split, retain_name)}
+    files = {name: TofuData(root).local_file(name) for name in (split, retain_name)}
     missing = [name for name, path in files.items() if path is None]
     if missing:
         raise ConfigError(f"{root}: split {missing[0]} not found")
