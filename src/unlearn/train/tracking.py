@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from unlearn.errors import ConfigError
@@ -32,27 +32,23 @@ def check_tracker(name: str) -> None:
                           "report_to=none") from None
 
 
+def _leaves(values: Mapping[str, Any], sep: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, value) of every non-mapping value of a nested mapping, the path's parts joined by ``sep``."""
+    for key, value in values.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            yield from _leaves(value, sep, name)
+        else:
+            yield name, value
+
+
 def flat_numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     """The finite numbers of a nested mapping, named by their path (``a/b/c``); lists and strings are left out."""
-    out: dict[str, float] = {}
-    for key, value in values.items():
-        name = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(flat_numbers(value, name))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            out[name] = float(value)
-    return out
+    return {name: float(value) for name, value in _leaves(values, "/", prefix)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
 
 
-def flat_config(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_config(values: Mapping[str, Any]) -> dict[str, Any]:
     """The run's configuration as flat scalars (TensorBoard's hyper-parameters take no lists or nesting)."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(flat_config(value, name))
-        elif isinstance(value, (int, float, str, bool)):
-            out[name] = value
-        else:
-            out[name] = str(value)
-    return out
+    return {name: value if isinstance(value, (int, float, str, bool)) else str(value)
+            for name, value in _leaves(values, ".")}
