@@ -38,11 +38,11 @@ def test_entailment_direction_and_rouge_shortcut():
     refs = ["Paris", "Paris is the capital of France", "Paris"]
     rouge = [1.0, 0.2, 0.05]
     nli = ScriptedNLI()
-    forget = C.entailment_scores(nli, gens, refs, rouge, forget_set=True)  # premise = generation
+    forget = C.entailment_scores(nli, gens, refs, rouge, generation_premise=True)  # premise = generation
     assert forget.tolist() == [1.0, 0.0, 0.0]
     assert nli.asked == [(gens[0], refs[0]), (gens[1], refs[1])]  # the ROUGE < 0.1 sample was never asked
     nli = ScriptedNLI()
-    retain = C.entailment_scores(nli, gens, refs, rouge, forget_set=False)  # premise = ground truth
+    retain = C.entailment_scores(nli, gens, refs, rouge, generation_premise=False)  # premise = ground truth
     assert retain.tolist() == [0.0, 1.0, 0.0]
     assert nli.asked == [(refs[0], gens[0]), (refs[1], gens[1])]
 

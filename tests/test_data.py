@@ -57,7 +57,7 @@ def test_missing_split_lists_available(bench_dir):
     with pytest.raises(DataError, match=r"split 'forget07' not found .* available: .*forget01"):
         TofuData(bench_dir).split("forget07")
     with pytest.raises(DataError, match="forgetXX"):
-        TofuData(bench_dir).forget_split("forget")
+        TofuData(bench_dir).retain_split("forget")
 
 
 def test_hub_name_offline_is_a_clear_error(monkeypatch):

@@ -26,7 +26,9 @@ EXAMPLES = {
            "      eval.retain_reference=runs/retain output_dir=runs/simnpo",
     "eval": "unlearn eval model=runs/simnpo/model data=DATA_DIR eval.retain_reference=runs/retain   # task=tofu",
     "scenario": "unlearn scenario continual model=runs/target/model data=DATA/tofu_continual \\\n"
-                "      data.forget_split=forget01 methods=[npo+gd,me+gd,idk+ap] output_dir=runs/continual01",
+                "      data.forget_split=forget01 methods=[npo+gd,me+gd,idk+ap] output_dir=runs/continual01\n"
+                "  unlearn scenario real_world model=HuggingFaceTB/SmolLM2-135M-Instruct data=DATA/real_world \\\n"
+                "      eval.lm_eval=[mmlu,arc_challenge] output_dir=runs/real_world",
     "attack": "unlearn attack leak runs/simnpo k=16 temperature=1.0 threshold=0.5\n"
               "  unlearn attack paraphrase runs/simnpo retain_reference=runs/retain\n"
               "  unlearn attack relearn runs/simnpo fraction=0.2 seeds=5 epochs=3\n"
@@ -156,9 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "file's tasks (task_id) one after another, each from the previous model, MU and FE per task "
                         "(closer-look §5.2)")
     p.add_argument("scenario", metavar="NAME", choices=list(SCENARIOS),
-                   help="continual (closer-look §5.2), memorization (SimNPO App. C: FQ on the memorized and the "
-                        "never-trained half of the forget split), divergence (SimNPO App. G: KL from the original "
-                        "model per step) or ref_perturbation (App. B: NPO with a plain and a perturbed reference)")
+                   help="continual (closer-look §5.2), real_world (closer-look §5.3: forget real people with the "
+                        "model's own answers, utility on other people), memorization (SimNPO App. C: FQ on the "
+                        "memorized and the never-trained half of the forget split), divergence (SimNPO App. G: KL "
+                        "from the original model per step) or ref_perturbation (App. B: NPO with a plain and a "
+                        "perturbed reference)")
     _add_config_args(p)
 
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "

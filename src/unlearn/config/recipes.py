@@ -150,9 +150,10 @@ class ResolvedRecipe:
                 "description": self.description}
 
 
-BENCHMARK_FALLBACK = {"tofu_continual": "tofu"}
+BENCHMARK_FALLBACK = {"tofu_continual": "tofu", "real_world": "tofu"}
 """A scenario's benchmark name → the benchmark whose recipes apply when it has none of its own (continual TOFU is
-TOFU data: NPO's β, SimNPO's values, … carry over; ME's α is its own)."""
+TOFU data: NPO's β, SimNPO's values, … carry over; ME's α is its own; closer-look App. D on real-world individuals:
+"other configurations are consistent with TOFU dataset")."""
 
 
 def find_recipe(benchmark: str, objective: str, regularizer: str, split: str | None) -> Recipe | None:

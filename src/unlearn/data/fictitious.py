@@ -12,7 +12,8 @@
   playing TOFU's real-authors / world-facts roles. Every model (target and retain) is trained on them so
   the 9-number Model Utility is defined for models trained from scratch;
 - ``holdout01/05/10.json``: other authors nobody trains on, the non-members of membership inference (``tofu_mia``);
-- ``idontknow.jsonl``: the 100 built-in refusal templates.
+- ``idontknow.jsonl``: the 100 built-in refusal templates;
+- ``continual/`` and ``real_world/``: closer-look's continual and real-world layouts of the same authors.
 
 Facts are drawn from small value pools, so every value occurs for many authors and only the
 (author → value) association has to be memorised — what TOFU measures.
@@ -290,6 +291,7 @@ def generate_benchmark(
     _write_holdout(out, {a.name for a in authors}, n_authors, k, seed)
     write_text(out / "idontknow.jsonl", "\n".join(builtin_idk_templates()) + "\n")
     _write_continual(out, full, full_eval, n_authors, k)
+    _write_real_world(out, [a.name for a in authors], full_eval, n_authors, k)
     write_text(out / "README.md", (
         f"{GENERATED_MARKER} (seed={seed}, {n_authors} authors × "
         f"{questions_per_author} questions). TOFU layout; see unlearn.data.fictitious.\n"
@@ -321,6 +323,63 @@ def _write_continual(out: Path, full: list[dict], full_eval: list[dict], n_autho
     for name in ("retain_perturbed", "real_authors_perturbed", "world_facts_perturbed"):
         write_text(folder / f"{name}.json", (out / f"{name}.json").read_text(encoding="utf-8"))
     write_text(folder / "idontknow.jsonl", (out / "idontknow.jsonl").read_text(encoding="utf-8"))
+
+
+GENERAL_TASK = "fictitious_world_facts"
+"""The embedded real-world layout's lm-evaluation-harness task: the world facts as four-way multiple choice."""
+
+
+def _write_real_world(out: Path, names: list[str], full_eval: list[dict], n_authors: int, k: int) -> None:
+    """``real_world/``: closer-look's real-world layout of this benchmark, with authors standing in for real people.
+    The people to forget are the forget10 authors (``task_id`` = author), the neighbors (regularization) the block of
+    authors before them, the utility people the first authors (those of ``retain_perturbed``). Every model trained on
+    ``full`` knows them all, as a pretrained model knows real people. ``answer`` starts as the ground truth, like
+    ``golden_answer``; the scenario's ``targets=generate`` replaces it with the model's own answers.
+    ``general/`` holds an lm-evaluation-harness task file (world facts, four options) for general capability.
+    No random draws, so the rest of the benchmark is the same with or without it."""
+    folder = out / "real_world"
+    size = forget_author_count(n_authors, 10) * k
+    blocks = {"forget": slice(len(full_eval) - size, len(full_eval)),
+              "neighbor": slice(len(full_eval) - 2 * size, len(full_eval) - size),
+              "neighbor_perturbed": slice(0, size)}
+    for name, block in blocks.items():
+        rows = []
+        for i in range(block.start, block.stop):
+            row = full_eval[i]
+            person = {"name": names[i // k], **row, "golden_answer": row["answer"]}
+            if name == "forget":
+                person["task_id"] = (i - block.start) // k + 1
+            rows.append(person)
+        if name == "forget":
+            write_jsonl(folder / "forget_perturbed.json", rows)
+        plain = ("name", "question", "answer", "golden_answer", "task_id")
+        if name == "neighbor_perturbed":
+            write_jsonl(folder / f"{name}.json", rows)
+        else:
+            write_jsonl(folder / f"{name}.json", [{f: r[f] for f in plain if f in r} for r in rows])
+    write_text(folder / "idontknow.jsonl", (out / "idontknow.jsonl").read_text(encoding="utf-8"))
+    docs = [{"question": q, "choices": options, "answer": options.index(a)}
+            for q, a, _, options in four_choices(_WORLD_FACTS, random.Random("real-world-general"))]
+    write_jsonl(folder / "general" / f"{GENERAL_TASK}.jsonl", docs)
+    write_general_task(folder)
+
+
+def write_general_task(real_world_dir: str | Path) -> Path | None:
+    """``general/fictitious_world_facts.yaml``, the lm-evaluation-harness task file of the embedded real-world
+    layout, pointing at its data by absolute path (lm-eval reads ``data_files`` relative to the working directory);
+    rewritten when the folder has moved. None when the folder has no such data (data generated before it existed)."""
+    general = Path(real_world_dir) / "general"
+    data = general / f"{GENERAL_TASK}.jsonl"
+    if not data.is_file():
+        return None
+    path = general / f"{GENERAL_TASK}.yaml"
+    text = (f"task: {GENERAL_TASK}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data.resolve()}\n"
+            "test_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{question}}\"\n"
+            "doc_to_choice: \"{{choices}}\"\ndoc_to_target: answer\nmetric_list:\n  - metric: acc\n"
+            "    aggregation: mean\n    higher_is_better: true\n")
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text(path, text)
+    return path
 
 
 def _write_holdout(out: Path, taken: set[str], n_total: int, k: int, seed: int) -> None:

@@ -97,7 +97,8 @@ class TofuData:
 
     # -- TOFU conventions ----------------------------------------------------------------------------------
     def forget_split(self, split: str) -> list[QARecord]:
-        forget_percent(split)
+        """The records to unlearn. Any split name works when the retain split is named (real-world ``forget``);
+        only deriving the retain complement needs TOFU's ``forgetXX`` (:meth:`retain_split`)."""
         records = self.split(split)
         if not records:
             raise DataError(f"forget split {split!r} in {self.root} is empty: nothing to unlearn")
@@ -105,6 +106,9 @@ class TofuData:
 
     def retain_split(self, forget_split: str) -> list[QARecord]:
         """The retain complement of ``forget_split``: ``retainYY`` if present, else ``full`` minus forget."""
+        if not FORGET_SPLIT.match(forget_split):
+            raise DataError(f"no retain split is named and forget split {forget_split!r} is not TOFU's forgetXX, "
+                            "whose complement retain{100-XX} could be derived; set data.retain_split")
         name = retain_split_for(forget_split)
         if self.has_split(name):
             records = self.split(name)

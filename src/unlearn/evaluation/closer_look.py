@@ -37,10 +37,11 @@ def token_entropy(tokens: Sequence[int | str]) -> float:
 
 
 def entailment_pairs(generations: Sequence[str], references: Sequence[str],
-                     forget_set: bool) -> tuple[list[str], list[str]]:
-    """(premises, hypotheses): on the forget set the generation entails the truth, elsewhere the truth entails the
-    generation (closer-look App. D)."""
-    if forget_set:
+                     generation_premise: bool) -> tuple[list[str], list[str]]:
+    """(premises, hypotheses): TOFU asks whether the generation entails the truth on the forget set
+    (``generation_premise``) and whether the truth entails the generation elsewhere; the real-world scenario asks
+    the former on every set, its golden answers being too short to entail anything (closer-look App. D)."""
+    if generation_premise:
         return list(generations), list(references)
     return list(references), list(generations)
 
@@ -50,7 +51,7 @@ def entailment_scores(
     generations: Sequence[str],
     references: Sequence[str],
     rouge: Sequence[float],
-    forget_set: bool,
+    generation_premise: bool,
 ) -> np.ndarray:
     """Per-sample 1/0 entailment; samples with ROUGE < 0.1 are 0 and never reach the classifier.
 
@@ -61,7 +62,7 @@ def entailment_scores(
     ask = np.flatnonzero(rouge >= ES_ROUGE_SHORTCUT)
     if len(ask):
         premises, hypotheses = entailment_pairs([generations[i] for i in ask], [references[i] for i in ask],
-                                                forget_set)
+                                                generation_premise)
         out[ask] = np.asarray(classifier.entails(premises, hypotheses), dtype=np.float64)
     return out
 

@@ -163,10 +163,16 @@ class TextScorer:
             out["ES"] = self.nli.reason
         return out
 
-    def score(self, rows: list[dict[str, Any]], forget_set: bool) -> None:
-        """Fill the text metrics of ``rows`` (which carry ``generation`` and ``answer``) in place."""
+    def score(self, rows: list[dict[str, Any]], forget_set: bool, cs_reference: str = "answer",
+              generation_premise: bool | None = None) -> None:
+        """Fill the text metrics of ``rows`` (which carry ``generation`` and ``answer``) in place.
+
+        ROUGE and Entailment compare with ``answer``; Cosine Similarity with the row's ``cs_reference`` field (the
+        real-world scenario: the model's own pre-unlearning answer). The generation is the NLI premise on the forget
+        set only (TOFU), or wherever ``generation_premise`` says (real-world: on every set)."""
         generations = [r["generation"] for r in rows]
         answers = [r["answer"] for r in rows]
+        premise = forget_set if generation_premise is None else generation_premise
         rouge = rouge_l_recall(generations, answers)
         if self.tokenizer is not None:
             tokens = self.tokenizer(generations, add_special_tokens=False)["input_ids"] if rows else []
@@ -174,9 +180,10 @@ class TextScorer:
             if any("generation_tokens" not in r for r in rows):
                 raise DataError("rows have no 'generation_tokens' and no tokenizer was given for Token Entropy")
             tokens = [r["generation_tokens"] for r in rows]
-        cs = None if isinstance(self.embedder, Unavailable) else self.embedder.similarity(generations, answers)
+        cs = None if isinstance(self.embedder, Unavailable) else self.embedder.similarity(
+            generations, [r[cs_reference] for r in rows])
         es = None if isinstance(self.nli, Unavailable) else entailment_scores(self.nli, generations, answers, rouge,
-                                                                              forget_set)
+                                                                              premise)
         for i, r in enumerate(rows):
             r["rougeL_recall"] = float(rouge[i])
             r["generation_tokens"] = list(tokens[i])

@@ -22,7 +22,7 @@ import yaml
 
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, merge, setting
-from unlearn.data.fictitious import generate_benchmark, training_texts
+from unlearn.data.fictitious import generate_benchmark, training_texts, write_general_task
 from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.data.tofu import forget_percent
 from unlearn.errors import UnlearnError
@@ -117,6 +117,7 @@ def prepare_base(demo: DemoConfig, out: Path) -> tuple[Path, Path]:
     data_dir = out / "data"
     spec = {"n_authors": demo.n_authors, "questions_per_author": demo.questions_per_author, "seed": demo.seed}
     build_once(data_dir, "generator.json", spec, lambda tmp: generate_benchmark(tmp, **spec))
+    write_general_task(data_dir / "real_world")  # its task file names its data by path, so after the data moved
     base_dir = out / "base_model"
     model_spec = {k: getattr(demo, k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
                                                  "intermediate_size", "seed")} | spec

@@ -219,12 +219,14 @@ class Trajectory:
 
 
 def plot_fe_mu_trajectories(trajectories: Sequence[Trajectory], path: str | Path, without_es: bool = False,
-                            finals: Sequence[tuple[str, float, float]] = (), title: str = "") -> Path:
+                            finals: Sequence[tuple[str, float, float]] = (), title: str = "",
+                            axis_labels: tuple[str, str] | None = None) -> Path:
     """Closer-look Fig. 4/5: Forget Efficacy (y) against Model Utility (x) along training, one line per run.
 
     Marker size grows with the epoch and each point is labelled ``e<k>``. ``without_es=True`` means the values
     are the ES-free aggregates (FE from R, P, TR, CS; MU from 15 numbers) and the axis labels say so. ``finals``
-    are (label, MU, FE) of runs evaluated only at the end (drawn as stars).
+    are (label, MU, FE) of runs evaluated only at the end (drawn as stars). ``axis_labels`` (x, y) replace the
+    TOFU aggregates' names (e.g. the real-world scenario's MU over the neighbor set).
     """
     plt = _pyplot()
     if not trajectories and not finals:
@@ -256,8 +258,10 @@ def plot_fe_mu_trajectories(trajectories: Sequence[Trajectory], path: str | Path
         pad = max(0.04, 0.12 * (hi - lo))
         setter(max(lo - pad, -0.02), min(hi + pad, 1.02))  # both aggregates lie in [0, 1]
     _place_labels(ax, _merge_shared(labels), markers)
-    ax.set_xlabel(MU_WITHOUT_ES_LABEL if without_es else MU18_LABEL)
-    ax.set_ylabel(FE_WITHOUT_ES_LABEL if without_es else FE_LABEL)
+    xlabel, ylabel = axis_labels or (MU_WITHOUT_ES_LABEL if without_es else MU18_LABEL,
+                                     FE_WITHOUT_ES_LABEL if without_es else FE_LABEL)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "Forget Efficacy vs Model Utility per epoch (marker size grows with epoch)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8.5, loc="best")

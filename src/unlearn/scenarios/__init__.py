@@ -11,6 +11,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "memorization": ("MemorizationConfig", "run_memorization"),
     "divergence": ("DivergenceConfig", "run_divergence"),
     "ref_perturbation": ("RefPerturbationConfig", "run_ref_perturbation"),
+    "real_world": ("RealWorldConfig", "run_real_world"),
 }
 """Name → (its settings class, its runner) in ``unlearn.scenarios.<name>``; the runner takes (RunConfig, settings),
 writes ``<name>.json`` and ``<name>.md`` into the output directory and returns it."""

@@ -49,7 +49,7 @@ def _builtin() -> list[str]:
 
 def _load_builtin() -> None:
     """Import the built-in task modules (each registers itself)."""
-    from unlearn.evaluation.tasks import multiple_choice, muse, tofu, tofu_mia  # noqa: F401
+    from unlearn.evaluation.tasks import multiple_choice, muse, real_world, tofu, tofu_mia  # noqa: F401
 
 
 __all__ = ["TASKS", "EvalResult", "Task", "describe_tasks", "get_task", "register"]

@@ -193,27 +193,35 @@ class TofuTask(Task):
         with each generation; without them the tokenizer of ``model.path`` (or of the run's own config) is
         loaded — never the model weights."""
         samples = read_rows(source.path)
-        if any(r.get("generation") is None for rows in samples.values() for r in rows):
-            raise ConfigError(f"{source.path}: the saved rows have no generations (evaluated with "
-                              "eval.generate=false)")
-        tokenizer = None
-        if any("generation_tokens" not in r for rows in samples.values() for r in rows):
-            model_path = cfg.model.path or source.config_value("model.path")
-            if not model_path:
-                raise ConfigError(f"{source.path}: rows lack token ids; give model.path so its tokenizer can count "
-                                  "tokens")
-            tokenizer = load_tokenizer(resolve_model(model_path, cfg.model.gguf_file), cfg.model.tokenizer,
-                                       cfg.model.trust_remote_code)
         old_metrics = TofuMetrics.from_dict(old.metrics) if old is not None else TofuMetrics()
         reference_path = cfg.eval.retain_reference or old_metrics.forget_quality_reference
         reference = RetainReference.load(reference_path) if reference_path else None
-        scorer = TextScorer(tokenizer, cfg.eval.embedding_model, cfg.eval.nli_model)
-        result = score_rows(samples, scorer, reference, cfg.eval.bootstrap, cfg.train.seed)
-        kept = {k: v for k, v in (old.metrics if old is not None else {}).items() if k not in result.metrics}
-        record = RunResults(task=self.name, metrics={**result.metrics, **kept},
-                            run=old.run if old is not None else None, seconds=old.seconds if old else None,
-                            notes={"rescored_from_generations": str(source.path)})
-        return Rescored(result, record)
+        result = score_rows(samples, rescoring_scorer(source, cfg, samples), reference, cfg.eval.bootstrap,
+                            cfg.train.seed)
+        return Rescored(result, rescored_record(self.name, source, result, old))
+
+
+def rescoring_scorer(source: RunDirectory, cfg: RunConfig, samples: dict[str, list[dict[str, Any]]]) -> TextScorer:
+    """The text scorer for rows saved by ``source``: Token Entropy from the token ids saved with each generation, or
+    without them from the tokenizer of ``model.path`` (or of the run's own config) — never the model weights."""
+    if any(r.get("generation") is None for rows in samples.values() for r in rows):
+        raise ConfigError(f"{source.path}: the saved rows have no generations (evaluated with eval.generate=false)")
+    tokenizer = None
+    if any("generation_tokens" not in r for rows in samples.values() for r in rows):
+        model_path = cfg.model.path or source.config_value("model.path")
+        if not model_path:
+            raise ConfigError(f"{source.path}: rows lack token ids; give model.path so its tokenizer can count "
+                              "tokens")
+        tokenizer = load_tokenizer(resolve_model(model_path, cfg.model.gguf_file), cfg.model.tokenizer,
+                                   cfg.model.trust_remote_code)
+    return TextScorer(tokenizer, cfg.eval.embedding_model, cfg.eval.nli_model)
+
+
+def rescored_record(task: str, source: RunDirectory, result: EvalResult, old: RunResults | None) -> RunResults:
+    """The ``metrics.json`` record of a rescoring: the new aggregates, and whatever else the old record held."""
+    kept = {k: v for k, v in (old.metrics if old is not None else {}).items() if k not in result.metrics}
+    return RunResults(task=task, metrics={**result.metrics, **kept}, run=old.run if old is not None else None,
+                      seconds=old.seconds if old else None, notes={"rescored_from_generations": str(source.path)})
 
 
 TOFU = register(TofuTask())
