@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -131,6 +132,9 @@ def test_input_errors_come_before_any_model_loads(finetuned, tmp_path, capsys):
         (["attack", "leak", str(finetuned), "k=0"], "k must be at least 1"),
         (["attack", "quantise", str(finetuned)], "unknown attack 'quantise'"),
         (["attack", "quantize", str(finetuned), "bits=[8,3]"], "optimum-quanto quantizes weights to 8, 4, 2 bits"),
+        (["attack", "quantize", str(finetuned), "bits=[2]", "backend=bitsandbytes"],
+         "bitsandbytes quantizes weights to 8, 4 bits"),
+        (["attack", "quantize", str(finetuned), "backend=gptq"], "backend must be one of"),
         (["attack", "relearn", str(finetuned), "fraction=1.2"], "fraction must be in (0, 1]"),
         (["attack", "paraphrase", str(finetuned), f"retain_reference={tmp_path / 'empty_run'}"], "holds no model"),
         (["attack", "leak", str(finetuned), "data.root=/nonexistent"], "data.root '/nonexistent'"),
@@ -218,16 +222,36 @@ def test_relearn_attack_end_to_end(finetuned, bench_dir, tmp_path):
     assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
 
 
-def test_quantize_attack_end_to_end(finetuned, bench_dir, tmp_path):
+def test_a_missing_bitsandbytes_is_one_line_before_any_model_loads(finetuned, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # as if not installed
+    assert main(["attack", "quantize", str(finetuned), "backend=bitsandbytes"]) == 2
+    err = capsys.readouterr().err
+    assert "needs bitsandbytes" in err and "pip install" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("backend", ["quanto", "bitsandbytes"])
+def test_quantize_attack_end_to_end(finetuned, bench_dir, tmp_path, backend, capsys):
     """8- and 4-bit copies of an unlearned model are evaluated like the run; 8-bit stays close to full precision,
-    and the report names the starting model's forget ROUGE beside them."""
+    and the report names the starting model's forget ROUGE beside them. bitsandbytes only where it is installed."""
+    if backend == "bitsandbytes":
+        pytest.importorskip("bitsandbytes", reason="bitsandbytes is optional (extra [bitsandbytes])")
     run = tmp_path / "npo"
     assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=npo+gd", "progress=false",
                  "model.template=qa", "train.epochs=2", "train.lr=3e-3", "train.batch_size=4", "train.grad_accum=1",
                  "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "save_model=true",
                  f"eval.retain_reference={finetuned}", f"output_dir={run}"]) == 0
-    assert main(["attack", "quantize", str(run)]) == 0
+    if backend == "bitsandbytes":  # bitsandbytes' CPU 4-bit kernel packs 64 input features, the tiny model has 32
+        assert main(["attack", "quantize", str(run), f"backend={backend}"]) == 2
+        assert "need at least 64 input features" in capsys.readouterr().err
+        assert main(["attack", "quantize", str(run), f"backend={backend}", "bits=[8]"]) == 0
+        result = read_json(run / "attacks" / "quantize.json")
+        assert result["library"] == "bitsandbytes" and list(result["quantized"]) == ["8"]
+        full, q8 = result["full_precision"], result["quantized"]["8"]
+        assert abs(q8["forget_prob"] - full["forget_prob"]) < 0.05 * full["forget_prob"] + 1e-6
+        return
+    assert main(["attack", "quantize", str(run), f"backend={backend}"]) == 0
     result = read_json(run / "attacks" / "quantize.json")
+    assert result["library"] == "optimum-quanto"
     full, q8, q4 = result["full_precision"], result["quantized"]["8"], result["quantized"]["4"]
     own = read_json(run / "metrics.json")
     assert full["forget_prob"] == own["sets"]["forget"]["prob"]

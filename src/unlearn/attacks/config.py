@@ -33,8 +33,10 @@ class AttackConfig:
     baseline: str | None = setting(None, "relearn: the model the attack is repeated on, a run directory with its "
                                          "model (default: the model the run started from, when it is a run's; `none` "
                                          "= skip)")
-    bits: list[int] = setting(doc="quantize: weight bit widths, each evaluated (optimum-quanto: 8, 4, 2)",
-                              factory=lambda: [8, 4])
+    bits: list[int] = setting(doc="quantize: weight bit widths, each evaluated (optimum-quanto: 8, 4, 2; "
+                                  "bitsandbytes: 8, 4)", factory=lambda: [8, 4])
+    backend: str = setting("quanto", "quantize: the library, `quanto` (optimum-quanto, extra [quantize]) or "
+                                     "`bitsandbytes` (LLM.int8 and its default 4-bit type, where it is installed)")
 
     def __post_init__(self) -> None:
         check(self.k >= 1, "k", "be at least 1", self.k)
@@ -44,6 +46,7 @@ class AttackConfig:
         check(self.seed >= 0, "seed", "be ≥ 0", self.seed)
         check(0 < self.fraction <= 1, "fraction", "be in (0, 1]", self.fraction)
         check_choice(self.subset, ("random", "shortest", "both"), "subset")
+        check_choice(self.backend, ("quanto", "bitsandbytes"), "backend")
         for name in ("seeds", "epochs", "batch_size"):
             check(getattr(self, name) >= 1, name, "be at least 1", getattr(self, name))
         check(self.lr > 0, "lr", "be positive", self.lr)

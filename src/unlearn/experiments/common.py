@@ -52,6 +52,8 @@ def quiet_libraries() -> None:
     # business; our own warnings (unlearn.*) still show
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category, module=r"(transformers|peft|accelerate|torch)(\.|$)")
+    # bitsandbytes, where installed, is imported by peft and warns about an optional CPU kernel package at import
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     if not any(isinstance(h, _Stderr) for h in log.handlers):
         log.addHandler(_Stderr())
         log.setLevel(logging.INFO)
