@@ -43,7 +43,8 @@ def test_every_key_and_default_is_documented(cls):
 def test_rendered_tables_cover_every_class():
     assert set(config_classes()) == {"RunConfig", "DemoConfig", "MuseDemoConfig", "WmdpDemoConfig", "MarkovStudyConfig",
                                      "AttackConfig", "ContinualConfig", "MemorizationConfig",
-                                     "DivergenceConfig", "RefPerturbationConfig"}
+                                     "DivergenceConfig", "RefPerturbationConfig", "RealWorldConfig",
+                                     "SweepConfig"}
     assert "| `train.lr` | 1e-05 | AdamW learning rate |" in render_table(RunConfig)
 
 

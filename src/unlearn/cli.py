@@ -29,6 +29,8 @@ EXAMPLES = {
                 "      data.forget_split=forget01 methods=[npo+gd,me+gd,idk+ap] output_dir=runs/continual01\n"
                 "  unlearn scenario real_world model=HuggingFaceTB/SmolLM2-135M-Instruct data=DATA/real_world \\\n"
                 "      eval.lm_eval=[mmlu,arc_challenge] output_dir=runs/real_world",
+    "sweep": "unlearn sweep -c base.yaml method=npo+gd,simnpo+gd train.lr=1e-5,2e-5 npo+gd:forget.beta=0.05,0.1 \\\n"
+             "      simnpo+gd:forget.beta=2.5,3.5 train.eval_every_epoch=true sweep.jobs=2 output_dir=runs/sweep1",
     "attack": "unlearn attack leak runs/simnpo k=16 temperature=1.0 threshold=0.5\n"
               "  unlearn attack paraphrase runs/simnpo retain_reference=runs/retain\n"
               "  unlearn attack relearn runs/simnpo fraction=0.2 seeds=5 epochs=3\n"
@@ -165,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "perturbed reference)")
     _add_config_args(p)
 
+    p = add("sweep", "run a grid of unlearning runs (key=v1,v2 axes, METHOD:key=… per-method axes), resumable; "
+                     "the forgetting–utility front, the best run per method under a utility floor, and a report")
+    p.add_argument("--yes", action="store_true", help="run more than sweep.max_runs runs")
+    _add_config_args(p)
+
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
                        "retain metrics")
     p.epilog = ("example:\n  unlearn compare runs/target runs/retain runs/npo runs/simnpo --output compare.md "
@@ -298,6 +305,27 @@ def _scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from unlearn.config.parsing import load_config, read_yaml
+    from unlearn.experiments.common import quiet_libraries
+    from unlearn.sweeps.config import SweepConfig
+    from unlearn.sweeps.run import run_sweep
+
+    quiet_libraries()
+    base = read_yaml(args.config) if args.config else {}
+    settings = [o.removeprefix("sweep.") for o in args.overrides if o.startswith("sweep.")]
+    out_items = [o for o in args.overrides if o.partition("=")[0].strip() == "output_dir"]
+    grid = [o for o in args.overrides if not o.startswith("sweep.") and o not in out_items]
+    sweep = load_config(SweepConfig, None, settings, base=base.pop("sweep", None) or {})
+    out = Path(out_items[-1].partition("=")[2].strip() if out_items else base.pop("output_dir", None) or "runs/sweep")
+    out = run_sweep(base, grid, sweep, out, yes=args.yes)
+    print((out / "sweep.md").read_text(encoding="utf-8"))
+    print(f"results: {out / 'sweep.json'}, {out / 'sweep.md'}")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from unlearn.reporting.report import write_comparison
 
@@ -403,7 +431,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo, "finetune": _pipeline(_finetune), "run": _pipeline(_run), "eval": _pipeline(_eval),
     "score": _score, "tofu-subset": _tofu_subset, "methods": _methods, "tasks": _tasks,
     "generate-data": _generate_data, "sequential": _sequential, "study": _study, "report": _report, "compare": _compare,
-    "attack": _attack, "scenario": _scenario,
+    "attack": _attack, "scenario": _scenario, "sweep": _sweep,
 }
 
 

@@ -55,13 +55,16 @@ def config_classes() -> dict[str, type]:
     from unlearn.scenarios.continual import ContinualConfig
     from unlearn.scenarios.divergence import DivergenceConfig
     from unlearn.scenarios.memorization import MemorizationConfig
+    from unlearn.scenarios.real_world import RealWorldConfig
     from unlearn.scenarios.ref_perturbation import RefPerturbationConfig
     from unlearn.studies.markov.config import MarkovStudyConfig
+    from unlearn.sweeps.config import SweepConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
             "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig, "AttackConfig": AttackConfig,
             "ContinualConfig": ContinualConfig, "MemorizationConfig": MemorizationConfig,
-            "DivergenceConfig": DivergenceConfig, "RefPerturbationConfig": RefPerturbationConfig}
+            "DivergenceConfig": DivergenceConfig, "RefPerturbationConfig": RefPerturbationConfig,
+            "RealWorldConfig": RealWorldConfig, "SweepConfig": SweepConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

@@ -442,3 +442,37 @@ def plot_relearn_curves(series: Mapping[str, Sequence[tuple[int, float, float | 
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(title or f"{ylabel} under the relearning attack", fontsize=10)
     return _save(fig, path)
+
+
+# ------------------------------------------------------------------------------------------ sweeps
+def plot_sweep_front(points: Mapping[str, Sequence[tuple[float, float]]], fronts: Mapping[str, Sequence[tuple[float,
+                                                                                                             float]]],
+                     path: str | Path, xlabel: str, ylabel: str, log_y: bool = False,
+                     marks: Mapping[str, tuple[float, float]] | None = None,
+                     chosen: Mapping[str, tuple[float, float]] | None = None, title: str = "") -> Path:
+    """A sweep's trade-off: every candidate (utility x, forgetting y), one colour per method, each method's Pareto
+    front as a line, the chosen candidates ringed, and named reference models (target, retain) as black markers."""
+    plt = _pyplot()
+    if not points:
+        raise ValueError("plot_sweep_front: nothing to draw")
+    fig, ax = plt.subplots(figsize=(7.2, 5.4))
+    for k, (method, xy) in enumerate(points.items()):
+        color = COLORS[k % len(COLORS)]
+        ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=22, color=color, alpha=0.55, label=method)
+        front = fronts.get(method) or []
+        if front:
+            ax.plot([p[0] for p in front], [p[1] for p in front], "-", color=color, lw=1.6)
+        if chosen and method in chosen:
+            ax.scatter([chosen[method][0]], [chosen[method][1]], s=150, facecolors="none", edgecolors=color,
+                       linewidths=2.0, zorder=4)
+    for (label, (x, y)), marker in zip((marks or {}).items(), ("X", "*", "P", "D"), strict=False):
+        ax.scatter([x], [y], marker=marker, s=170, color="black", zorder=5, label=label)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Sweep: forgetting vs utility (lines: each method's Pareto front; rings: chosen)",
+                 fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)

@@ -1,0 +1,50 @@
+"""Settings of ``unlearn sweep`` (``sweep.<key>=…``; the grid and the run keys are the other arguments)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from unlearn.config.parsing import check, setting
+
+DEFAULT_METRICS = {"tofu": ("forget_quality", "model_utility_9"), "real_world": ("forget_efficacy", "model_utility"),
+                   "tofu_continual": ("forget_quality", "model_utility_9")}
+"""Task → (forgetting, utility) metric a sweep selects on unless ``sweep.forget_metric`` / ``utility_metric`` say."""
+
+
+@dataclass
+class SweepConfig:
+    max_runs: int = setting(200, "more runs than this need --yes (a typo in a grid can mean thousands)")
+    jobs: int = setting(1, "runs at a time on this machine (each in its own process when > 1)")
+    devices: list[int] = setting(doc="GPU ids to spread runs across, one run per GPU at a time (sets jobs)",
+                                 factory=list)
+    threads: int | None = setting(None, "torch threads per run (default: the CPU cores divided by jobs, so parallel "
+                                        "runs never oversubscribe the cores)")
+    forget_metric: str | None = setting(None, "forgetting axis, higher = better (default: the task's: TOFU "
+                                              "`forget_quality`, real_world `forget_efficacy`)")
+    utility_metric: str | None = setting(None, "utility axis (default: TOFU `model_utility_9`, real_world "
+                                               "`model_utility`; e.g. `model_utility_18`)")
+    utility_ratio: float = setting(0.9, "the selection rule: best forgetting among candidates with utility ≥ this × "
+                                        "the target's (the papers pick by eye; 0.9 is our default)")
+    target: str | None = setting(None, "the target model's evaluated run directory, for its utility (default: "
+                                       "epoch 0 of the runs' per-epoch evaluation, the model before unlearning)")
+    retain: str | None = setting(None, "the retain model's evaluated run directory, marked on the front plot "
+                                       "(default: eval.retain_reference when it is a run directory)")
+    epochs: bool = setting(True, "every evaluated epoch of a run is a candidate (the papers pick the best epoch); "
+                                 "false: only each run's final model")
+
+    def __post_init__(self) -> None:
+        check(self.max_runs >= 1, "sweep.max_runs", "be at least 1", self.max_runs)
+        check(self.jobs >= 1, "sweep.jobs", "be at least 1", self.jobs)
+        check(0 < self.utility_ratio <= 1.5, "sweep.utility_ratio", "be in (0, 1.5]", self.utility_ratio)
+        if self.devices:
+            check(len(set(self.devices)) == len(self.devices), "sweep.devices", "name each GPU once", self.devices)
+            self.jobs = len(self.devices)
+        cores = os.cpu_count() or 1
+        if self.threads is None:
+            self.threads = max(1, cores // self.jobs)
+        check(self.threads >= 1, "sweep.threads", "be at least 1", self.threads)
+        if not self.devices:
+            check(self.threads * self.jobs <= cores, "sweep.threads",
+                  f"times sweep.jobs ({self.jobs}) stay within the {cores} CPU cores (oversubscribed threads were "
+                  "measured 6× slower with identical results)", self.threads)

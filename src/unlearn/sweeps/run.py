@@ -1,0 +1,213 @@
+"""``unlearn sweep``: every run of a grid as an ordinary run directory under ``OUT/runs/``, then the selection and the
+report (docs/sweeps.md).
+
+Runs go one after another in this process, or ``sweep.jobs`` at a time each in its own ``unlearn run`` process (on
+``sweep.devices`` GPUs, one run per GPU), every process limited to ``sweep.threads`` torch threads. A run already
+finished with the same configuration is skipped and an interrupted one resumes from its checkpoint, so a sweep
+stopped anywhere goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from unlearn.config import RunConfig
+from unlearn.config.parsing import dump_yaml
+from unlearn.errors import ConfigError, UnlearnError
+from unlearn.io import write_json, write_text
+from unlearn.runs import RunDirectory
+from unlearn.sweeps.config import DEFAULT_METRICS, SweepConfig
+from unlearn.sweeps.grid import PlannedRun, expand, parse_grid
+from unlearn.sweeps.select import Candidate, choose, metric_value, pareto_front
+
+
+def selection_metrics(cfg: RunConfig, sweep: SweepConfig) -> tuple[str, str]:
+    """(forgetting, utility) metric keys, checked against what the run's task produces."""
+    from unlearn.evaluation.tasks import get_task
+
+    task = get_task(cfg.eval.task)
+    defaults = DEFAULT_METRICS.get(task.name, (None, None))
+    keys = []
+    for setting, default in (("forget_metric", defaults[0]), ("utility_metric", defaults[1])):
+        key = getattr(sweep, setting) or default
+        produced = [m.key for m in task.metrics if m.scope == "run"]
+        if key is None:
+            raise ConfigError(f"sweep.{setting} is required for the {task.name} task (run-level metrics: "
+                              f"{', '.join(produced)})")
+        if key not in produced:
+            raise ConfigError(f"sweep.{setting}={key!r}: the {task.name} task does not produce it (run-level "
+                              f"metrics: {', '.join(produced)})")
+        keys.append(key)
+    return keys[0], keys[1]
+
+
+def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig, out: Path,
+               yes: bool = False) -> list[tuple[PlannedRun, str]]:
+    """Every run with its resolved ``config.yaml`` text, all checked before anything runs."""
+    from unlearn.experiments.common import check_evaluation, with_task_defaults
+    from unlearn.experiments.unlearning import unlearning_config_text
+
+    runs = expand(parse_grid(items), base, (), out)
+    if len(runs) > sweep.max_runs and not yes:
+        raise ConfigError(f"the grid has {len(runs)} runs, more than sweep.max_runs={sweep.max_runs}; pass --yes to "
+                          "run them all, or raise sweep.max_runs")
+    planned = []
+    for run in runs:
+        cfg = with_task_defaults(run.config)
+        try:
+            text = unlearning_config_text(cfg)
+            check_evaluation(cfg)
+        except UnlearnError as err:
+            raise type(err)(f"grid run {run.name}: {err}") from None
+        planned.append((run, text))
+    selection_metrics(runs[0].config, sweep)
+    if sweep.target is None and not all(r.config.train.eval_every_epoch for r in runs):
+        raise ConfigError("the selection needs the target model's utility: set train.eval_every_epoch=true (epoch 0 "
+                          "is the model before unlearning) or sweep.target=RUN_DIR (the target's evaluation)")
+    if sweep.target is not None and not RunDirectory(sweep.target).is_complete():
+        raise ConfigError(f"sweep.target={sweep.target!r} is not a finished run directory (with metrics.json)")
+    return planned
+
+
+def _execute_here(planned: Sequence[tuple[PlannedRun, str]], threads: int, echo) -> None:
+    import torch
+
+    from unlearn.experiments.stages import run_stage
+    from unlearn.experiments.unlearning import run_unlearning
+
+    torch.set_num_threads(threads)
+    for i, (run, text) in enumerate(planned, start=1):
+        def execute(run: PlannedRun = run, i: int = i, **how: bool) -> None:
+            echo(f"[{i}/{len(planned)}] {run.name}")
+            run_unlearning(run.config, **how)
+
+        run_stage(RunDirectory(run.config.output_dir), text, execute)
+
+
+def _execute_processes(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepConfig, out: Path, echo) -> None:
+    """Each run as ``unlearn run -c CONFIG`` in its own process, ``sweep.jobs`` at a time."""
+    from unlearn.train.checkpoint import Checkpoint
+
+    configs, logs = out / "configs", out / "logs"
+    slots = list(sweep.devices) or [None] * sweep.jobs
+    free = list(range(len(slots)))
+
+    def launch(item: tuple[int, tuple[PlannedRun, str]]) -> tuple[str, int]:
+        i, (run, text) = item
+        slot = free.pop()
+        try:
+            path = configs / f"{run.name}.yaml"
+            write_text(path, dump_yaml(run.config))
+            directory = RunDirectory(run.config.output_dir)
+            resume = directory.holds_config(text) and Checkpoint(directory.checkpoint_dir).exists()
+            env = {**os.environ, "OMP_NUM_THREADS": str(sweep.threads), "MKL_NUM_THREADS": str(sweep.threads)}
+            if slots[slot] is not None:
+                env["CUDA_VISIBLE_DEVICES"] = str(slots[slot])
+            echo(f"[{i}/{len(planned)}] {run.name}" + (f" (GPU {slots[slot]})" if slots[slot] is not None else ""))
+            logs.mkdir(parents=True, exist_ok=True)
+            with open(logs / f"{run.name}.log", "w", encoding="utf-8") as log:
+                code = subprocess.call([sys.executable, "-m", "unlearn.cli", "run", "-c", str(path),
+                                        "--resume" if resume else "--overwrite"], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+            return run.name, code
+        finally:
+            free.append(slot)
+
+    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+        failed = [name for name, code in pool.map(launch, enumerate(planned, start=1)) if code != 0]
+    if failed:
+        raise UnlearnError(f"{len(failed)} sweep run(s) failed: {', '.join(failed[:5])} (logs in {logs})")
+
+
+def candidates_of(run: PlannedRun, forget_key: str, utility_key: str, epochs: bool) -> tuple[list[Candidate],
+                                                                                           dict[str, Any]]:
+    """The run's candidates (every evaluated epoch ≥ 1, or its final evaluation) and its epoch-0 row."""
+    directory = RunDirectory(run.config.output_dir)
+    rows = directory.read_epochs() or []
+    start = next((r for r in rows if r.get("epoch") == 0), {})
+    out = []
+    for row in (r for r in rows if epochs and r.get("epoch", 0) >= 1):
+        forget, utility = metric_value(row, forget_key), metric_value(row, utility_key)
+        if forget is not None and utility is not None:
+            out.append(Candidate(run.name, run.method, int(row["epoch"]), forget, utility, run.settings))
+    if not out:
+        metrics = directory.read_results().metrics
+        forget, utility = metric_value(metrics, forget_key), metric_value(metrics, utility_key)
+        if forget is None or utility is None:
+            raise UnlearnError(f"{directory.path}: its results have no {forget_key if forget is None else utility_key}")
+        out.append(Candidate(run.name, run.method, None, forget, utility, run.settings))
+    return out, start
+
+
+def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig, out: Path, yes: bool = False,
+              echo=print) -> Path:
+    """Plan, run what is not finished, select, report. Returns the sweep directory."""
+    planned = plan_sweep(base, items, sweep, out, yes)
+    forget_key, utility_key = selection_metrics(planned[0][0].config, sweep)
+    pending = [(r, t) for r, t in planned if not (RunDirectory(r.config.output_dir).holds_config(t)
+                                                  and RunDirectory(r.config.output_dir).is_complete())]
+    echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run "
+         f"({sweep.jobs} at a time, {sweep.threads} threads each)")
+    if pending:
+        if sweep.jobs == 1 and not sweep.devices:
+            _execute_here(pending, sweep.threads, echo)
+        else:
+            _execute_processes(pending, sweep, out, echo)
+    return write_sweep(planned, sweep, forget_key, utility_key, out)
+
+
+def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, float] | None:
+    if not run_dir or not RunDirectory(run_dir).is_complete():
+        return None
+    metrics = RunDirectory(run_dir).read_results().metrics
+    forget, utility = metric_value(metrics, forget_key), metric_value(metrics, utility_key)
+    if utility is None:
+        return None
+    if forget is None and forget_key == "forget_quality":
+        forget = 1.0  # the retain model against itself: the same distribution
+    return None if forget is None else {"forget": forget, "utility": utility}
+
+
+def write_sweep(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepConfig, forget_key: str, utility_key: str,
+                out: Path) -> Path:
+    from unlearn.sweeps.report import sweep_report
+
+    candidates, starts = [], []
+    for run, _ in planned:
+        found, start = candidates_of(run, forget_key, utility_key, sweep.epochs)
+        candidates += found
+        if start:
+            starts.append(start)
+    target = _point(sweep.target, forget_key, utility_key)
+    if target is None and starts:
+        start = starts[0]
+        target = {"forget": metric_value(start, forget_key), "utility": metric_value(start, utility_key)}
+    if target is None or target.get("utility") is None:
+        raise UnlearnError("the target's utility is unknown (no epoch-0 evaluation and no sweep.target)")
+    first = RunDirectory(planned[0][0].config.output_dir).read_results().metrics
+    n_forget = ((first.get("sets") or {}).get("forget") or {}).get("n")
+    choices = choose(candidates, target["utility"], sweep.utility_ratio, forget_key == "forget_quality", n_forget)
+    retain_dir = sweep.retain or planned[0][0].config.eval.retain_reference
+    retain = _point(retain_dir, forget_key, utility_key)
+    result = {
+        "forget_metric": forget_key, "utility_metric": utility_key, "utility_ratio": sweep.utility_ratio,
+        "target": target, "retain": retain, "n_forget": n_forget,
+        "runs": [{"name": r.name, "method": r.method, "settings": r.settings} for r, _ in planned],
+        "candidates": [c.__dict__ | {"settings": dict(c.settings)} for c in candidates],
+        "front": [c.label for c in pareto_front(candidates)],
+        "fronts": {m: [c.label for c in pareto_front([c for c in candidates if c.method == m])]
+                   for m in dict.fromkeys(c.method for c in candidates)},
+        "chosen": {m: {"candidate": None if ch.chosen is None else ch.chosen.label, "threshold": ch.threshold,
+                       "eligible": ch.eligible, "tied_with": ch.tied_with, "seed_spread": ch.seed_spread,
+                       "reason": ch.reason} for m, ch in choices.items()},
+    }
+    write_json(out / "sweep.json", result)
+    write_text(out / "sweep.md", "\n".join(sweep_report(result, candidates, choices, out)) + "\n")
+    return out
+

@@ -1,0 +1,132 @@
+"""Choosing among a sweep's candidates (docs/sweeps.md#selection): the Pareto front of forgetting against utility,
+and "the best forgetting subject to utility ≥ x × the target's", with ties where the data cannot tell candidates
+apart.
+
+A candidate is one evaluated model: a run's final evaluation, or one epoch of its per-epoch evaluation (the papers
+pick the best epoch). Both axes are higher-is-better (Forget Quality or Forget Efficacy; a Model Utility).
+
+Forget Quality is a KS p-value: on n forget rows compared with the retain model's n, the statistic is k/n for an
+integer k, so FQ takes one of n + 1 values (:func:`fq_ladder`). Two configurations are tied when their FQ lies on
+the same rung, or, when seeds were swept, when their seed means differ by less than the larger seed spread.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Candidate:
+    run: str
+    method: str
+    epoch: int | None  # None: the run's final evaluation
+    forget: float
+    utility: float
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.run + (f"@e{self.epoch}" if self.epoch is not None else "")
+
+
+def metric_value(metrics: Mapping[str, Any], key: str) -> float | None:
+    """A run-level metric from ``metrics.json`` or an ``epochs.jsonl`` row: at the top level, or in the closer-look
+    block (``model_utility_18``, ``forget_efficacy`` of TOFU runs)."""
+    value = metrics.get(key)
+    if value is None:
+        value = (metrics.get("closer_look") or {}).get(key)
+    return None if value is None else float(value)
+
+
+def pareto_front(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates no other candidate beats on both axes (≥ on both, > on one), by utility ascending."""
+    def beaten(c: Candidate) -> bool:
+        return any(o.forget >= c.forget and o.utility >= c.utility and (o.forget > c.forget or o.utility > c.utility)
+                   for o in candidates)
+
+    front = [c for c in candidates if not beaten(c)]
+    return sorted(front, key=lambda c: (c.utility, c.forget))
+
+
+def fq_ladder(n: int) -> np.ndarray:
+    """Every value Forget Quality can take on n forget rows (two samples of n): the two-sided KS p-value of
+    D = k/n for k = n, …, 0 (ascending). D = k/n is the statistic of 0..n−1 against the same shifted by k."""
+    base = np.arange(n, dtype=float)
+    return np.array([stats.ks_2samp(base, base + k).pvalue for k in range(n, -1, -1)])
+
+
+def rung(value: float, ladder: np.ndarray) -> int:
+    """The index of ``value`` on the ladder (its nearest rung)."""
+    return int(np.argmin(np.abs(np.log(np.maximum(ladder, 1e-300)) - np.log(max(value, 1e-300)))))
+
+
+@dataclass
+class Choice:
+    """The chosen candidate of one method and how it was chosen."""
+
+    method: str
+    chosen: Candidate | None
+    threshold: float
+    eligible: int
+    tied_with: list[str] = field(default_factory=list)
+    seed_spread: float | None = None
+    reason: str = ""
+
+
+def _config_key(c: Candidate, seed_key: str) -> tuple:
+    return (c.method, c.epoch, tuple(sorted((k, v) for k, v in c.settings.items() if k != seed_key)))
+
+
+def choose(candidates: Sequence[Candidate], target_utility: float, ratio: float, forget_is_fq: bool = True,
+           n_forget: int | None = None, seed_key: str = "train.seed") -> dict[str, Choice]:
+    """Per method: the candidate with the best forgetting among those with utility ≥ ``ratio`` × ``target_utility``.
+
+    Candidates that differ only in ``seed_key`` are one configuration: it is ranked by its seed mean, and its spread
+    (the standard deviation over seeds) widens the tie. Without seeds, FQ values on the same rung of the ladder of
+    ``n_forget`` rows are ties. Among tied configurations the higher mean utility wins; a configuration run with
+    several seeds is represented by the seed whose forgetting is nearest its mean."""
+    threshold = ratio * target_utility
+    ladder = fq_ladder(n_forget) if forget_is_fq and n_forget else None
+    out: dict[str, Choice] = {}
+    for method in dict.fromkeys(c.method for c in candidates):
+        mine = [c for c in candidates if c.method == method]
+        groups: dict[tuple, list[Candidate]] = {}
+        for c in mine:
+            groups.setdefault(_config_key(c, seed_key), []).append(c)
+        summary = []
+        for members in groups.values():
+            forget = [c.forget for c in members]
+            utility = statistics.fmean(c.utility for c in members)
+            spread = statistics.stdev(forget) if len(forget) > 1 else 0.0
+            summary.append((statistics.fmean(forget), utility, spread, members))
+        eligible = [s for s in summary if s[1] >= threshold]
+        if not eligible:
+            best_mu = max(s[1] for s in summary)
+            out[method] = Choice(method, None, threshold, 0, reason=f"no configuration reaches utility {threshold:.4g} "
+                                                                    f"(best {best_mu:.4g})")
+            continue
+        best = max(eligible, key=lambda s: s[0])
+
+        def tied(s: tuple, best: tuple = best) -> bool:
+            if s is best:
+                return True
+            if max(s[2], best[2]) > 0:
+                return best[0] - s[0] < max(s[2], best[2])
+            if ladder is not None:
+                return rung(s[0], ladder) == rung(best[0], ladder)
+            return s[0] == best[0]
+
+        ties = [s for s in eligible if tied(s)]
+        winner = max(ties, key=lambda s: (s[1], s[0]))
+        members = winner[3]
+        representative = min(members, key=lambda c: abs(c.forget - winner[0]))
+        out[method] = Choice(method, representative, threshold, len(eligible),
+                             tied_with=[s[3][0].label for s in ties if s is not winner],
+                             seed_spread=winner[2] if len(members) > 1 else None)
+    return out

@@ -1,0 +1,135 @@
+"""`unlearn sweep`: grid expansion (common and per-method axes), the front, the FQ ladder and the selection rule on
+hand-made candidates, every input error before a run starts, and a tiny sweep that resumes and runs in processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from unlearn.cli import main
+from unlearn.config import RunConfig, load_config
+from unlearn.errors import ConfigError
+from unlearn.io import read_json
+from unlearn.sweeps.config import SweepConfig
+from unlearn.sweeps.grid import expand, parse_grid, split_values
+from unlearn.sweeps.run import plan_sweep, selection_metrics
+from unlearn.sweeps.select import Candidate, choose, fq_ladder, pareto_front
+
+
+def test_values_split_at_top_level_commas_only():
+    assert split_values("1e-5,2e-5") == ["1e-5", "2e-5"]
+    assert split_values("[full,world_facts],[full]") == ["[full,world_facts]", "[full]"]
+    assert split_values("'a,b',c") == ["'a,b'", "c"]
+
+
+def test_grid_expands_common_axes_times_each_methods_own(tmp_path):
+    grid = parse_grid(["method=npo+gd,simnpo+gd", "train.lr=1e-5,2e-5", "npo+gd:forget.beta=0.05,0.1",
+                       "simnpo+gd:forget.beta=2.5", "train.epochs=3"])
+    runs = expand(grid, {"model": {"path": "m"}, "data": {"root": "d"}}, (), tmp_path)
+    npo = [r for r in runs if r.method == "npo+gd"]
+    simnpo = [r for r in runs if r.method == "simnpo+gd"]
+    assert len(npo) == 4 and len(simnpo) == 2  # 2 lr × 2 β, and 2 lr × the one β
+    pairs = sorted((r.config.train.lr, r.config.forget["beta"]) for r in npo)
+    assert pairs == [(1e-5, 0.05), (1e-5, 0.1), (2e-5, 0.05), (2e-5, 0.1)]
+    assert {r.config.forget["beta"] for r in simnpo} == {2.5} and all(r.config.train.epochs == 3 for r in runs)
+    assert npo[0].settings == {"train.lr": "1e-5", "forget.beta": "0.05"}  # only what varies names the run
+    assert len({r.name for r in runs}) == 6
+    assert all(r.config.output_dir.startswith(str(tmp_path / "runs")) for r in runs)
+
+
+@pytest.mark.parametrize(("items", "message"), [
+    ([], "the grid is empty"),
+    (["train.lr=1e-5"], "every axis has one value"),
+    (["train.lrr=1e-5,2e-5"], "unknown config key 'train.lrr'"),
+    (["train.lr=1e-5,fast"], "train.lr must be a number"),
+    (["method=npo+gd,ga+gd", "simnpo+gd:forget.beta=1,2"], r"simnpo\+gd is not a method of the sweep"),
+    (["train.lr=1e-5,2e-5", "train.lr=3e-5,4e-5"], "given twice"),
+    (["train.lr"], "must look like key=v1,v2"),
+])
+def test_grid_errors(items, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        expand(parse_grid(items), {}, (), tmp_path)
+
+
+def test_more_runs_than_the_limit_need_yes(tmp_path):
+    with pytest.raises(ConfigError, match=r"6 runs, more than sweep.max_runs=5; pass --yes"):
+        plan_sweep({}, ["train.lr=1,2,3", "train.epochs=1,2"], SweepConfig(max_runs=5), tmp_path)
+
+
+def test_selection_metrics_must_be_the_tasks():
+    cfg = load_config(RunConfig)
+    assert selection_metrics(cfg, SweepConfig()) == ("forget_quality", "model_utility_9")
+    with pytest.raises(ConfigError, match=r"sweep.utility_metric='retain_rouge': the tofu task does not produce"):
+        selection_metrics(cfg, SweepConfig(utility_metric="retain_rouge"))
+    with pytest.raises(ConfigError, match=r"sweep\.threads"):
+        SweepConfig(jobs=2, threads=10_000)
+
+
+def _c(run, method, forget, utility, epoch=1, **settings):
+    """A candidate; without settings, its own configuration (runs that differ only in train.seed are one)."""
+    return Candidate(run, method, epoch, forget, utility, settings or {"config": run})
+
+
+def test_pareto_front_by_hand():
+    a, b, c, d = _c("a", "m", 0.9, 0.1), _c("b", "m", 0.5, 0.5), _c("c", "m", 0.4, 0.4), _c("d", "m", 0.1, 0.9)
+    tie = _c("e", "m", 0.5, 0.5)
+    assert pareto_front([a, b, c, d, tie]) == [a, b, tie, d]  # c is beaten by b; equal points both stay
+
+
+def test_fq_ladder_holds_every_ks_p_value_of_n_rows():
+    ladder = fq_ladder(20)
+    assert len(ladder) == 21 and ladder[-1] == pytest.approx(1.0) and np.all(np.diff(ladder) > 0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p = stats.ks_2samp(rng.normal(size=20), rng.normal(0.5, size=20)).pvalue
+        assert np.min(np.abs(ladder - p)) < 1e-9 * max(p, 1e-300) + 1e-15
+
+
+def test_choice_is_the_best_forgetting_above_the_utility_floor():
+    cands = [_c("low_mu", "npo", 0.99, 0.50), _c("best", "npo", 0.60, 0.85), _c("ok", "npo", 0.30, 0.95),
+             _c("s", "simnpo", 0.2, 0.2)]
+    chosen = choose(cands, target_utility=1.0, ratio=0.8, forget_is_fq=False)
+    assert chosen["npo"].chosen.run == "best" and chosen["npo"].eligible == 2  # low_mu is below 0.8 × 1.0
+    assert chosen["simnpo"].chosen is None and "no configuration reaches utility 0.8" in chosen["simnpo"].reason
+
+
+def test_fq_on_the_same_rung_is_a_tie_won_by_utility():
+    ladder = fq_ladder(20)
+    cands = [_c("a", "npo", float(ladder[15]), 0.80), _c("b", "npo", float(ladder[15]), 0.90),
+             _c("c", "npo", float(ladder[14]), 0.99)]
+    choice = choose(cands, 1.0, 0.5, forget_is_fq=True, n_forget=20)["npo"]
+    assert choice.chosen.run == "b" and choice.tied_with == ["a@e1"]  # c is a rung lower: not tied
+
+
+def test_seed_spread_makes_close_configurations_ties():
+    cands = [_c("x0", "npo", 0.50, 0.70, **{"train.lr": "1", "train.seed": "0"}),
+             _c("x1", "npo", 0.30, 0.70, **{"train.lr": "1", "train.seed": "1"}),  # mean 0.40, spread 0.14
+             _c("y0", "npo", 0.35, 0.90, **{"train.lr": "2", "train.seed": "0"}),
+             _c("y1", "npo", 0.33, 0.90, **{"train.lr": "2", "train.seed": "1"})]  # mean 0.34: within the spread
+    choice = choose(cands, 1.0, 0.5, forget_is_fq=False)["npo"]
+    assert choice.chosen.run in ("y0", "y1") and choice.seed_spread == pytest.approx(np.std([0.35, 0.33], ddof=1))
+
+
+def test_sweep_end_to_end_resumes_and_runs_in_processes(bench_dir, tiny_model_dir, tmp_path, capsys):
+    retain = tmp_path / "retain"
+    common = [f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
+              "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "eval.bootstrap=0"]
+    assert main(["eval", *common, f"output_dir={retain}"]) == 0
+    out = tmp_path / "sweep"
+    args = ["sweep", *common, "method=ga+gd,npo+gd", "train.lr=1e-3,3e-3", "train.epochs=1", "train.batch_size=4",
+            "train.eval_every_epoch=true", f"eval.retain_reference={retain}", f"output_dir={out}"]
+    assert main(args) == 0
+    result = read_json(out / "sweep.json")
+    assert len(result["runs"]) == 4 and len(result["candidates"]) == 4
+    assert set(result["chosen"]) == {"ga+gd", "npo+gd"} and result["retain"]["forget"] == 1.0
+    assert result["target"]["utility"] is not None and (out / "plots" / "sweep_front.png").is_file()
+    report = (out / "sweep.md").read_text()
+    assert "## Chosen per method" in report and "it takes only 9 values" in report  # 8 forget rows
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.json")}
+    capsys.readouterr()
+    wider = [a if a != "train.lr=1e-3,3e-3" else "train.lr=1e-3,3e-3,5e-3" for a in args]
+    assert main([*wider, "sweep.jobs=2", "sweep.threads=1"]) == 0
+    assert "6 runs, 4 finished, 2 to run" in capsys.readouterr().out
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # the finished runs were not run again
+    assert len(read_json(out / "sweep.json")["candidates"]) == 6 and len(list((out / "logs").glob("*.log"))) == 2
