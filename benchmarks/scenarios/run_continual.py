@@ -13,7 +13,6 @@ plots into ``benchmarks/scenarios/continual_<split>/`` with the command, device,
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from demo_inputs import demo_settings, regenerated_data, unlearning_args  # noqa: E402
 from demo_time import machine  # noqa: E402
 
 
@@ -36,19 +36,12 @@ def main() -> None:
     from unlearn.cli import main as cli
 
     demo = Path(args.demo_dir)
-    config = json.loads((demo / "summary.json").read_text())["config"]
-    data = Path(f"runs/continual-data-seed{config['seed']}")
-    if not (data / "continual").is_dir():
-        assert cli(["generate-data", str(data), "--authors", str(config["n_authors"]), "--questions",
-                    str(config["questions_per_author"]), "--seed", str(config["seed"])]) == 0
+    config = demo_settings(demo)
+    data = regenerated_data(demo, config, Path(f"runs/continual-data-seed{config['seed']}"), "continual")
     out = Path(args.output_dir or f"runs/continual-{args.split}")
     command = ["scenario", "continual", f"model={demo / 'target' / 'model'}", f"data={data / 'continual'}",
-               f"data.forget_split={args.split}", f"methods=[{args.methods}]", "model.template=qa",
-               "data.max_length=128", "eval.max_length=96", f"eval.batch_size={config['eval_batch_size']}",
-               f"train.epochs={config['unlearn_epochs']}", f"train.lr={config['unlearn_lr']}",
-               f"train.batch_size={config['unlearn_batch_size']}", f"train.grad_accum={config['unlearn_grad_accum']}",
-               f"train.seed={config['seed']}", "progress=false", f"output_dir={out}",
-               *([f"tasks={args.tasks}"] if args.tasks else []), *extra]
+               f"data.forget_split={args.split}", f"methods=[{args.methods}]", *unlearning_args(config),
+               f"output_dir={out}", *([f"tasks={args.tasks}"] if args.tasks else []), *extra]
     start = time.perf_counter()
     if cli(command) != 0:
         raise SystemExit("the scenario failed")

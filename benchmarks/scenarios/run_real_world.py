@@ -15,7 +15,6 @@ command, device, date and wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from demo_inputs import demo_settings, regenerated_data, unlearning_args  # noqa: E402
 from demo_time import machine  # noqa: E402
 
 
@@ -36,22 +36,13 @@ def main() -> None:
     from unlearn.cli import main as cli
 
     demo = Path(args.demo_dir)
-    config = json.loads((demo / "summary.json").read_text())["config"]
-    data = Path(f"runs/real-world-data-seed{config['seed']}")
-    if not (data / "real_world").is_dir():
-        assert cli(["generate-data", str(data), "--authors", str(config["n_authors"]), "--questions",
-                    str(config["questions_per_author"]), "--seed", str(config["seed"])]) == 0
-    if (data / "full.json").read_bytes() != (demo / "data" / "full.json").read_bytes():
-        raise SystemExit(f"{data}/full.json differs from the demo's: the target would not know these authors")
+    config = demo_settings(demo)
+    data = regenerated_data(demo, config, Path(f"runs/real-world-data-seed{config['seed']}"), "real_world")
     out = Path(args.output_dir)
     general = data / "real_world" / "general" / "fictitious_world_facts.yaml"
     command = ["scenario", "real_world", f"model={demo / 'target' / 'model'}", f"data={data / 'real_world'}",
-               f"methods=[{args.methods}]", f"eval.lm_eval=[{general}]", "model.template=qa", "data.max_length=128",
-               "eval.max_length=96", f"eval.batch_size={config['eval_batch_size']}",
-               f"train.epochs={config['unlearn_epochs']}", f"train.lr={config['unlearn_lr']}",
-               f"train.batch_size={config['unlearn_batch_size']}", f"train.grad_accum={config['unlearn_grad_accum']}",
-               f"train.seed={config['seed']}", "train.eval_every_epoch=true", "progress=false", f"output_dir={out}",
-               *extra]
+               f"methods=[{args.methods}]", f"eval.lm_eval=[{general}]", *unlearning_args(config),
+               "train.eval_every_epoch=true", f"output_dir={out}", *extra]
     start = time.perf_counter()
     if cli(command) != 0:
         raise SystemExit("the scenario failed")

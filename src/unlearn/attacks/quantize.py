@@ -11,6 +11,7 @@ at least a fifth of the forget ROUGE the run removed (measured against the start
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import torch
@@ -28,22 +29,21 @@ RESTORED_SHARE = 0.2
 """Share of the removed forget ROUGE a quantized model must get back for the report to call the knowledge restored."""
 
 
-def _quanto():
+def _library(module: str, purpose: str, hint: str):
+    """``module`` imported, or one line saying what needs it and how to install it."""
     try:
-        import optimum.quanto as quanto
+        return importlib.import_module(module)
     except ImportError as err:
-        raise UnlearnError(f"the quantize attack needs optimum-quanto ({err}); install it with "
-                           f"{INSTALL_HINT}") from None
-    return quanto
+        raise UnlearnError(f"{purpose} ({err}); install it with {hint}") from None
+
+
+def _quanto():
+    return _library("optimum.quanto", "the quantize attack needs optimum-quanto", INSTALL_HINT)
 
 
 def _bitsandbytes():
-    try:
-        import bitsandbytes
-    except ImportError as err:
-        raise UnlearnError(f"quantize with backend=bitsandbytes needs bitsandbytes ({err}); install it with "
-                           f"{BNB_HINT}, or use backend=quanto") from None
-    return bitsandbytes
+    return _library("bitsandbytes", "quantize with backend=bitsandbytes needs bitsandbytes",
+                    f"{BNB_HINT}, or use backend=quanto")
 
 
 def check_quantize(target: AttackTarget, settings: AttackConfig) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from unlearn.data.files import read_raw_rows
 from unlearn.data.records import QARecord, record_from_dict
-from unlearn.data.tofu import EVAL_FIELDS
+from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import DataError
 
 FORGET, NEIGHBOR = "forget", "neighbor"
@@ -32,10 +32,9 @@ OWN = "own_answer"
 
 def split_file(root: str | Path, name: str) -> Path:
     """``<root>/<name>.json`` (or ``.jsonl``); a missing file is a DataError naming what the layout needs."""
-    for suffix in (".json", ".jsonl"):
-        path = Path(root) / f"{name}{suffix}"
-        if path.is_file():
-            return path
+    path = TofuData(root).local_file(name)
+    if path is not None:
+        return path
     raise DataError(f"{root}: {name}.json not found; real-world unlearning reads forget.json, neighbor.json, "
                     "forget_perturbed.json and neighbor_perturbed.json (closer-look's data/real_world layout)")
 

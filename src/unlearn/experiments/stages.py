@@ -8,19 +8,26 @@ from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
 
 
+def stage_action(run: RunDirectory, config_text: str) -> str:
+    """What a stage in ``run`` needs: ``reuse`` (finished with this configuration), ``resume`` (started with it and
+    holding a checkpoint) or ``restart`` (anything else: another configuration's run, an unfinished run without a
+    checkpoint, leftovers)."""
+    same = run.holds_config(config_text)
+    if same and run.is_complete():
+        return "reuse"
+    if same and Checkpoint(run.checkpoint_dir).exists():
+        return "resume"
+    return "restart"
+
+
 def run_stage(run: RunDirectory, config_text: str, execute: Callable[..., object]) -> bool:
     """Run a stage unless ``run`` already holds its finished results; return whether it ran.
 
-    - finished with this configuration: reused, nothing runs;
-    - started with this configuration and holding a checkpoint: ``execute(resume=True)`` continues it;
-    - anything else (another configuration's run, an unfinished run without a checkpoint, leftovers):
-      ``execute(overwrite=True)`` replaces it — only the run's own files are removed (:meth:`RunDirectory.clear`).
+    As :func:`stage_action` says: reused, nothing runs; ``execute(resume=True)`` continues it; or
+    ``execute(overwrite=True)`` replaces it — only the run's own files are removed (:meth:`RunDirectory.clear`).
     """
-    same = run.holds_config(config_text)
-    if same and run.is_complete():
+    action = stage_action(run, config_text)
+    if action == "reuse":
         return False
-    if same and Checkpoint(run.checkpoint_dir).exists():
-        execute(resume=True, overwrite=False)
-    else:
-        execute(resume=False, overwrite=True)
+    execute(resume=action == "resume", overwrite=action == "restart")
     return True

@@ -24,7 +24,7 @@ from typing import Any
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, check_choice, setting
 from unlearn.data.files import read_raw_rows
-from unlearn.data.real_world import EVAL_FILES, TRAIN_FILES, check_layout, split_file
+from unlearn.data.real_world import EVAL_FILES, TRAIN_FILES, split_file
 from unlearn.data.views import data_view
 from unlearn.io import read_json, write_json, write_text
 from unlearn.runs import RunDirectory
@@ -148,8 +148,7 @@ def run_real_world(cfg: RunConfig, scenario: RealWorldConfig, echo=print) -> Pat
     cfg = copy.deepcopy(cfg)
     cfg.eval.task = TASK
     cfg = with_task_defaults(cfg)
-    check_layout(cfg.data.root)  # every file and golden answer, before any model loads
-    check_evaluation(cfg)
+    check_evaluation(cfg)  # the task's check: every file and golden answer, before any model loads
     out = Path(cfg.output_dir or "runs/real_world")
     targets: dict[str, Any] = {"source": "file"}
     data = Path(cfg.data.root)

@@ -92,7 +92,7 @@ def _execute_here(planned: Sequence[tuple[PlannedRun, str]], threads: int, echo)
 
 def _execute_processes(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepConfig, out: Path, echo) -> None:
     """Each run as ``unlearn run -c CONFIG`` in its own process, ``sweep.jobs`` at a time."""
-    from unlearn.train.checkpoint import Checkpoint
+    from unlearn.experiments.stages import stage_action
 
     configs, logs = out / "configs", out / "logs"
     slots = list(sweep.devices) or [None] * sweep.jobs
@@ -104,8 +104,7 @@ def _execute_processes(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepCo
         try:
             path = configs / f"{run.name}.yaml"
             write_text(path, dump_yaml(run.config))
-            directory = RunDirectory(run.config.output_dir)
-            resume = directory.holds_config(text) and Checkpoint(directory.checkpoint_dir).exists()
+            resume = stage_action(RunDirectory(run.config.output_dir), text) == "resume"
             env = {**os.environ, "OMP_NUM_THREADS": str(sweep.threads), "MKL_NUM_THREADS": str(sweep.threads)}
             if slots[slot] is not None:
                 env["CUDA_VISIBLE_DEVICES"] = str(slots[slot])
@@ -150,8 +149,9 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
     """Plan, run what is not finished, select, report. Returns the sweep directory."""
     planned = plan_sweep(base, items, sweep, out, yes)
     forget_key, utility_key = selection_metrics(planned[0][0].config, sweep)
-    pending = [(r, t) for r, t in planned if not (RunDirectory(r.config.output_dir).holds_config(t)
-                                                  and RunDirectory(r.config.output_dir).is_complete())]
+    from unlearn.experiments.stages import stage_action
+
+    pending = [(r, t) for r, t in planned if stage_action(RunDirectory(r.config.output_dir), t) != "reuse"]
     echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run "
          f"({sweep.jobs} at a time, {sweep.threads} threads each)")
     if pending:

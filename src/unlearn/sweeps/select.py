@@ -83,6 +83,22 @@ def _config_key(c: Candidate, seed_key: str) -> tuple:
     return (c.method, c.epoch, tuple(sorted((k, v) for k, v in c.settings.items() if k != seed_key)))
 
 
+@dataclass
+class _Configuration:
+    """One configuration's candidates (its seeds) and their summary."""
+
+    members: list[Candidate]
+    forget: float  # mean over seeds
+    utility: float  # mean over seeds
+    spread: float  # standard deviation of forgetting over seeds (0 for one seed)
+
+    @classmethod
+    def of(cls, members: list[Candidate]) -> _Configuration:
+        forget = [c.forget for c in members]
+        return cls(members, statistics.fmean(forget), statistics.fmean(c.utility for c in members),
+                   statistics.stdev(forget) if len(forget) > 1 else 0.0)
+
+
 def choose(candidates: Sequence[Candidate], target_utility: float, ratio: float, forget_is_fq: bool = True,
            n_forget: int | None = None, seed_key: str = "train.seed") -> dict[str, Choice]:
     """Per method: the candidate with the best forgetting among those with utility ≥ ``ratio`` × ``target_utility``.
@@ -95,38 +111,32 @@ def choose(candidates: Sequence[Candidate], target_utility: float, ratio: float,
     ladder = fq_ladder(n_forget) if forget_is_fq and n_forget else None
     out: dict[str, Choice] = {}
     for method in dict.fromkeys(c.method for c in candidates):
-        mine = [c for c in candidates if c.method == method]
         groups: dict[tuple, list[Candidate]] = {}
-        for c in mine:
-            groups.setdefault(_config_key(c, seed_key), []).append(c)
-        summary = []
-        for members in groups.values():
-            forget = [c.forget for c in members]
-            utility = statistics.fmean(c.utility for c in members)
-            spread = statistics.stdev(forget) if len(forget) > 1 else 0.0
-            summary.append((statistics.fmean(forget), utility, spread, members))
-        eligible = [s for s in summary if s[1] >= threshold]
+        for c in candidates:
+            if c.method == method:
+                groups.setdefault(_config_key(c, seed_key), []).append(c)
+        configurations = [_Configuration.of(members) for members in groups.values()]
+        eligible = [g for g in configurations if g.utility >= threshold]
         if not eligible:
-            best_mu = max(s[1] for s in summary)
+            best_mu = max(g.utility for g in configurations)
             out[method] = Choice(method, None, threshold, 0, reason=f"no configuration reaches utility {threshold:.4g} "
                                                                     f"(best {best_mu:.4g})")
             continue
-        best = max(eligible, key=lambda s: s[0])
+        best = max(eligible, key=lambda g: g.forget)
 
-        def tied(s: tuple, best: tuple = best) -> bool:
-            if s is best:
+        def tied(g: _Configuration, best: _Configuration = best) -> bool:
+            if g is best:
                 return True
-            if max(s[2], best[2]) > 0:
-                return best[0] - s[0] < max(s[2], best[2])
+            if max(g.spread, best.spread) > 0:
+                return best.forget - g.forget < max(g.spread, best.spread)
             if ladder is not None:
-                return rung(s[0], ladder) == rung(best[0], ladder)
-            return s[0] == best[0]
+                return rung(g.forget, ladder) == rung(best.forget, ladder)
+            return g.forget == best.forget
 
-        ties = [s for s in eligible if tied(s)]
-        winner = max(ties, key=lambda s: (s[1], s[0]))
-        members = winner[3]
-        representative = min(members, key=lambda c: abs(c.forget - winner[0]))
+        ties = [g for g in eligible if tied(g)]
+        winner = max(ties, key=lambda g: (g.utility, g.forget))
+        representative = min(winner.members, key=lambda c: abs(c.forget - winner.forget))
         out[method] = Choice(method, representative, threshold, len(eligible),
-                             tied_with=[s[3][0].label for s in ties if s is not winner],
-                             seed_spread=winner[2] if len(members) > 1 else None)
+                             tied_with=[g.members[0].label for g in ties if g is not winner],
+                             seed_spread=winner.spread if len(winner.members) > 1 else None)
     return out

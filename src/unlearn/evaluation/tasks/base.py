@@ -18,7 +18,7 @@ from unlearn.errors import ConfigError
 from unlearn.runs import RunResults
 
 if TYPE_CHECKING:
-    from unlearn.config.schema import RunConfig
+    from unlearn.config.schema import EvalConfig, RunConfig
     from unlearn.data.formatting import ChatFormatter
     from unlearn.runs import RunDirectory
 
@@ -109,6 +109,18 @@ class Task(ABC):
     @property
     def set_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sets)
+
+    def chosen_sets(self, e: EvalConfig) -> tuple[str, ...]:
+        """``eval.sets`` (default all) and ``eval.epoch_sets``, checked against the task's sets; the chosen ones in
+        the task's order."""
+        wanted = self.set_names if e.sets is None else tuple(e.sets)
+        unknown = sorted(set(wanted) - set(self.set_names))
+        if unknown:
+            raise ConfigError(f"unknown eval set(s) {unknown}; the {self.name} task has: {', '.join(self.set_names)}")
+        unknown = sorted(set(e.epoch_sets or ()) - set(wanted))
+        if unknown:
+            raise ConfigError(f"eval.epoch_sets {unknown} are not among the evaluated sets {list(wanted)}")
+        return tuple(s for s in self.set_names if s in wanted)
 
     def check(self, cfg: RunConfig) -> None:  # noqa: B027 - most tasks have nothing to check
         """Configuration errors of this task (unknown sets, …), raised before any model is loaded."""

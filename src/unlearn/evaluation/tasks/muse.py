@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from unlearn.config.schema import RunConfig
+from unlearn.config.schema import EvalConfig, RunConfig
 from unlearn.data.formatting import ChatFormatter, EncodedSample
 from unlearn.data.muse import MuseData
 from unlearn.data.records import QARecord
@@ -94,7 +94,7 @@ class MuseEvaluator:
         self.bootstrap, self.seed = cfg.eval.bootstrap, cfg.train.seed
         data = MuseData(Path(cfg.data.root).expanduser() if Path(cfg.data.root).expanduser().exists()
                         else cfg.data.root)
-        chosen = task.chosen_sets(cfg)
+        chosen = task.chosen_sets(cfg.eval)
         self.generation: dict[str, _Generation] = {}
         if "verbmem_forget" in chosen:
             self.generation["verbmem_forget"] = self._verbmem(data, cfg)
@@ -295,8 +295,9 @@ class MuseTask(Task):
         if cfg.data.train_splits is None:
             cfg.data.train_splits = [s for s in (cfg.data.forget_split, cfg.data.retain_split) if s]
 
-    def chosen_sets(self, cfg: RunConfig) -> tuple[str, ...]:
-        e = cfg.eval
+    def chosen_sets(self, e: EvalConfig) -> tuple[str, ...]:
+        """``eval.sets`` checked against the task's sets (``eval.epoch_sets`` is not checked here, unlike the base
+        rule)."""
         wanted = self.set_names if e.sets is None else tuple(e.sets)
         unknown = sorted(set(wanted) - set(self.set_names))
         if unknown:
@@ -304,7 +305,7 @@ class MuseTask(Task):
         return tuple(s for s in self.set_names if s in wanted)
 
     def check(self, cfg: RunConfig) -> None:
-        chosen = self.chosen_sets(cfg)
+        chosen = self.chosen_sets(cfg.eval)
         if cfg.data.max_length is not None and cfg.data.max_length < 16:
             raise ConfigError(f"data.max_length must be at least 16 for text chunks, got {cfg.data.max_length}")
         reference = cfg.eval.retain_reference

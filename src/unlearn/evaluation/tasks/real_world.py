@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from unlearn.config.schema import EvalConfig, RunConfig
+from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter
 from unlearn.data.real_world import EVAL_FILES, OWN, check_layout, read_eval_records
 from unlearn.errors import ConfigError
@@ -136,9 +136,6 @@ class RealWorldTask(Task):
     )
     defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "forget", "data.retain_split": "neighbor",
                                           "data.max_length": 500}
-
-    def chosen_sets(self, e: EvalConfig) -> tuple[str, ...]:
-        return TofuTask.chosen_sets(self, e)  # the same rules over this task's sets
 
     def check(self, cfg: RunConfig) -> None:
         self.chosen_sets(cfg.eval)

@@ -117,17 +117,6 @@ class TofuTask(Task):
     }
 
     # -- sets -------------------------------------------------------------------------------------------
-    def chosen_sets(self, e: EvalConfig) -> tuple[str, ...]:
-        """``eval.sets`` (default all), checked against the task's sets, in the task's order."""
-        wanted = self.set_names if e.sets is None else tuple(e.sets)
-        unknown = sorted(set(wanted) - set(self.set_names))
-        if unknown:
-            raise ConfigError(f"unknown eval set(s) {unknown}; the {self.name} task has: {', '.join(self.set_names)}")
-        unknown = sorted(set(e.epoch_sets or ()) - set(wanted))
-        if unknown:
-            raise ConfigError(f"eval.epoch_sets {unknown} are not among the evaluated sets {list(wanted)}")
-        return tuple(s for s in self.set_names if s in wanted)
-
     def check(self, cfg: RunConfig) -> None:
         self.chosen_sets(cfg.eval)
         reference = cfg.eval.retain_reference
