@@ -133,3 +133,9 @@ def test_sweep_end_to_end_resumes_and_runs_in_processes(bench_dir, tiny_model_di
     assert "6 runs, 4 finished, 2 to run" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # the finished runs were not run again
     assert len(read_json(out / "sweep.json")["candidates"]) == 6 and len(list((out / "logs").glob("*.log"))) == 2
+    capsys.readouterr()
+    assert main([*wider, "sweep.name=loose", "sweep.utility_ratio=0.5"]) == 0  # re-select under another name
+    assert "6 runs, 6 finished, 0 to run" in capsys.readouterr().out
+    loose = read_json(out / "loose.json")
+    assert loose["utility_ratio"] == 0.5 and read_json(out / "sweep.json")["utility_ratio"] == 0.9
+    assert (out / "loose.md").is_file() and (out / "plots" / "loose_front.png").is_file()

@@ -321,8 +321,8 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep = load_config(SweepConfig, None, settings, base=base.pop("sweep", None) or {})
     out = Path(out_items[-1].partition("=")[2].strip() if out_items else base.pop("output_dir", None) or "runs/sweep")
     out = run_sweep(base, grid, sweep, out, yes=args.yes)
-    print((out / "sweep.md").read_text(encoding="utf-8"))
-    print(f"results: {out / 'sweep.json'}, {out / 'sweep.md'}")
+    print((out / f"{sweep.name}.md").read_text(encoding="utf-8"))
+    print(f"results: {out / f'{sweep.name}.json'}, {out / f'{sweep.name}.md'}")
     return 0
 
 

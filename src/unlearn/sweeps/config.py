@@ -30,12 +30,17 @@ class SweepConfig:
                                        "epoch 0 of the runs' per-epoch evaluation, the model before unlearning)")
     retain: str | None = setting(None, "the retain model's evaluated run directory, marked on the front plot "
                                        "(default: eval.retain_reference when it is a run directory)")
+    name: str = setting("sweep", "file stem of the selection's output (`OUT/<name>.json`, `<name>.md`, "
+                                 "`plots/<name>_front.png`): rerunning with another name and other metrics re-selects "
+                                 "the finished runs without running anything again")
     epochs: bool = setting(True, "every evaluated epoch of a run is a candidate (the papers pick the best epoch); "
                                  "false: only each run's final model")
 
     def __post_init__(self) -> None:
         check(self.max_runs >= 1, "sweep.max_runs", "be at least 1", self.max_runs)
         check(self.jobs >= 1, "sweep.jobs", "be at least 1", self.jobs)
+        check(bool(self.name) and all(c.isalnum() or c in "_-" for c in self.name), "sweep.name",
+              "be letters, digits, _ or -", self.name)
         check(0 < self.utility_ratio <= 1.5, "sweep.utility_ratio", "be in (0, 1.5]", self.utility_ratio)
         if self.devices:
             check(len(set(self.devices)) == len(self.devices), "sweep.devices", "name each GPU once", self.devices)

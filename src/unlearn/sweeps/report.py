@@ -34,7 +34,7 @@ def fq_resolution(n: int, values: Sequence[float]) -> list[str]:
 
 
 def sweep_report(result: Mapping[str, Any], candidates: Sequence[Candidate], choices: Mapping[str, Choice],
-                 out: Path) -> list[str]:
+                 out: Path, name: str = "sweep") -> list[str]:
     from unlearn.reporting.plots import plot_sweep_front
 
     fk, uk = result["forget_metric"], result["utility_metric"]
@@ -67,7 +67,7 @@ def sweep_report(result: Mapping[str, Any], candidates: Sequence[Candidate], cho
     marks = {"target": (target["utility"], target["forget"])} if target.get("forget") is not None else {}
     if result.get("retain"):
         marks["retain"] = (result["retain"]["utility"], result["retain"]["forget"])
-    path = plot_sweep_front(points, fronts, out / "plots" / "sweep_front.png", uname, fname,
+    path = plot_sweep_front(points, fronts, out / "plots" / f"{name}_front.png", uname, fname,
                             log_y=fk == "forget_quality" and all(y > 0 for xy in points.values() for _, y in xy),
                             marks=marks, chosen=chosen_points)
     lines += [f"![front](plots/{path.name})", "", "## Every candidate", "",

@@ -207,7 +207,7 @@ def write_sweep(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepConfig, f
                        "eligible": ch.eligible, "tied_with": ch.tied_with, "seed_spread": ch.seed_spread,
                        "reason": ch.reason} for m, ch in choices.items()},
     }
-    write_json(out / "sweep.json", result)
-    write_text(out / "sweep.md", "\n".join(sweep_report(result, candidates, choices, out)) + "\n")
+    write_json(out / f"{sweep.name}.json", result)
+    write_text(out / f"{sweep.name}.md", "\n".join(sweep_report(result, candidates, choices, out, sweep.name)) + "\n")
     return out
 

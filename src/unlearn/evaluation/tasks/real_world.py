@@ -129,6 +129,12 @@ class RealWorldTask(Task):
                    ("embedding_model", "nli_model")),
         MetricSpec("forget_efficacy", "Forget Efficacy (closer-look)", "run", True,
                    "1 − mean(forget ROUGE, Prob, 1 − TR, CS, ES)", "", ("embedding_model", "nli_model")),
+        MetricSpec("model_utility_without_es", "Model Utility without ES (no NLI model)", "run", True,
+                   "harmonic mean of ROUGE, Prob, TR, TE, CS on the neighbor set; given only when ES is unavailable",
+                   "", ("embedding_model",)),
+        MetricSpec("forget_efficacy_without_es", "Forget Efficacy without ES (no NLI model)", "run", True,
+                   "1 − mean(forget ROUGE, Prob, 1 − TR, CS); given only when ES is unavailable", "",
+                   ("embedding_model",)),
     )
     dependencies = (
         Dependency("embedding_model", "eval.embedding_model", ("cosine_similarity",), "a sentence embedder"),

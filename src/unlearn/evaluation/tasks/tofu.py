@@ -99,6 +99,12 @@ class TofuTask(Task):
         MetricSpec("model_utility_18", "Model Utility (closer-look)", "run", True,
                    "harmonic mean of ROUGE, Prob, TR, TE, CS, ES on retain, real_authors, world_facts", "",
                    ("embedding_model", "nli_model")),
+        MetricSpec("forget_efficacy_without_es", "Forget Efficacy without ES (closer-look, no NLI model)", "run",
+                   True, "1 − mean(forget ROUGE, Prob, 1 − TR, CS); given only when ES is unavailable", "",
+                   ("embedding_model",)),
+        MetricSpec("model_utility_without_es", "Model Utility without ES (closer-look, no NLI model)", "run", True,
+                   "harmonic mean of ROUGE, Prob, TR, TE, CS on retain, real_authors, world_facts; given only when "
+                   "ES is unavailable", "", ("embedding_model",)),
     )
     dependencies = (
         Dependency("retain_reference", "eval.retain_reference", ("forget_quality",),
