@@ -38,6 +38,13 @@ def test_grid_expands_common_axes_times_each_methods_own(tmp_path):
     assert all(r.config.output_dir.startswith(str(tmp_path / "runs")) for r in runs)
 
 
+def test_a_methods_own_axis_replaces_the_common_one_of_its_key(tmp_path):
+    grid = parse_grid(["method=npo+gd,ga+gd", "train.lr=1e-5,2e-5", "ga+gd:train.lr=3e-5,4e-5,5e-5"])
+    runs = expand(grid, {"model": {"path": "m"}, "data": {"root": "d"}}, (), tmp_path)
+    assert sorted(r.config.train.lr for r in runs if r.method == "npo+gd") == [1e-5, 2e-5]
+    assert sorted(r.config.train.lr for r in runs if r.method == "ga+gd") == [3e-5, 4e-5, 5e-5]  # not 2 × 3
+
+
 @pytest.mark.parametrize(("items", "message"), [
     ([], "the grid is empty"),
     (["train.lr=1e-5"], "every axis has one value"),

@@ -60,7 +60,9 @@ class Grid:
     axes: tuple[Axis, ...]
 
     def method_axes(self, method: str | None) -> list[Axis]:
-        return [a for a in self.axes if a.method is None or a.method == method]
+        """The axes of ``method``'s runs: its own, and the common ones it does not replace with its own key."""
+        own = {a.key for a in self.axes if a.method is not None and a.method == method}
+        return [a for a in self.axes if a.method == method or (a.method is None and a.key not in own)]
 
 
 @dataclass(frozen=True)
