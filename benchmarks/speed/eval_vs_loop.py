@@ -37,15 +37,55 @@ def per_sample_loop(model, formatter, records, max_length: int) -> tuple[list[fl
     for r in records:
         for answer in (r.answer, r.paraphrased_answer, *r.perturbed_answers):
             (sample,) = formatter.encode_pairs([(r.question, answer)])
-            ids = torch.tensor([sample.input_ids])
-            stats = sequence_stats(model(input_ids=ids).logits, torch.tensor([sample.labels]))
+            ids = torch.tensor([sample.input_ids], device=model.device)
+            stats = sequence_stats(model(input_ids=ids).logits, torch.tensor([sample.labels], device=model.device))
             losses.append(float(stats.nll_sum[0]))
-        prompt = torch.tensor([formatter.encode_prompts([r.question])[0]])
+        prompt = torch.tensor([formatter.encode_prompts([r.question])[0]], device=model.device)
         out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
                              max_new_tokens=max_length - prompt.shape[1], eos_token_id=formatter.eos_id,
                              pad_token_id=formatter.pad_id, temperature=None, top_p=None, top_k=None)
         generations.append(formatter.tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True).strip())
     return losses, generations
+
+
+def measure_eval(model_name: str, data: str, rows: int, batch_size: int, max_length: int,
+                 device_name: str = "cpu") -> dict:
+    """Our evaluator and the per-sample loop on the same questions: samples/s of each, the largest loss difference
+    and the number of identical generations."""
+    from unlearn.data.formatting import ChatFormatter
+    from unlearn.data.tofu import EVAL_FIELDS, TofuData
+    from unlearn.evaluation.generation import GenerationSettings
+    from unlearn.evaluation.tofu_eval import EvalSet, EvalSettings, TofuEvaluator
+    from unlearn.evaluation.tofu_sets import FORGET
+    from unlearn.models.loading import load_model_and_tokenizer
+
+    path = MODELS.get(model_name, model_name)
+    model, tokenizer = load_model_and_tokenizer(path)
+    device = torch.device(device_name)
+    model.to(device).eval()
+    formatter = ChatFormatter(tokenizer, "qa" if model_name == "tiny" else "chat_template")
+    records = TofuData(data).split("forget10_perturbed", EVAL_FIELDS)[:rows]
+    settings = EvalSettings(batch_size=batch_size, generate=True, progress=False, bootstrap=0,
+                            generation=GenerationSettings(max_length=max_length), embedding_model="none",
+                            nli_model="none")
+    evaluator = TofuEvaluator(formatter, {"forget": EvalSet("forget", FORGET, tuple(records))}, settings)
+    evaluator.rows(model, device, generate=True)  # warm-up (allocator, kernels), not timed
+
+    start = time.perf_counter()
+    out_rows = evaluator.rows(model, device, generate=True)["forget"]
+    ours = time.perf_counter() - start
+    start = time.perf_counter()
+    losses, generations = per_sample_loop(model, formatter, records, max_length)
+    loop = time.perf_counter() - start
+
+    ours_losses = [v for r in out_rows for v in (r["gt_loss"] * r["gt_tokens"], r["paraphrased_loss"] *
+                                                 r["paraphrased_tokens"],
+                                                 *[a * b for a, b in zip(r["perturbed_loss"], r["perturbed_tokens"],
+                                                                         strict=True)])]
+    worst = float(np.max(np.abs(np.array(ours_losses) - np.array(losses))))
+    same = sum(r["generation"] == g for r, g in zip(out_rows, generations, strict=True))
+    return {"model": model_name, "questions": len(records), "batch": batch_size, "ours_qps": len(records) / ours,
+            "loop_qps": len(records) / loop, "ratio": loop / ours, "max_loss_diff": worst, "same_generation": same}
 
 
 def main() -> None:
@@ -57,47 +97,14 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=96, help="generation length, prompt included (the demo's)")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
-
-    from unlearn.data.formatting import ChatFormatter
-    from unlearn.data.tofu import EVAL_FIELDS, TofuData
-    from unlearn.evaluation.generation import GenerationSettings
-    from unlearn.evaluation.tofu_eval import EvalSet, EvalSettings, TofuEvaluator
-    from unlearn.evaluation.tofu_sets import FORGET
-    from unlearn.models.loading import load_model_and_tokenizer
-
-    path = MODELS.get(args.model, args.model)
-    model, tokenizer = load_model_and_tokenizer(path)
-    model.eval()
-    template = "qa" if args.model == "tiny" else "auto"
-    formatter = ChatFormatter(tokenizer, template if template != "auto" else "chat_template")
-    records = TofuData(args.data).split("forget10_perturbed", EVAL_FIELDS)[: args.rows]
-    settings = EvalSettings(batch_size=args.batch_size, generate=True, progress=False, bootstrap=0,
-                            generation=GenerationSettings(max_length=args.max_length), embedding_model="none",
-                            nli_model="none")
-    evaluator = TofuEvaluator(formatter, {"forget": EvalSet("forget", FORGET, tuple(records))}, settings)
-    evaluator.rows(model, torch.device("cpu"), generate=True)  # warm-up (allocator, kernels), not timed
-
-    start = time.perf_counter()
-    rows = evaluator.rows(model, torch.device("cpu"), generate=True)["forget"]
-    ours = time.perf_counter() - start
-    start = time.perf_counter()
-    losses, generations = per_sample_loop(model, formatter, records, args.max_length)
-    loop = time.perf_counter() - start
-
-    ours_losses = [v for r in rows for v in (r["gt_loss"] * r["gt_tokens"], r["paraphrased_loss"] *
-                                             r["paraphrased_tokens"],
-                                             *[a * b for a, b in zip(r["perturbed_loss"], r["perturbed_tokens"],
-                                                                     strict=True)])]
-    worst = float(np.max(np.abs(np.array(ours_losses) - np.array(losses))))
-    same = sum(r["generation"] == g for r, g in zip(rows, generations, strict=True))
-    ratio = loop / ours
-    line = (f"| {time.strftime('%Y-%m-%d')} | {machine()} | {args.model} | {len(records)} | {args.batch_size} | "
-            f"{len(records) / ours:.2f} | {len(records) / loop:.2f} | **{ratio:.2f}×** | {worst:.1e} | "
-            f"{same}/{len(records)} |")
+    r = measure_eval(args.model, args.data, args.rows, args.batch_size, args.max_length)
+    line = (f"| {time.strftime('%Y-%m-%d')} | {machine()} | {args.model} | {r['questions']} | {args.batch_size} | "
+            f"{r['ours_qps']:.2f} | {r['loop_qps']:.2f} | **{r['ratio']:.2f}×** | {r['max_loss_diff']:.1e} | "
+            f"{r['same_generation']}/{r['questions']} |")
     print("| date | device | model | questions | batch | ours q/s | loop q/s | ratio | max Δ loss | same generation |")
     print(line)
-    if worst > 1e-4:
-        raise SystemExit(f"the two paths disagree: max loss difference {worst:.2e}")
+    if r["max_loss_diff"] > 1e-4:
+        raise SystemExit(f"the two paths disagree: max loss difference {r['max_loss_diff']:.2e}")
     if args.record:
         results = HERE / "RESULTS.md"
         if not results.exists():

@@ -285,6 +285,21 @@ class RunDirectory:
             if path.exists():
                 path.unlink()
 
+    def rank_log_file(self, rank: int) -> Path:
+        """Multi-process training: the items process ``rank`` trained on at each optimizer step."""
+        return self.path / "ranks" / f"rank{rank}.jsonl"
+
+    def append_rank_log(self, rank: int, row: dict[str, Any]) -> None:
+        path = self.rank_log_file(rank)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        append_jsonl(path, row)
+
+    def truncate_rank_log(self, rank: int, step: int) -> None:
+        """Drop the rank's rows after optimizer step ``step`` (0: all of them; a fresh start)."""
+        path = self.rank_log_file(rank)
+        if path.is_file():
+            write_jsonl(path, [r for r in read_jsonl(path) if r["step"] <= step])
+
     # -- evaluation rows ---------------------------------------------------------------------------------
     def write_eval_rows(self, set_name: str, rows: list[dict[str, Any]]) -> None:
         write_jsonl(self.eval_rows_file(set_name), rows)

@@ -83,6 +83,15 @@ class TrainConfig:
     lora_target_modules: list[str] | None = setting(None, "modules to adapt (default: peft's choice for the "
                                                           "architecture)")
     mixed_precision: str = setting("auto", "`auto` (bf16 autocast on GPU, fp32 on CPU), `no`, `bf16`")
+    fast_step: bool = setting(True, "log-probs at label positions only, in chunks, and one forward for the batch "
+                                    "parts that need no logits (docs/speed.md); false: one full-logits forward per "
+                                    "part, the path before it (same numbers up to rounding)")
+    group_by_length: bool = setting(False, "micro-batches of similar length (less padding): the seeded order is "
+                                           "cut into mega-batches sorted by length (transformers' length-grouped "
+                                           "sampler, seeded per epoch); changes which items share a micro-batch")
+    compile: bool = setting(False, "torch.compile the model (through Accelerate's dynamo backend, inductor)")
+    gradient_checkpointing: bool = setting(False, "recompute activations in the backward pass (large models: less "
+                                                  "memory, about a third more compute)")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum", "lora_r"):

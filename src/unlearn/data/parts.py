@@ -76,6 +76,10 @@ class PartData:
         samples = [self.parts[part][i] for i in indices]
         return pad_right(samples, self.pad_id, self.max_length if pad_to_max else None)
 
+    def item_lengths(self) -> list[int]:
+        """Tokens per item over every part (what a micro-batch of the item pads), for length grouping."""
+        return [sum(len(self.parts[p][i].input_ids) for p in self.parts) for i in range(len(self))]
+
     def model_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The keyword arguments of the model's forward pass for ``batch``."""
         if self.feed_attention_mask:

@@ -248,6 +248,22 @@ class _EncodedSet:
     answer: list[EncodedSample]
     paraphrase: list[EncodedSample]
     perturbed: list[list[EncodedSample]]
+    first: int = 0  # the shard's first row: rows first, first + step, … of the whole set
+    step: int = 1
+
+    def shard(self, rank: int, world: int) -> _EncodedSet:
+        """Rows rank, rank + world, … (one process's share in multi-process evaluation)."""
+        es = self.eval_set
+        return _EncodedSet(EvalSet(es.name, es.set_type, es.records[rank::world]), self.prompts[rank::world],
+                           self.answer[rank::world], self.paraphrase[rank::world], self.perturbed[rank::world],
+                           rank, world)
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 class TofuEvaluator:
@@ -302,6 +318,9 @@ class TofuEvaluator:
         device = device or next(model.parameters()).device
         generate = self.settings.generate if generate is None else generate
         chosen = {name: s for name, s in self.sets.items() if sets is None or name in sets}
+        rank, world = _world()
+        if world > 1:  # multi-process training: each rank its share of every set, gathered below
+            chosen = {name: s.shard(rank, world) for name, s in chosen.items()}
         was_training = model.training
         model.eval()
         fmt = self.formatter
@@ -336,7 +355,7 @@ class TofuEvaluator:
                 prob = answer_probability(gt, as_ragged(pert), s.eval_set.set_type)
                 samples[name] = [
                     {
-                        "index": i, "id": r.source, "question": r.question, "answer": r.answer,
+                        "index": s.first + i * s.step, "id": r.source, "question": r.question, "answer": r.answer,
                         "prompt": fmt.prompt_text(r.question),
                         "generation": None if generations is None else generations[i],
                         "gt_loss": float(gt[i]), "gt_tokens": int(gt_n[i]),
@@ -349,6 +368,11 @@ class TofuEvaluator:
         finally:
             bar.close()
             model.train(was_training)
+        if world > 1:
+            shares: list[Any] = [None] * world
+            torch.distributed.all_gather_object(shares, samples)
+            samples = {name: sorted((r for share in shares for r in share[name]), key=lambda r: r["index"])
+                       for name in chosen}
         return samples
 
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",

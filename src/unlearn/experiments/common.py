@@ -60,6 +60,14 @@ def quiet_libraries() -> None:
         log.propagate = False
 
 
+def process_state():
+    """This process's place in a multi-process launch (one process otherwise). ``cpu`` as the accelerator's: on a
+    machine without GPUs, accelerate only joins the launched processes (gloo) when told it runs on the CPU."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def make_accelerator(cfg: RunConfig, run: RunDirectory | None = None) -> Accelerator:
     """The accelerator; with a run directory and ``report_to``, its tracker started (logs under ``tracking/``)."""
     from unlearn.train.tracking import TRACKING_DIR, flat_config
@@ -67,12 +75,51 @@ def make_accelerator(cfg: RunConfig, run: RunDirectory | None = None) -> Acceler
     choice = cfg.train.mixed_precision
     if choice == "auto":
         choice = "bf16" if torch.cuda.is_available() else "no"
+    common: dict[str, Any] = {"mixed_precision": choice, "cpu": not torch.cuda.is_available()}
+    if cfg.train.compile:
+        common["dynamo_backend"] = "inductor"
     if run is None or cfg.report_to == "none":
-        return Accelerator(mixed_precision=choice, cpu=not torch.cuda.is_available())
-    accelerator = Accelerator(mixed_precision=choice, cpu=not torch.cuda.is_available(), log_with=cfg.report_to,
-                              project_dir=str(run.path / TRACKING_DIR))
+        return Accelerator(**common)
+    accelerator = Accelerator(**common, log_with=cfg.report_to, project_dir=str(run.path / TRACKING_DIR))
     accelerator.init_trackers(run.path.name, config=flat_config(to_dict(cfg)))
     return accelerator
+
+
+def compile_problem() -> str | None:
+    """Why ``torch.compile`` cannot work here (None when a tiny function compiles with inductor)."""
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        return "TorchDynamo does not support this Python version or platform"
+    try:
+        torch.compile(lambda x: x * 2 + 1, backend="inductor")(torch.ones(4))
+    except Exception as err:  # any failure means the same to the user: it cannot compile
+        return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else 'no message'}"
+    finally:
+        torch._dynamo.reset()
+    return None
+
+
+def check_training(cfg: RunConfig) -> None:
+    """Training options that cannot work here, and what a multi-process launch requires, before any model is
+    loaded."""
+    from unlearn.train.distributed import check_launch
+
+    check_launch(cfg.train.lora, cfg.train.grad_accum)
+    if cfg.train.compile:
+        problem = compile_problem()
+        if problem is not None:
+            raise ConfigError(f"train.compile=true, but torch {torch.__version__} cannot compile here ({problem}); "
+                              "set train.compile=false")
+
+
+def apply_training_options(cfg: RunConfig, model: torch.nn.Module) -> None:
+    """Gradient checkpointing (``train.gradient_checkpointing``), where the model supports it."""
+    if cfg.train.gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise ConfigError(f"train.gradient_checkpointing=true: {type(model).__name__} does not support gradient "
+                              "checkpointing; set it to false")
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def require(value: str, key: str) -> str:
@@ -252,10 +299,15 @@ class RunSetup:
                                f"{more}; use the same configuration or --overwrite")
 
     def commit(self) -> RunDirectory:
-        """After every check and before training: clear an overwritten run, then write ``config.yaml``."""
-        if self.overwrite:
-            self.run.clear()
-        self.run.create().write_config(self.config_text)
+        """After every check and before training: clear an overwritten run, then write ``config.yaml`` (on the main
+        process only, once every process has checked the directory)."""
+        state = process_state()
+        state.wait_for_everyone()
+        if state.is_main_process:
+            if self.overwrite:
+                self.run.clear()
+            self.run.create().write_config(self.config_text)
+        state.wait_for_everyone()
         return self.run
 
 
@@ -272,14 +324,18 @@ def config_text(cfg: RunConfig, header: str = "") -> str:
 
 def write_results(run: RunDirectory, task: Task, evaluator: TaskEvaluator | None, model: torch.nn.Module,
                   device: torch.device, info: RunInfo, timer: Timer) -> None:
-    """Evaluate (when on), write the task's files, then ``metrics.json`` (last), then the report."""
+    """Evaluate (when on; every process takes its share), write the task's files, then ``metrics.json`` (last),
+    then the report — the writing on the main process only."""
     metrics: dict = {}
-    if evaluator is not None:
-        result = evaluator.evaluate(model, device)
-        write_task_files(run, task, result)
-        metrics = result.metrics
-    run.write_results(RunResults(task=task.name, metrics=metrics, run=info, seconds=timer.seconds))
-    finish_run(run)
+    result = evaluator.evaluate(model, device) if evaluator is not None else None
+    state = process_state()
+    if state.is_main_process:
+        if result is not None:
+            write_task_files(run, task, result)
+            metrics = result.metrics
+        run.write_results(RunResults(task=task.name, metrics=metrics, run=info, seconds=timer.seconds))
+        finish_run(run)
+    state.wait_for_everyone()
 
 
 def write_task_files(run: RunDirectory, task: Task, result: EvalResult) -> None:

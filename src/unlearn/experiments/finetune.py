@@ -8,9 +8,11 @@ from unlearn.config import RunConfig
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
+    apply_training_options,
     build_evaluator,
     check_chunk_length,
     check_evaluation,
+    check_training,
     config_text,
     epoch_hook,
     fingerprint,
@@ -25,7 +27,7 @@ from unlearn.io import atomic_dir
 from unlearn.models.loading import save_model
 from unlearn.runs import RunInfo
 from unlearn.train.loop import LoopSettings, train_loop
-from unlearn.train.steps import FinetuneStep
+from unlearn.train.steps import FinetuneStep, use_fast_path
 
 
 def finetune_config_text(cfg: RunConfig) -> str:
@@ -41,12 +43,14 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc="finetune")
     data = open_data(cfg)
     check_evaluation(cfg)
+    check_training(cfg)
     n_train = data.prepare_finetune()
     name = "-".join(s.replace("/", "_") for s in cfg.data.train_splits)
     setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg), fingerprint(cfg), resume,
                      overwrite).check()
     model, tokenizer, formatter = load_model(cfg)
     check_chunk_length(cfg, model)
+    apply_training_options(cfg, model)
     parts = data.finetune_parts(formatter)
     task, evaluator = build_evaluator(cfg, formatter, model)
     run = setup.commit()
@@ -57,10 +61,11 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     if evaluator is not None and cfg.train.eval_every_epoch:
         hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
 
-    result = train_loop(model, FinetuneStep(parts, accelerator.device), len(parts), settings, run, accelerator,
-                        on_epoch_end=hook, resume=resume, fingerprint=setup.fingerprint)
+    step = FinetuneStep(parts, accelerator.device, fast=use_fast_path(cfg.train.fast_step, model))
+    result = train_loop(model, step, len(parts), settings, run, accelerator, on_epoch_end=hook, resume=resume,
+                        fingerprint=setup.fingerprint, lengths=parts.item_lengths())
     model = accelerator.unwrap_model(model)
-    if cfg.save_model:
+    if cfg.save_model and accelerator.is_main_process:
         with atomic_dir(run.model_dir) as tmp:
             save_model(model, tokenizer, tmp)
     info = RunInfo(stage="finetune", train_splits=list(cfg.data.train_splits), n_train=n_train,

@@ -24,9 +24,11 @@ from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
+    apply_training_options,
     build_evaluator,
     check_chunk_length,
     check_evaluation,
+    check_training,
     config_text,
     epoch_hook,
     fingerprint,
@@ -45,7 +47,7 @@ from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
 from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp, perturbed_reference
-from unlearn.train.steps import FinetuneStep, UnlearnStep
+from unlearn.train.steps import FinetuneStep, UnlearnStep, use_fast_path
 
 
 def method_from_config(cfg: RunConfig) -> Method:
@@ -150,9 +152,10 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     if cfg.train.lora:
         model = _lora(model, cfg, method.lora_targets)
     reference = FrozenReference.for_model(model, separate_ref) if method.needs_reference_model else None
-    step = UnlearnStep(method, s.parts, device, ref_logp, reference)
+    step = UnlearnStep(method, s.parts, device, ref_logp, reference, fast=use_fast_path(cfg.train.fast_step, model))
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
-                        resume=s.resume, fingerprint=s.fingerprint, on_step_end=s.step_hook)
+                        resume=s.resume, fingerprint=s.fingerprint, on_step_end=s.step_hook,
+                        lengths=s.parts.item_lengths())
     model = s.accelerator.unwrap_model(model)
     del reference
     if cfg.train.lora:
@@ -184,9 +187,10 @@ def apply_weight_edit(s: Session) -> tuple[torch.nn.Module, LoopResult]:
             finally:
                 load(m, tuned)
 
-    step = FinetuneStep(s.parts, s.accelerator.device, part=method.train_part)
+    step = FinetuneStep(s.parts, s.accelerator.device, part=method.train_part,
+                        fast=use_fast_path(s.cfg.train.fast_step, model))
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=hook,
-                        resume=s.resume, fingerprint=s.fingerprint)
+                        resume=s.resume, fingerprint=s.fingerprint, lengths=s.parts.item_lengths())
     model = s.accelerator.unwrap_model(model)
     load(model, edited(model))
     return model, result
@@ -225,6 +229,7 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc=method.name)
     data = open_data(cfg)
     check_evaluation(cfg)
+    check_training(cfg)
     users = method.idk_users if isinstance(method, LossMethod) else ()
     n_forget = data.prepare_unlearning(method_parts(method), users, method.name)
 
@@ -234,6 +239,7 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
                      fingerprint(resolved_config(cfg, method)), resume, overwrite).check()
     model, tokenizer, formatter = load_model(cfg)
     check_chunk_length(cfg, model)
+    apply_training_options(cfg, model)
     if isinstance(method, LossMethod):
         method.prepare(model, cfg.train.seed)  # RMU: its layer fits the model? control vector, trainable parameters
     parts = data.unlearning_parts(formatter, method_parts(method))
@@ -254,7 +260,7 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
     if step_hook is not None:
         session.step_hook = step_hook(session)
     model, result = PROCEDURES[method.kind](session)
-    if cfg.save_model:
+    if cfg.save_model and accelerator.is_main_process:
         with atomic_dir(run.model_dir) as tmp:
             save_model(model, tokenizer, tmp)
     info = RunInfo(stage="unlearn", method=method.describe(), forget_split=forget_name,

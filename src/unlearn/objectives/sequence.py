@@ -58,7 +58,11 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def sequence_stats(logits: torch.Tensor, labels: torch.Tensor) -> SequenceStats:
     """S(y|x) and |y| per sample from a forward pass's logits and the masked labels."""
-    nll, mask = shifted_token_nll(logits, labels)
+    return stats_from_token_nll(*shifted_token_nll(logits, labels))
+
+
+def stats_from_token_nll(nll: torch.Tensor, mask: torch.Tensor) -> SequenceStats:
+    """S(y|x) and |y| per sample from token NLLs [B, T−1] and their label mask."""
     n_tokens = mask.sum(dim=1)
     if bool((n_tokens == 0).any()):
         raise ValueError("a sample has no label positions (empty answer or everything masked)")

@@ -32,7 +32,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import get_constant_schedule, get_linear_schedule_with_warmup
 
-from unlearn.errors import TrainingDiverged
+from unlearn.errors import ConfigError, TrainingDiverged
 from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
 from unlearn.train.tracking import flat_numbers
@@ -64,6 +64,7 @@ class LoopSettings:
     save_every: int = 0  # optimizer steps between mid-epoch checkpoints (0: only at epoch ends)
     schedule: str = "linear"  # "linear": warm-up then linear decay to 0; "constant": lr throughout
     decay: str = "matrices"  # weight decay on "matrices" (parameters with ≥ 2 dims) or on "all" parameters
+    group_by_length: bool = False  # micro-batches of similar length (needs the items' lengths)
     progress: bool = True
     desc: str = "train"
 
@@ -72,7 +73,7 @@ class LoopSettings:
         return cls(epochs=train.epochs, max_steps=train.max_steps, lr=train.lr, weight_decay=train.weight_decay,
                    batch_size=train.batch_size, grad_accum=train.grad_accum, warmup_epochs=train.warmup_epochs,
                    max_grad_norm=train.max_grad_norm, seed=train.seed, save_every=train.save_every,
-                   progress=progress, desc=desc)
+                   group_by_length=train.group_by_length, progress=progress, desc=desc)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -80,9 +81,20 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
-def epoch_groups(n: int, settings: LoopSettings, epoch: int) -> list[list[list[int]]]:
-    """Optimizer steps of one epoch, each a list of micro-batches (lists of item indices)."""
-    order = epoch_order(n, settings.seed, epoch)
+def epoch_groups(n: int, settings: LoopSettings, epoch: int,
+                 lengths: Sequence[int] | None = None) -> list[list[list[int]]]:
+    """Optimizer steps of one epoch, each a list of micro-batches (lists of item indices). With
+    ``settings.group_by_length``, transformers' length-grouped order (mega-batches of the seeded permutation sorted by
+    ``lengths``, the longest micro-batch first) under the same per-epoch seed."""
+    if settings.group_by_length:
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        if lengths is None or len(lengths) != n:
+            raise ValueError("group_by_length needs one length per item")
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
+        order = list(get_length_grouped_indices(list(lengths), settings.batch_size, generator=generator))
+    else:
+        order = epoch_order(n, settings.seed, epoch)
     micro = [order[i:i + settings.batch_size] for i in range(0, n, settings.batch_size)]
     return [micro[i:i + settings.grad_accum] for i in range(0, len(micro), settings.grad_accum)]
 
@@ -112,6 +124,7 @@ def train_loop(
     plan: Plan | None = None,
     on_step_end: StepHook | None = None,
     fingerprint: dict | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> LoopResult:
     """Train ``model`` in place. With a run directory, logs go to its train log and per-epoch file and checkpoints
     to its checkpoint directory; without one (``None``) nothing is written.
@@ -120,10 +133,12 @@ def train_loop(
     ``on_step_end(step, logs, model)`` runs after every optimizer step; ``stop_after_steps`` ends the call early
     after that many optimizer steps (used to test resuming). ``fingerprint`` (the run's configuration) is stored in
     every checkpoint, so a resume under another configuration can be refused before anything is written.
+    ``lengths`` (tokens per item) serve ``settings.group_by_length``.
     """
     run = RunDirectory(run_dir) if run_dir is not None and not isinstance(run_dir, RunDirectory) else run_dir
-    plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch))
+    plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch, lengths))
     per_epoch = len(plan(0))
+    check_world_size(accelerator.num_processes, plan(0))
     total = settings.max_steps if settings.max_steps else per_epoch * settings.epochs
     n_epochs = math.ceil(total / per_epoch)
     optimizer, scheduler = _optimizer(model, settings, per_epoch, total)
@@ -139,9 +154,14 @@ def train_loop(
                                    f"({state['settings']}); use the same config or a fresh output directory")
         global_step, start_epoch, start_group = state["global_step"], state["epoch"], state["group"]
         resumed_from = global_step
-        run.truncate_logs(global_step, start_epoch)
-    elif run is not None:
+        if accelerator.is_main_process:
+            run.truncate_logs(global_step, start_epoch)
+    elif run is not None and accelerator.is_main_process:
         run.reset_logs()
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if world > 1 and run is not None:
+        run.truncate_rank_log(rank, global_step)
 
     def save(epoch: int, group: int) -> None:
         if main:
@@ -174,6 +194,8 @@ def train_loop(
                                        global_step, epoch)
                 global_step += 1
                 steps_this_call += 1
+                if world > 1 and run is not None:
+                    run.append_rank_log(rank, {"step": global_step, "items": groups[g][rank::world]})
                 if main:
                     run.append_train_log({"step": global_step, "epoch": epoch + (g + 1) / len(groups), **logs})
                 accelerator.log(logs, step=global_step)
@@ -193,9 +215,19 @@ def train_loop(
                 break
     finally:
         bar.close()
-        accelerator.end_training()  # flushes and closes the trackers, if any
+        for tracker in accelerator.trackers:  # flush and close them; not end_training(), which would also end the
+            tracker.finish()                   # process group the final evaluation still needs
     model.eval()
     return LoopResult(global_step, epoch + 1, time.time() - started, resumed_from)
+
+
+def check_world_size(world: int, first_epoch: Sequence[Sequence[Sequence[int]]]) -> None:
+    """Every rank needs a micro-batch of every full optimizer step."""
+    per_step = max(len(group) for group in first_epoch)
+    if world > per_step:
+        raise ConfigError(f"{world} processes but an optimizer step has only {per_step} micro-batch"
+                          f"{'es' if per_step > 1 else ''} (train.grad_accum × the data): each process takes its own "
+                          f"micro-batches, so raise train.grad_accum to at least {world} or launch fewer processes")
 
 
 def _optimizer(model: torch.nn.Module, settings: LoopSettings, per_epoch: int, total: int):
@@ -225,25 +257,45 @@ def _comparable(settings: LoopSettings) -> dict:
 
 def accumulate(model, step_fn, micro_batches, accelerator, step: int, epoch: int) -> dict[str, float]:
     """Back-propagate every micro-batch's loss divided by their number (gradient = mean of the micro-batch
-    gradients); return the step's mean losses. Raises before any update if a loss is not finite."""
-    sums: dict[str, float] = {}
+    gradients); return the step's mean losses. Raises before any update if a loss is not finite.
+
+    With several processes, rank r takes micro-batches r, r + W, … of the step (W = world size) and scales its
+    losses by W, since DDP/FSDP average the ranks' gradients: the step's gradient is the same mean as on one
+    process. A rank with fewer micro-batches than another in a ragged step (the epoch's last) runs a zero-weight
+    stand-in so every rank makes the same number of backward passes."""
     n = len(micro_batches)
-    for k, indices in enumerate(micro_batches):
-        context = accelerator.no_sync(model) if k < n - 1 else contextlib.nullcontext()
+    world, rank = accelerator.num_processes, accelerator.process_index
+    mine = micro_batches[rank::world]
+    rounds = math.ceil(n / world)
+    sums: dict[str, float] = {}
+    for k in range(rounds):
+        real = k < len(mine)
+        indices = mine[k] if real else micro_batches[0]
+        context = accelerator.no_sync(model) if k < rounds - 1 else contextlib.nullcontext()
         with context, accelerator.autocast():
             loss, parts = step_fn(model, indices)
-            if not torch.isfinite(loss):
-                detail = ", ".join(f"{name}={float(v):.4g}" for name, v in parts.items())
-                raise TrainingDiverged(
-                    f"loss became {float(loss.detach())} at epoch {epoch + 1}, optimizer step {step + 1} "
-                    f"(items {list(indices)[:8]}{'…' if len(indices) > 8 else ''}; {detail}). "
-                    "Stopped before updating the weights; lower train.lr or check the data."
-                )
-            accelerator.backward(loss / n)
-        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) / n
-        for name, v in parts.items():
-            sums[name] = sums.get(name, 0.0) + float(v) / n
+            _check_finite(loss, parts, indices, accelerator, step, epoch)
+            accelerator.backward(loss * world / n if real else loss * 0.0)
+        for name, v in (("loss", loss), *parts.items()):
+            sums[name] = sums.get(name, 0.0) + (float(v.detach()) / n if real else 0.0)
+    if world > 1:  # each rank summed its own micro-batches' share of the mean
+        names = list(sums)
+        local = torch.tensor([sums[k] for k in names], dtype=torch.float64, device=accelerator.device)
+        return {k: float(v) for k, v in zip(names, accelerator.reduce(local, "sum"), strict=True)}
     return sums
+
+
+def _check_finite(loss, parts, indices, accelerator, step: int, epoch: int) -> None:
+    finite = torch.isfinite(loss.detach()).float().reshape(1)
+    if accelerator.num_processes > 1:  # every rank stops together, or the others would wait forever
+        finite = accelerator.gather(finite.to(accelerator.device)).min()
+    if not bool(finite):
+        detail = ", ".join(f"{name}={float(v):.4g}" for name, v in parts.items())
+        raise TrainingDiverged(
+            f"loss became {float(loss.detach())} at epoch {epoch + 1}, optimizer step {step + 1} "
+            f"(items {list(indices)[:8]}{'…' if len(indices) > 8 else ''}; {detail}). "
+            "Stopped before updating the weights; lower train.lr or check the data."
+        )
 
 
 def _optimizer_step(model, step_fn, micro_batches, optimizer, scheduler, accelerator, settings, step, epoch):

@@ -1,8 +1,13 @@
 """Loss functions for one micro-batch: fine-tuning (SFT) and unlearning with a loss method.
 
-:class:`UnlearnStep` is the whole unlearning step: one forward pass per batch part the method needs, the outputs
-each need asks for (logits, token log-probs, hidden states), the reference's view of the parts that need one
+:class:`UnlearnStep` is the whole unlearning step: a forward pass over the batch parts the method needs, the
+outputs each need asks for (logits, token log-probs, hidden states), the reference's view of the parts that need one
 (cached log-likelihoods, or a frozen model's outputs), then ``method.loss``.
+
+The fast path (``train.fast_step``, default on; :mod:`unlearn.train.label_logps`) computes log-probs at the label
+positions only, in chunks, and forwards the parts that need no logits together, as one batch padded to the longest
+part. ``fast=False`` is the path before it: one forward per part with full-vocabulary logits. Both give the same
+numbers up to floating-point rounding (``tests/test_fast_step.py``).
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from collections.abc import Sequence
 
 import torch
 
+from unlearn.data.formatting import IGNORE_INDEX
 from unlearn.data.parts import TRAIN_PART, PartData
 from unlearn.objectives.methods import LossMethod
 from unlearn.objectives.needs import Need, PartOutput, ReferenceOutput, StepInputs
-from unlearn.objectives.sequence import sequence_stats, token_logps
+from unlearn.objectives.sequence import sequence_stats, stats_from_token_nll, token_logps
 from unlearn.train.hidden import forward_with_hidden
+from unlearn.train.label_logps import fast_path_unsupported, label_forward
 from unlearn.train.reference import FrozenReference
 
 StepResult = tuple[torch.Tensor, dict[str, torch.Tensor]]
@@ -28,20 +35,25 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 class FinetuneStep:
     """Supervised fine-tuning: M(batch), the token-mean NLL over the labels (docs/formulas.md#training)."""
 
-    def __init__(self, data: PartData, device: torch.device, part: str = TRAIN_PART):
+    def __init__(self, data: PartData, device: torch.device, part: str = TRAIN_PART, fast: bool = False):
         self.data = data
         self.device = device
         self.part = part
+        self.fast = fast
 
     def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> StepResult:
         batch = _to(self.data.batch(self.part, indices), self.device)
-        logits = model(**self.data.model_inputs(batch)).logits
-        return sequence_stats(logits, batch["labels"]).token_mean(), {}
+        out = forward_part(model, self.data.model_inputs(batch), batch, Need(self.part), self.fast)
+        return out.stats.token_mean(), {}
 
 
 def forward_part(model: torch.nn.Module, inputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-                 need: Need) -> PartOutput:
-    """One forward pass on one batch part, keeping what ``need`` asks for."""
+                 need: Need, fast: bool = False) -> PartOutput:
+    """One forward pass on one batch part, keeping what ``need`` asks for (label positions only when ``fast`` and
+    the need asks for no logits)."""
+    if fast and not need.logits:
+        nll, mask, hidden = label_forward(model, inputs, batch["labels"], need.hidden_layer)
+        return _part_output(nll, mask, batch, need, hidden)
     out, hidden = forward_with_hidden(model, inputs, need.hidden_layer)
     return PartOutput(
         stats=sequence_stats(out.logits, batch["labels"]),
@@ -52,8 +64,27 @@ def forward_part(model: torch.nn.Module, inputs: dict[str, torch.Tensor], batch:
     )
 
 
+def _part_output(nll: torch.Tensor, mask: torch.Tensor, batch: dict[str, torch.Tensor], need: Need,
+                 hidden: torch.Tensor | None) -> PartOutput:
+    return PartOutput(stats=stats_from_token_nll(nll, mask), batch=batch,
+                      token_logps=-(nll * mask) if need.token_logps else None, hidden=hidden)
+
+
+def stack_parts(batches: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batches of several parts as one batch, padded to the widest (padding: ``pad_id``, mask 0,
+    label −100, so no real position's prediction changes under causal attention)."""
+    width = max(b["input_ids"].shape[1] for b in batches)
+    fill = {"input_ids": pad_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+
+    def widened(b: dict[str, torch.Tensor], key: str) -> torch.Tensor:
+        t = b[key]
+        return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill[key])
+    return {key: torch.cat([widened(b, key) for b in batches]) for key in fill}
+
+
 class UnlearnStep:
-    """One forward pass per batch part the method needs, the reference's view where asked, then ``method.loss``."""
+    """The parts the method needs through the model (together where they can be), the reference's view where
+    asked, then ``method.loss``."""
 
     def __init__(
         self,
@@ -62,6 +93,7 @@ class UnlearnStep:
         device: torch.device,
         ref_logp: dict[str, torch.Tensor] | None = None,
         reference: FrozenReference | None = None,
+        fast: bool = False,
     ):
         missing = [p for p in method.cached_reference_parts if not ref_logp or p not in ref_logp]
         if missing:
@@ -74,17 +106,55 @@ class UnlearnStep:
         self.device = device
         self.ref_logp = ref_logp or {}
         self.reference = reference
+        self.fast = fast
+
+    def fused_groups(self) -> list[list[str]]:
+        """Parts forwarded together: on the fast path, those needing no logits and no fixed padding, by the hidden
+        layer they read; every other part alone."""
+        groups: dict[object, list[str]] = {}
+        for part, need in self.needs.items():
+            together = self.fast and not need.logits and not need.pad_to_max_length
+            groups.setdefault(("fused", need.hidden_layer) if together else part, []).append(part)
+        return list(groups.values())
 
     def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> StepResult:
         parts: dict[str, PartOutput] = {}
         reference: dict[str, ReferenceOutput] = {}
         index = torch.as_tensor(list(indices))
+        batches = {part: _to(self.data.batch(part, indices, need.pad_to_max_length), self.device)
+                   for part, need in self.needs.items()}
+        for group in self.fused_groups():
+            if len(group) == 1:
+                part = group[0]
+                parts[part] = forward_part(model, self.data.model_inputs(batches[part]), batches[part],
+                                           self.needs[part], self.fast)
+                continue
+            joint = stack_parts([batches[p] for p in group], self.data.pad_id)
+            nll, mask, hidden = label_forward(model, self.data.model_inputs(joint), joint["labels"],
+                                              self.needs[group[0]].hidden_layer)
+            row = 0
+            for part in group:
+                rows, width = batches[part]["input_ids"].shape
+                cut = slice(row, row + rows)
+                parts[part] = _part_output(nll[cut, :width - 1], mask[cut, :width - 1], batches[part],
+                                           self.needs[part], None if hidden is None else hidden[cut, :width])
+                row += rows
         for part, need in self.needs.items():
-            batch = _to(self.data.batch(part, indices, need.pad_to_max_length), self.device)
-            inputs = self.data.model_inputs(batch)
-            parts[part] = forward_part(model, inputs, batch, need)
             if need.reference_outputs:
-                reference[part] = self.reference.outputs(inputs, batch["labels"], need)
+                inputs = self.data.model_inputs(batches[part])
+                reference[part] = self.reference.outputs(inputs, batches[part]["labels"], need)
             if need.reference_logp:
                 reference.setdefault(part, ReferenceOutput()).logp = self.ref_logp[part][index].to(self.device)
         return self.method.loss(StepInputs(parts, reference))
+
+
+def use_fast_path(requested: bool, model: torch.nn.Module) -> bool:
+    """``train.fast_step`` where the model allows it (else the full path, with the reason logged)."""
+    if not requested:
+        return False
+    reason = fast_path_unsupported(model)
+    if reason is not None:
+        import logging
+
+        logging.getLogger("unlearn").info("train.fast_step: full-logits path (%s)", reason)
+    return reason is None

@@ -1,0 +1,116 @@
+"""Multi-process training on Accelerate: two CPU processes (`accelerate launch --multi_gpu --num_processes 2` on a
+machine without GPUs: torchrun with gloo) against one, with the same effective batch — the same final weights and
+metrics, and different items on the two ranks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from unlearn.cli import main
+from unlearn.data.idk import builtin_idk_templates
+from unlearn.data.pairing import pair_forget_items
+from unlearn.data.tofu import TofuData
+from unlearn.io import read_json, read_jsonl
+
+ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+
+
+def _numbers(value, prefix=""):
+    """Every number of a nested metrics value, by its dotted path."""
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _numbers(sub, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, sub in enumerate(value) for k, v in _numbers(sub, f"{prefix}{i}.").items()}
+    return {prefix[:-1]: float(value)} if isinstance(value, (int, float)) and not isinstance(value, bool) else {}
+
+
+@pytest.mark.skipif(ACCELERATE is None, reason="the accelerate launcher is not installed")
+def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir, tmp_path):
+    args = [f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
+            "data.max_length=96", "eval.max_length=48", "eval.batch_size=16", "eval.bootstrap=0", "method=npo+gd",
+            "data.forget_split=forget10", "train.epochs=2", "train.batch_size=2", "train.grad_accum=3",
+            "train.lr=1e-3", "train.eval_every_epoch=true", "save_model=true", "eval.embedding_model=none",
+            "eval.nli_model=none", "report_to=none"]
+    assert main(["run", *args, f"output_dir={tmp_path / 'one'}"]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    # `--multi_gpu` is accelerate's torchrun launcher; on a machine without GPUs its processes run on the CPU with the
+    # gloo backend (MULTI_CPU). accelerate 1.15's `--cpu --num_processes 2` starts ONE process unless an MPI hostfile
+    # is given, which would make this comparison trivially true (the rank logs below prove two ran).
+    launched = subprocess.run([ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "unlearn.cli", "run", *args,
+                               f"output_dir={tmp_path / 'two'}"], env=env, capture_output=True, text=True,
+                              timeout=600)
+    assert launched.returncode == 0, launched.stderr[-4000:]
+    one, two = tmp_path / "one", tmp_path / "two"
+
+    w1, w2 = load_file(one / "model" / "model.safetensors"), load_file(two / "model" / "model.safetensors")
+    assert w1.keys() == w2.keys()
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-5
+    assert not all(torch.equal(w1[k], load_file(tiny_model_dir / "model.safetensors")[k]) for k in w1)  # it trained
+    m1, m2 = _numbers(read_json(one / "metrics.json")), _numbers(read_json(two / "metrics.json"))
+    shared = {k for k in m1.keys() & m2.keys() if not k.startswith(("seconds", "run."))}
+    assert shared and all(abs(m1[k] - m2[k]) <= 1e-5 * max(1.0, abs(m1[k])) for k in shared), \
+        sorted((k, m1[k], m2[k]) for k in shared if abs(m1[k] - m2[k]) > 1e-5 * max(1.0, abs(m1[k])))[:5]
+    e1, e2 = read_jsonl(one / "epochs.jsonl"), read_jsonl(two / "epochs.jsonl")
+    assert [r["epoch"] for r in e1] == [r["epoch"] for r in e2] == [0, 1, 2]  # evaluated during training
+    for r1, r2 in zip(e1, e2, strict=True):
+        n1, n2 = _numbers(r1["sets"]), _numbers(r2["sets"])
+        assert n1.keys() == n2.keys() and all(abs(n1[k] - n2[k]) <= 1e-5 * max(1.0, abs(n1[k])) for k in n1)
+    assert e1[0]["sets"]["forget"]["prob"] != e1[-1]["sets"]["forget"]["prob"]  # the epochs differ
+
+    # each rank trained on its own micro-batches, so on its own paired retain items
+    data = TofuData(bench_dir)
+    pairing = pair_forget_items(len(data.forget_split("forget10")), len(data.retain_split("forget10")),
+                                len(builtin_idk_templates()), seed=0)
+    ranks = [read_jsonl(two / "ranks" / f"rank{r}.jsonl") for r in (0, 1)]
+    assert [r["step"] for r in ranks[0]] == [r["step"] for r in ranks[1]] and ranks[0]
+    both = 0
+    for a, b in zip(*ranks, strict=True):  # steps of 3 micro-batches: 2 + 1; the epoch's last step has 1: 1 + 0
+        retain_a = {pairing.retain_index[i] for mb in a["items"] for i in mb}
+        retain_b = {pairing.retain_index[i] for mb in b["items"] for i in mb}
+        assert retain_a and not retain_a & retain_b
+        both += bool(retain_b)
+    assert both == 2  # the first step of each epoch
+    assert not (one / "ranks").exists()  # one process writes no rank logs
+
+
+def test_more_processes_than_micro_batches_is_one_clear_error():
+    from unlearn.errors import ConfigError
+    from unlearn.train.loop import LoopSettings, check_world_size, epoch_groups
+
+    groups = epoch_groups(16, LoopSettings(batch_size=4, grad_accum=2), 0)
+    check_world_size(2, groups)
+    with pytest.raises(ConfigError, match="4 processes but an optimizer step has only 2 micro-batches"):
+        check_world_size(4, groups)
+
+
+def test_launch_settings_that_cannot_work_are_one_line_each(monkeypatch):
+    import importlib.util
+
+    from unlearn.errors import ConfigError
+    from unlearn.train.distributed import check_launch
+
+    check_launch(lora=True, grad_accum=8, env={})  # a single process: nothing to check
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real(name, *a))
+    with pytest.raises(ConfigError, match="uses DeepSpeed but deepspeed is not installed"):
+        check_launch(False, 2, {"ACCELERATE_USE_DEEPSPEED": "true", "WORLD_SIZE": "2"})
+    def found(name, *args):
+        return object() if name == "deepspeed" else real(name, *args)
+    monkeypatch.setattr(importlib.util, "find_spec", found)
+    with pytest.raises(ConfigError, match=r"set train\.grad_accum=2"):
+        check_launch(False, 8, {"ACCELERATE_USE_DEEPSPEED": "true", "WORLD_SIZE": "2"})
+    check_launch(False, 2, {"ACCELERATE_USE_DEEPSPEED": "true", "WORLD_SIZE": "2"})
+    with pytest.raises(ConfigError, match="FSDP1 needs fsdp_use_orig_params: true"):
+        check_launch(True, 8, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"})
+    check_launch(True, 8, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1", "FSDP_USE_ORIG_PARAMS": "true"})
+    check_launch(True, 8, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2"})
+    check_launch(False, 8, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"})  # no LoRA: nothing to shard apart
