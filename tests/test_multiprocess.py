@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,18 @@ def _numbers(value, prefix=""):
     return {prefix[:-1]: float(value)} if isinstance(value, (int, float)) and not isinstance(value, bool) else {}
 
 
-@pytest.mark.skipif(ACCELERATE is None, reason="the accelerate launcher is not installed")
+def _kill_every_process_of(marker: str) -> None:
+    """SIGKILL every process whose command line holds ``marker`` (Linux /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
+@pytest.mark.skipif(ACCELERATE is None or not Path("/proc/self/cmdline").exists(),
+                    reason="needs the accelerate launcher and Linux /proc")
 def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir, tmp_path):
     args = [f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
             "data.max_length=96", "eval.max_length=48", "eval.batch_size=16", "eval.bootstrap=0", "method=npo+gd",
@@ -44,9 +57,9 @@ def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir,
     # `--multi_gpu` is accelerate's torchrun launcher; on a machine without GPUs its processes run on the CPU with the
     # gloo backend (MULTI_CPU). accelerate 1.15's `--cpu --num_processes 2` starts ONE process unless an MPI hostfile
     # is given, which would make this comparison trivially true (the rank logs below prove two ran).
-    launched = subprocess.run([ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "unlearn.cli", "run", *args,
-                               f"output_dir={tmp_path / 'two'}"], env=env, capture_output=True, text=True,
+    launch = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+              "no", "--dynamo_backend", "no", "-m", "unlearn.cli", "run", *args]
+    launched = subprocess.run([*launch, f"output_dir={tmp_path / 'two'}"], env=env, capture_output=True, text=True,
                               timeout=600)
     assert launched.returncode == 0, launched.stderr[-4000:]
     one, two = tmp_path / "one", tmp_path / "two"
@@ -80,6 +93,23 @@ def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir,
         both += bool(retain_b)
     assert both == 2  # the first step of each epoch
     assert not (one / "ranks").exists()  # one process writes no rank logs
+
+    # interrupted after the first epoch's checkpoint, then resumed with two processes: the same final weights
+    three = tmp_path / "three"
+    interrupted = subprocess.Popen([*launch, f"output_dir={three}"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (three / "checkpoint" / "state.json").is_file() and interrupted.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    _kill_every_process_of(f"output_dir={three}")  # torchrun's workers outlive a signal to the launcher's group
+    interrupted.wait()
+    assert not (three / "metrics.json").exists()  # it was stopped before finishing
+    resumed = subprocess.run([*launch, f"output_dir={three}", "--resume"], env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert read_json(three / "metrics.json")["run"]["resumed_from_step"] == 2  # epoch 1's two optimizer steps
+    w3 = load_file(three / "model" / "model.safetensors")
+    assert max(float((w1[k] - w3[k]).abs().max()) for k in w1) < 1e-5
 
 
 def test_more_processes_than_micro_batches_is_one_clear_error():
