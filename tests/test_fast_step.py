@@ -15,7 +15,7 @@ from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError
 from unlearn.objectives.methods import build_method
 from unlearn.objectives.sequence import sequence_stats
-from unlearn.train.label_logps import fast_path_unsupported, label_forward, label_token_nll
+from unlearn.models.label_logps import fast_path_unsupported, label_forward, label_token_nll
 from unlearn.train.loop import LoopSettings, epoch_groups
 from unlearn.train.reference import FrozenReference, cached_reference_logp
 from unlearn.train.steps import UnlearnStep, stack_parts
@@ -145,3 +145,19 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_refuses_models_with
         assert torch.allclose(a, b, atol=1e-6)
     with pytest.raises(ConfigError, match="Linear does not support gradient checkpointing"):
         apply_training_options(cfg, torch.nn.Linear(2, 2))
+
+
+def test_evaluation_likelihoods_on_label_positions_equal_the_full_logits(parts, tokenizer):
+    from unlearn.evaluation.likelihood import batched_sequence_nll
+    from unlearn.models.label_logps import label_nll_no_grad
+
+    model = make_tiny(tokenizer, seed=4).eval()
+    samples = parts.parts["retain"][:10]
+    nll, ntok = batched_sequence_nll(model, samples, parts.pad_id, 4, CPU)
+    for i, s in enumerate(samples):
+        ids, labels = torch.tensor([s.input_ids]), torch.tensor([s.labels])
+        with torch.no_grad():
+            full = sequence_stats(model(input_ids=ids).logits, labels)
+            part = label_nll_no_grad(model, {"input_ids": ids}, labels)
+        assert nll[i] == pytest.approx(float(full.nll_sum[0]), abs=1e-4) and ntok[i] == int(full.n_tokens[0])
+        assert float(part[0].sum()) == pytest.approx(float(full.nll_sum[0]), abs=1e-4)

@@ -9,7 +9,8 @@ import torch
 
 from unlearn.data.collate import pad_right
 from unlearn.data.formatting import EncodedSample
-from unlearn.objectives.sequence import sequence_stats
+from unlearn.models.label_logps import fast_path_unsupported, label_nll_no_grad
+from unlearn.objectives.sequence import sequence_stats, stats_from_token_nll
 
 
 @torch.no_grad()
@@ -26,13 +27,17 @@ def batched_sequence_nll(
     ``progress`` is an optional callable receiving the number of samples done in each batch.
     """
     order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
+    fast = fast_path_unsupported(model) is None  # log-probs at the label positions only (docs/speed.md)
     nll_sum = np.empty(len(samples), dtype=np.float64)
     n_tokens = np.empty(len(samples), dtype=np.int64)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch = {k: v.to(device) for k, v in pad_right([samples[i] for i in idx], pad_id).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        stats = sequence_stats(logits, batch["labels"])
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if fast:
+            stats = stats_from_token_nll(*label_nll_no_grad(model, inputs, batch["labels"]))
+        else:
+            stats = sequence_stats(model(**inputs).logits, batch["labels"])
         nll_sum[idx] = stats.nll_sum.double().cpu().numpy()
         n_tokens[idx] = stats.n_tokens.long().cpu().numpy()
         if progress is not None:

@@ -4,7 +4,7 @@
 outputs each need asks for (logits, token log-probs, hidden states), the reference's view of the parts that need one
 (cached log-likelihoods, or a frozen model's outputs), then ``method.loss``.
 
-The fast path (``train.fast_step``, default on; :mod:`unlearn.train.label_logps`) computes log-probs at the label
+The fast path (``train.fast_step``, default on; :mod:`unlearn.models.label_logps`) computes log-probs at the label
 positions only, in chunks, and forwards the parts that need no logits together, as one batch padded to the longest
 part. ``fast=False`` is the path before it: one forward per part with full-vocabulary logits. Both give the same
 numbers up to floating-point rounding (``tests/test_fast_step.py``).
@@ -18,11 +18,11 @@ import torch
 
 from unlearn.data.formatting import IGNORE_INDEX
 from unlearn.data.parts import TRAIN_PART, PartData
+from unlearn.models.label_logps import fast_path_unsupported, label_forward
 from unlearn.objectives.methods import LossMethod
 from unlearn.objectives.needs import Need, PartOutput, ReferenceOutput, StepInputs
 from unlearn.objectives.sequence import sequence_stats, stats_from_token_nll, token_logps
 from unlearn.train.hidden import forward_with_hidden
-from unlearn.train.label_logps import fast_path_unsupported, label_forward
 from unlearn.train.reference import FrozenReference
 
 StepResult = tuple[torch.Tensor, dict[str, torch.Tensor]]

@@ -95,3 +95,18 @@ def label_forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor], label
     states = out.hidden_states
     nll, mask = label_token_nll(states[-1], base_model(model).get_output_embeddings(), labels)
     return nll, mask, (states[hidden_layer] if hidden_layer is not None else None)
+
+
+@torch.no_grad()
+def label_nll_no_grad(model: torch.nn.Module, inputs: dict[str, torch.Tensor],
+                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluation's (nll, mask) at the label positions: through the decoder alone where the model exposes it
+    (``get_decoder()``: only its last hidden state is kept), else as in training."""
+    base = base_model(model)
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    if decoder is None or decoder is base:
+        nll, mask, _ = label_forward(model, inputs, labels)
+        return nll, mask
+    hidden = decoder(**inputs, use_cache=False).last_hidden_state
+    return label_token_nll(hidden, base.get_output_embeddings(), labels)
+
