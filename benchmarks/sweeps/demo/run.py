@@ -12,7 +12,8 @@ varies the learning rate and each method's own weight (GRID below, ≥ 12 config
 1. ``OUT/grid``: every configuration with seed 0, selected on Forget Quality against MU-9 (``sweep.md``) and again,
    without running anything, on closer-look's Forget Efficacy (without ES: no NLI model offline) against MU-9
    (``fe.md``);
-2. ``OUT/seeds-fq`` and ``OUT/seeds-fe``: each method's chosen configuration of either rule with seeds 0, 1, 2.
+2. ``OUT/seeds-fq``: each method's configuration chosen on FQ with seeds 0, 1, 2; ``OUT/seeds-fe``: the same for
+   the configurations the FE rule chose differently (the others' seeds are those of ``seeds-fq``).
 
 Seed 0 of step 2 repeats a run of step 1 exactly; the script checks that its numbers are identical (reproducibility).
 ``tables.md`` (with the command, device, date and wall times) and ``results.json`` hold what the answers in
@@ -140,13 +141,13 @@ def best_at(points: Sequence[Mapping], key: str, floor: float) -> Mapping | None
     return max(eligible, key=lambda p: (p[key], p["mu"])) if eligible else None
 
 
-def seed_summary(seed_dir: Path, chosen: Mapping[str, tuple[dict, int | None]], grid_rows: Sequence[Mapping]) -> dict:
-    """Per method: the chosen configuration at its chosen epoch over the three seeds (mean, sample sd, values), and
-    whether seed 0 repeats step 1's run exactly."""
-    rows = epoch_rows(seed_dir)
+def seed_summary(seed_dirs: Mapping[str, Path], chosen: Mapping[str, tuple[dict, int | None]],
+                 grid_rows: Sequence[Mapping]) -> dict:
+    """Per method: the chosen configuration at its chosen epoch over the three seeds (mean, sample sd, values) from
+    the method's seed sweep ``seed_dirs[method]``, and whether seed 0 repeats step 1's run exactly."""
     out = {}
     for method, (settings, epoch) in chosen.items():
-        mine = sorted((r for r in rows if r["method"] == method and r["epoch"] == epoch),
+        mine = sorted((r for r in epoch_rows(seed_dirs[method]) if r["method"] == method and r["epoch"] == epoch),
                       key=lambda r: int(r["settings"]["train.seed"]))
         first = next(r for r in grid_rows if r["method"] == method and r["settings"] == settings
                      and r["epoch"] == epoch)
@@ -238,13 +239,18 @@ def main() -> None:
     seconds["fe_selection"] = _cli(["sweep", *common, *grid_args(), "sweep.name=fe",
                                     "sweep.forget_metric=forget_efficacy_without_es", f"output_dir={out / 'grid'}"])
     grid_rows = epoch_rows(out / "grid")
-    seeds = {}
-    for key, name, extra in (("fq", "sweep", []), ("fe", "fe", ["sweep.forget_metric=forget_efficacy_without_es"])):
-        chosen = chosen_settings(json.loads((out / "grid" / f"{name}.json").read_text()))
-        seed_dir = out / f"seeds-{key}"
-        no_seed = [a for a in common if not a.startswith("train.seed=")]
-        seconds[f"seeds_{key}"] = _cli(["sweep", *no_seed, *seed_args(chosen), *extra, f"output_dir={seed_dir}"])
-        seeds[key] = seed_summary(seed_dir, chosen, grid_rows)
+    no_seed = [a for a in common if not a.startswith("train.seed=")]
+    chosen_fq = chosen_settings(json.loads((out / "grid" / "sweep.json").read_text()))
+    seconds["seeds_fq"] = _cli(["sweep", *no_seed, *seed_args(chosen_fq), f"output_dir={out / 'seeds-fq'}"])
+    chosen_fe = chosen_settings(json.loads((out / "grid" / "fe.json").read_text()))
+    # a configuration both rules chose already has its seeds in seeds-fq; only the others run again
+    other = {m: c for m, c in chosen_fe.items() if chosen_fq.get(m, (None,))[0] != c[0]}
+    fe_dirs = {m: out / ("seeds-fe" if m in other else "seeds-fq") for m in chosen_fe}
+    if other:
+        seconds["seeds_fe"] = _cli(["sweep", *no_seed, *seed_args(other),
+                                    "sweep.forget_metric=forget_efficacy_without_es", f"output_dir={out / 'seeds-fe'}"])
+    seeds = {"fq": seed_summary(dict.fromkeys(chosen_fq, out / "seeds-fq"), chosen_fq, grid_rows),
+             "fe": seed_summary(fe_dirs, chosen_fe, grid_rows)}
     target = target_point(out / "grid")
     text = tables(grid_rows, target, seeds, None)
     header = [f"Command: `python benchmarks/sweeps/demo/run.py --jobs {args.jobs}{' --record' * args.record}`",
@@ -258,6 +264,8 @@ def main() -> None:
         for name in ("tables.md", "results.json"):
             shutil.copyfile(out / name, HERE / name)
         for sub, reports in (("grid", ("sweep", "fe")), ("seeds-fq", ("sweep",)), ("seeds-fe", ("sweep",))):
+            if not (out / sub).is_dir():
+                continue
             (HERE / sub / "plots").mkdir(parents=True, exist_ok=True)
             for report in reports:
                 shutil.copyfile(out / sub / f"{report}.md", HERE / sub / f"{report}.md")
