@@ -13,9 +13,9 @@ from unlearn.data.pairing import pair_forget_items
 from unlearn.data.parts import QASource
 from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError
+from unlearn.models.label_logps import fast_path_unsupported, label_forward, label_token_nll
 from unlearn.objectives.methods import build_method
 from unlearn.objectives.sequence import sequence_stats
-from unlearn.models.label_logps import fast_path_unsupported, label_forward, label_token_nll
 from unlearn.train.loop import LoopSettings, epoch_groups
 from unlearn.train.reference import FrozenReference, cached_reference_logp
 from unlearn.train.steps import UnlearnStep, stack_parts
