@@ -52,3 +52,23 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
     out = tmp_path_factory.mktemp("tiny_model")
     save_model(make_tiny(tokenizer, seed=1), tokenizer, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def forget10_parts(bench_dir, tokenizer):
+    """(formatter, the four batch parts of forget10 with seed-0 pairing), max length 128."""
+    from unlearn.data.formatting import ChatFormatter
+    from unlearn.data.idk import builtin_idk_templates
+    from unlearn.data.pairing import pair_forget_items
+    from unlearn.data.parts import QASource
+    from unlearn.data.tofu import TofuData
+
+    data = TofuData(bench_dir)
+    forget, retain = data.forget_split("forget10"), data.retain_split("forget10")
+    templates = builtin_idk_templates()
+    pairing = pair_forget_items(len(forget), len(retain), len(templates), seed=0)
+    fmt = ChatFormatter(tokenizer)
+    parts = QASource(fmt, forget, retain, templates, pairing, max_length=128).part_data(
+        ("forget", "forget_idk", "retain", "retain_idk"))
+    return fmt, parts
+

@@ -7,11 +7,6 @@ import pytest
 import torch
 
 from tests.conftest import make_tiny
-from unlearn.data.formatting import ChatFormatter
-from unlearn.data.idk import builtin_idk_templates
-from unlearn.data.pairing import pair_forget_items
-from unlearn.data.parts import QASource
-from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError
 from unlearn.models.label_logps import fast_path_unsupported, label_forward, label_token_nll
 from unlearn.objectives.methods import build_method
@@ -24,13 +19,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def parts(bench_dir, tokenizer):
-    data = TofuData(bench_dir)
-    forget, retain = data.forget_split("forget10"), data.retain_split("forget10")
-    templates = builtin_idk_templates()
-    pairing = pair_forget_items(len(forget), len(retain), len(templates), seed=0)
-    return QASource(ChatFormatter(tokenizer), forget, retain, templates, pairing, max_length=128).part_data(
-        ("forget", "forget_idk", "retain", "retain_idk"))
+def parts(forget10_parts):
+    return forget10_parts[1]
 
 
 def test_label_positions_give_the_full_paths_per_sample_statistics(parts, tokenizer):

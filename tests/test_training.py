@@ -7,11 +7,6 @@ import torch
 from accelerate import Accelerator
 
 from tests.conftest import make_tiny
-from unlearn.data.formatting import ChatFormatter
-from unlearn.data.idk import builtin_idk_templates
-from unlearn.data.pairing import pair_forget_items
-from unlearn.data.parts import QASource
-from unlearn.data.tofu import TofuData
 from unlearn.errors import TrainingDiverged
 from unlearn.evaluation.likelihood import batched_sequence_nll
 from unlearn.io import read_jsonl
@@ -25,15 +20,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def setting(bench_dir, tokenizer):
-    data = TofuData(bench_dir)
-    forget, retain = data.forget_split("forget10"), data.retain_split("forget10")
-    templates = builtin_idk_templates()
-    pairing = pair_forget_items(len(forget), len(retain), len(templates), seed=0)
-    fmt = ChatFormatter(tokenizer)
-    parts = QASource(fmt, forget, retain, templates, pairing, max_length=128).part_data(
-        ("forget", "forget_idk", "retain", "retain_idk"))
-    return fmt, parts
+def setting(forget10_parts):
+    return forget10_parts
 
 
 def _mean_nll(model, parts, part):
