@@ -6,7 +6,7 @@ this one run (the speed issue's target: ≥ 3× on CPU).
 
 Usage:  python benchmarks/speed/eval_vs_loop.py [--model tiny|smollm2|PATH] [--rows N] [--batch-size B] [--record]
 
-Models: `tiny` = the embedded demo's target (`runs/attacks-demo/target/model`, from `unlearn demo`), `smollm2` =
+Models: `tiny` = the embedded demo's target (`runs/demo-bench/target/model`, from `python benchmarks/demo_time.py`), `smollm2` =
 SmolLM2-135M-Instruct as converted by `benchmarks/mc_vs_lm_eval/run.py`. The set is the demo's forget10 evaluation
 set (its first N rows). With --record, appends a row to benchmarks/speed/RESULTS.md.
 """
@@ -14,6 +14,7 @@ set (its first N rows). With --record, appends a row to benchmarks/speed/RESULTS
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from demo_time import machine  # noqa: E402
 
-MODELS = {"tiny": "runs/attacks-demo/target/model", "smollm2": "runs/mc_vs_lm_eval/smollm2-135m-instruct"}
+MODELS = {"tiny": "runs/demo-bench/target/model",
+          "smollm2": os.environ.get("SMOLLM2_PATH", "runs/mc_vs_lm_eval/smollm2-135m-instruct")}
 
 
 @torch.no_grad()
@@ -91,7 +93,7 @@ def measure_eval(model_name: str, data: str, rows: int, batch_size: int, max_len
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny")
-    parser.add_argument("--data", default="runs/attacks-demo/data")
+    parser.add_argument("--data", default="runs/demo-bench/data")
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=96, help="generation length, prompt included (the demo's)")

@@ -32,8 +32,11 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("npo+gd", "simnpo+gd", "dpo+gd", "me+gd", "ga+kl")
-MODELS = {"tiny": "runs/demo-bench/target/model", "smollm2": "runs/mc_vs_lm_eval/smollm2-135m-instruct",
+MODELS = {"tiny": "runs/demo-bench/target/model",
+          "smollm2": os.environ.get("SMOLLM2_PATH", "runs/mc_vs_lm_eval/smollm2-135m-instruct"),
           "llama1b": "config:llama-3.2-1b"}
+"""``SMOLLM2_PATH``: another copy of SmolLM2-135M-Instruct (a directory or the .gguf file, e.g. on the GPU machine
+``/root/m/SmolLM2-135M-Instruct.Q4_1.gguf`` staged by ``../shared/tools/gpu-stage-smollm2``)."""
 H100_BF16_PEAK = 989e12
 LLAMA_32_1B = {"vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
                "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 131072,
@@ -70,13 +73,14 @@ class PeakRss:
 def load(model_name: str, device: torch.device):
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    from unlearn.models.loading import load_model_and_tokenizer
+
     path = MODELS.get(model_name, model_name)
     if path.startswith("config:"):
         torch.manual_seed(0)
-        config = LlamaConfig(**LLAMA_32_1B, attn_implementation="sdpa")
-        model = AutoModelForCausalLM.from_config(config)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_config(LlamaConfig(**LLAMA_32_1B, attn_implementation="sdpa"))
+    else:  # a directory or a .gguf file, SDPA attention (transformers' default)
+        model, _ = load_model_and_tokenizer(path)
     return model.to(device)
 
 
