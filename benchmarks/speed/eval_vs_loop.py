@@ -6,9 +6,9 @@ this one run (the speed issue's target: ≥ 3× on CPU).
 
 Usage:  python benchmarks/speed/eval_vs_loop.py [--model tiny|smollm2|PATH] [--rows N] [--batch-size B] [--record]
 
-Models: `tiny` = the embedded demo's target (`runs/demo-bench/target/model`, from `python benchmarks/demo_time.py`), `smollm2` =
-SmolLM2-135M-Instruct as converted by `benchmarks/mc_vs_lm_eval/run.py`. The set is the demo's forget10 evaluation
-set (its first N rows). With --record, appends a row to benchmarks/speed/RESULTS.md.
+Models: `tiny` = the embedded demo's target (`runs/demo-bench/target/model`, from `python benchmarks/demo_time.py`),
+`smollm2` = SmolLM2-135M-Instruct as converted by `benchmarks/mc_vs_lm_eval/run.py` (or `SMOLLM2_PATH`). The set
+is the demo's forget10 evaluation set (its first N rows). With --record, appends a row to benchmarks/speed/RESULTS.md.
 """
 
 from __future__ import annotations

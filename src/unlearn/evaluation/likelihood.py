@@ -9,8 +9,7 @@ import torch
 
 from unlearn.data.collate import pad_right
 from unlearn.data.formatting import EncodedSample
-from unlearn.models.label_logps import fast_path_unsupported, label_nll_no_grad
-from unlearn.objectives.sequence import sequence_stats, stats_from_token_nll
+from unlearn.models.label_logps import fast_path_unsupported, stats_no_grad
 
 
 @torch.no_grad()
@@ -34,10 +33,7 @@ def batched_sequence_nll(
         idx = order[start:start + batch_size]
         batch = {k: v.to(device) for k, v in pad_right([samples[i] for i in idx], pad_id).items()}
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        if fast:
-            stats = stats_from_token_nll(*label_nll_no_grad(model, inputs, batch["labels"]))
-        else:
-            stats = sequence_stats(model(**inputs).logits, batch["labels"])
+        stats = stats_no_grad(model, inputs, batch["labels"], fast)
         nll_sum[idx] = stats.nll_sum.double().cpu().numpy()
         n_tokens[idx] = stats.n_tokens.long().cpu().numpy()
         if progress is not None:

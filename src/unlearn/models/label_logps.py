@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from unlearn.data.formatting import IGNORE_INDEX
-from unlearn.objectives.sequence import upcast
+from unlearn.objectives.sequence import SequenceStats, sequence_stats, stats_from_token_nll, upcast
 
 CHUNK_TOKENS = 1024
 """Label positions per head chunk: 1024 × a 128k vocabulary is 0.5 GB of fp32 logits at a time."""
@@ -109,4 +109,14 @@ def label_nll_no_grad(model: torch.nn.Module, inputs: dict[str, torch.Tensor],
         return nll, mask
     hidden = decoder(**inputs, use_cache=False).last_hidden_state
     return label_token_nll(hidden, base.get_output_embeddings(), labels)
+
+
+@torch.no_grad()
+def stats_no_grad(model: torch.nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor,
+                  fast: bool) -> SequenceStats:
+    """S(y|x) and |y| per sample for evaluation and cached reference log-probs: at the label positions when ``fast``
+    (``fast_path_unsupported(model) is None``, decided once by the caller), else from the full logits."""
+    if fast:
+        return stats_from_token_nll(*label_nll_no_grad(model, inputs, labels))
+    return sequence_stats(model(**inputs).logits, labels)
 

@@ -137,8 +137,9 @@ def train_loop(
     """
     run = RunDirectory(run_dir) if run_dir is not None and not isinstance(run_dir, RunDirectory) else run_dir
     plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch, lengths))
-    per_epoch = len(plan(0))
-    check_world_size(accelerator.num_processes, plan(0))
+    first_epoch = plan(0)
+    per_epoch = len(first_epoch)
+    check_world_size(accelerator.num_processes, first_epoch)
     total = settings.max_steps if settings.max_steps else per_epoch * settings.epochs
     n_epochs = math.ceil(total / per_epoch)
     optimizer, scheduler = _optimizer(model, settings, per_epoch, total)

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from unlearn.data.parts import PartData
-from unlearn.models.label_logps import fast_path_unsupported, label_nll_no_grad
+from unlearn.models.label_logps import fast_path_unsupported, stats_no_grad
 from unlearn.objectives.needs import Need, ReferenceOutput
-from unlearn.objectives.sequence import sequence_stats, stats_from_token_nll, token_logps
+from unlearn.objectives.sequence import token_logps
 from unlearn.train.hidden import forward_with_hidden
 
 
@@ -46,12 +46,7 @@ def cached_reference_logp(
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             batch = {k: v.to(device) for k, v in data.batch(part, idx, part in padded_parts).items()}
-            inputs = data.model_inputs(batch)
-            if fast:
-                stats = stats_from_token_nll(*label_nll_no_grad(model, inputs, batch["labels"]))
-            else:
-                stats = sequence_stats(model(**inputs).logits, batch["labels"])
-            logp[idx] = stats.logp.float().cpu()
+            logp[idx] = stats_no_grad(model, data.model_inputs(batch), batch["labels"], fast).logp.float().cpu()
         out[part] = logp
     model.train(was_training)
     return out
