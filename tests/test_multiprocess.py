@@ -72,6 +72,12 @@ def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir,
     shared = {k for k in m1.keys() & m2.keys() if not k.startswith(("seconds", "run."))}
     assert shared and all(abs(m1[k] - m2[k]) <= 1e-5 * max(1.0, abs(m1[k])) for k in shared), \
         sorted((k, m1[k], m2[k]) for k in shared if abs(m1[k] - m2[k]) > 1e-5 * max(1.0, abs(m1[k])))[:5]
+    # the step's losses and gradient norm as one process logs them (AdamW would hide a wrongly scaled gradient in the
+    # weights; the norm does not)
+    t1, t2 = read_jsonl(one / "train_log.jsonl"), read_jsonl(two / "train_log.jsonl")
+    assert len(t1) == len(t2) == 4
+    for r1, r2 in zip(t1, t2, strict=True):
+        assert r1.keys() == r2.keys() and all(r1[k] == pytest.approx(r2[k], rel=1e-5, abs=1e-6) for k in r1)
     e1, e2 = read_jsonl(one / "epochs.jsonl"), read_jsonl(two / "epochs.jsonl")
     assert [r["epoch"] for r in e1] == [r["epoch"] for r in e2] == [0, 1, 2]  # evaluated during training
     for r1, r2 in zip(e1, e2, strict=True):
