@@ -120,12 +120,16 @@ def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir,
 
 def test_more_processes_than_micro_batches_is_one_clear_error():
     from unlearn.errors import ConfigError
-    from unlearn.train.loop import LoopSettings, check_world_size, epoch_groups
+    from unlearn.train.loop import LoopSettings, check_processes, check_world_size, epoch_groups
 
     groups = epoch_groups(16, LoopSettings(batch_size=4, grad_accum=2), 0)
     check_world_size(2, groups)
     with pytest.raises(ConfigError, match="4 processes but an optimizer step has only 2 micro-batches"):
         check_world_size(4, groups)
+    grouped = LoopSettings(batch_size=4, grad_accum=2, group_by_length=True)  # checked before any lengths exist
+    check_processes(2, 16, grouped)
+    with pytest.raises(ConfigError, match="3 processes but an optimizer step has only 2 micro-batches"):
+        check_processes(3, 16, grouped)
 
 
 def test_launch_settings_that_cannot_work_are_one_line_each(monkeypatch):

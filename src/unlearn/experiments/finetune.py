@@ -20,13 +20,14 @@ from unlearn.experiments.common import (
     make_accelerator,
     open_data,
     output_dir,
+    process_state,
     with_task_defaults,
     write_results,
 )
 from unlearn.io import atomic_dir
 from unlearn.models.loading import save_model
 from unlearn.runs import RunInfo
-from unlearn.train.loop import LoopSettings, train_loop
+from unlearn.train.loop import LoopSettings, check_processes, train_loop
 from unlearn.train.steps import FinetuneStep, use_fast_path
 
 
@@ -52,6 +53,7 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     check_chunk_length(cfg, model)
     apply_training_options(cfg, model)
     parts = data.finetune_parts(formatter)
+    check_processes(process_state().num_processes, len(parts), settings)  # before any model runs
     task, evaluator = build_evaluator(cfg, formatter, model)
     run = setup.commit()
 

@@ -37,6 +37,7 @@ from unlearn.experiments.common import (
     make_accelerator,
     open_data,
     output_dir,
+    process_state,
     with_task_defaults,
     write_results,
 )
@@ -45,7 +46,7 @@ from unlearn.models.loading import check_model_tokenizer, load_model_and_tokeniz
 from unlearn.objectives.methods import LossMethod, Method, build_method
 from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
-from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, train_loop
+from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, check_processes, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp, perturbed_reference
 from unlearn.train.steps import FinetuneStep, UnlearnStep, use_fast_path
 
@@ -244,6 +245,7 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
     if isinstance(method, LossMethod):
         method.prepare(model, cfg.train.seed)  # RMU: its layer fits the model? control vector, trainable parameters
     parts = data.unlearning_parts(formatter, method_parts(method))
+    check_processes(process_state().num_processes, len(parts), settings)  # before reference log-probs
     n_forget = data.n_forget_items  # text corpora: the chunks, known only once tokenized
     task, evaluator = build_evaluator(cfg, formatter, model)
     run = setup.commit()

@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -220,6 +220,12 @@ def train_loop(
             tracker.finish()                   # process group the final evaluation still needs
     model.eval()
     return LoopResult(global_step, epoch + 1, time.time() - started, resumed_from)
+
+
+def check_processes(world: int, n_items: int, settings: LoopSettings) -> None:
+    """:func:`check_world_size` for the plain plan of ``n_items``, before any compute (length grouping reorders the
+    items but gives every step as many micro-batches)."""
+    check_world_size(world, epoch_groups(n_items, replace(settings, group_by_length=False), 0))
 
 
 def check_world_size(world: int, first_epoch: Sequence[Sequence[Sequence[int]]]) -> None:
