@@ -11,9 +11,10 @@ from unlearn.errors import ConfigError
 from unlearn.models.label_logps import fast_path_unsupported, label_forward, label_token_nll
 from unlearn.objectives.methods import build_method
 from unlearn.objectives.sequence import sequence_stats
+from unlearn.train import steps
 from unlearn.train.loop import LoopSettings, epoch_groups
 from unlearn.train.reference import FrozenReference, cached_reference_logp
-from unlearn.train.steps import UnlearnStep, stack_parts
+from unlearn.train.steps import UnlearnStep, stack_parts, stacking_pays
 
 CPU = torch.device("cpu")
 
@@ -42,9 +43,14 @@ def test_label_positions_give_the_full_paths_per_sample_statistics(parts, tokeni
         assert torch.allclose(p.grad, g, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("stacked", [True, False], ids=["stacked", "apart"])
 @pytest.mark.parametrize("name", ["npo+gd", "simnpo+gd", "dpo+gd", "idk+ap", "ga+kl", "me+gd", "rmu"])
-def test_the_fast_step_equals_the_full_step(parts, tokenizer, name):
-    """Per method: the loss, its parts and every gradient of one step agree within float rounding."""
+def test_the_fast_step_equals_the_full_step(parts, tokenizer, name, stacked, monkeypatch):
+    """Per method: the loss, its parts and every gradient of one step agree within float rounding, with the parts
+    forwarded as one batch and apart."""
+    monkeypatch.setattr(steps, "STACK_PADDING_SLACK", 10.0 if stacked else -1.0)
+    calls = []
+    monkeypatch.setattr(steps, "label_forward", lambda *a, **k: calls.append(a[2].shape[0]) or label_forward(*a, **k))
     kwargs = {"forget_params": {"layer": 2}} if name == "rmu" else {}
     results = []
     for fast in (False, True):
@@ -68,6 +74,20 @@ def test_the_fast_step_equals_the_full_step(parts, tokenizer, name):
     assert all(len(g) == 1 for g in slow_groups)
     if name in ("npo+gd", "simnpo+gd", "dpo+gd", "idk+ap"):  # no logits needed: one forward for every part
         assert len(fast_groups) == 1
+        n_parts = len(fast_groups[0])
+        assert calls == ([4 * n_parts] if stacked else [4] * n_parts)
+
+
+def test_stacking_pays_only_within_the_padding_slack():
+    def batch(rows, width):
+        return {"input_ids": torch.zeros(rows, width, dtype=torch.long)}
+    # apart 4·100 + 4·98 = 792 positions, together 8·100 = 800: 1.0101 × apart
+    assert stacking_pays([batch(4, 100), batch(4, 98)], slack=0.02)
+    assert not stacking_pays([batch(4, 100), batch(4, 98)], slack=0.01)
+    # apart 2·120 + 6·60 = 600, together 8·120 = 960: 1.6 × apart
+    assert not stacking_pays([batch(2, 120), batch(6, 60)])
+    assert stacking_pays([batch(2, 120), batch(6, 60)], slack=0.6)
+    assert stacking_pays([batch(3, 50), batch(5, 50)], slack=0.0)
 
 
 def test_parts_are_stacked_with_inert_padding(parts):

@@ -6,8 +6,9 @@ outputs each need asks for (logits, token log-probs, hidden states), the referen
 
 The fast path (``train.fast_step``, default on; :mod:`unlearn.models.label_logps`) computes log-probs at the label
 positions only, in chunks, and forwards the parts that need no logits together, as one batch padded to the longest
-part. ``fast=False`` is the path before it: one forward per part with full-vocabulary logits. Both give the same
-numbers up to floating-point rounding (``tests/test_fast_step.py``).
+part, where that adds almost no padding (:func:`stacking_pays`). ``fast=False`` is the path before it: one forward
+per part with full-vocabulary logits. Both give the same numbers up to floating-point rounding
+(``tests/test_fast_step.py``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def stack_parts(batches: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict
     return {key: torch.cat([widened(b, key) for b in batches]) for key in fill}
 
 
+STACK_PADDING_SLACK = 0.02
+"""Parts are forwarded as one batch only when that pads at most 2 % more positions than forwarding each part at its
+own width. A joint forward saves per-call overhead (kernel launches at small batch on a GPU), but every padded
+position costs a real position's compute: on 2 CPU cores, DPO+GD on SmolLM2-135M at batch 4 (three parts, lengths
+64–128) was 9 % slower stacked, with 7 % more padded positions (benchmarks/speed/RESULTS.md, 2026-11-25)."""
+
+
+def stacking_pays(batches: Sequence[dict[str, torch.Tensor]], slack: float | None = None) -> bool:
+    """Whether one batch padded to the widest costs at most ``1 + slack`` (default :data:`STACK_PADDING_SLACK`)
+    times the positions of the parts forwarded apart."""
+    slack = STACK_PADDING_SLACK if slack is None else slack
+    shapes = [b["input_ids"].shape for b in batches]
+    apart = sum(rows * width for rows, width in shapes)
+    joint = sum(rows for rows, _ in shapes) * max(width for _, width in shapes)
+    return joint <= (1 + slack) * apart
+
+
 class UnlearnStep:
     """The parts the method needs through the model (together where they can be), the reference's view where
     asked, then ``method.loss``."""
@@ -109,8 +127,9 @@ class UnlearnStep:
         self.fast = fast
 
     def fused_groups(self) -> list[list[str]]:
-        """Parts forwarded together: on the fast path, those needing no logits and no fixed padding, by the hidden
-        layer they read; every other part alone."""
+        """Parts that may be forwarded together: on the fast path, those needing no logits and no fixed padding, by
+        the hidden layer they read; every other part alone. A step stacks a group only where :func:`stacking_pays`
+        for its batches."""
         groups: dict[object, list[str]] = {}
         for part, need in self.needs.items():
             together = self.fast and not need.logits and not need.pad_to_max_length
@@ -124,10 +143,10 @@ class UnlearnStep:
         batches = {part: _to(self.data.batch(part, indices, need.pad_to_max_length), self.device)
                    for part, need in self.needs.items()}
         for group in self.fused_groups():
-            if len(group) == 1:
-                part = group[0]
-                parts[part] = forward_part(model, self.data.model_inputs(batches[part]), batches[part],
-                                           self.needs[part], self.fast)
+            if len(group) == 1 or not stacking_pays([batches[p] for p in group]):
+                for part in group:
+                    parts[part] = forward_part(model, self.data.model_inputs(batches[part]), batches[part],
+                                               self.needs[part], self.fast)
                 continue
             joint = stack_parts([batches[p] for p in group], self.data.pad_id)
             nll, mask, hidden = label_forward(model, self.data.model_inputs(joint), joint["labels"],
