@@ -13,7 +13,7 @@ from unlearn.data.formatting import ChatFormatter
 from unlearn.data.tofu import TofuData
 from unlearn.errors import DataError
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
-from unlearn.evaluation.likelihood import batched_sequence_nll
+from unlearn.evaluation.likelihood import batched_sequence_nll, shared_prompt_sequence_nll
 from unlearn.evaluation.tasks.tofu import TOFU
 from unlearn.evaluation.tofu_eval import EvalSettings, RetainReference, TofuEvaluator
 from unlearn.evaluation.tofu_metrics import model_utility_9
@@ -31,6 +31,31 @@ def test_batched_likelihood_equals_one_at_a_time(tiny_model, formatter, bench_di
     records = TofuData(bench_dir).split("full")[:13]
     encoded = formatter.encode_pairs([(r.question, r.answer) for r in records])
     nll, ntok = batched_sequence_nll(tiny_model, encoded, formatter.pad_id, 5, torch.device("cpu"))
+    for i, e in enumerate(encoded):
+        with torch.no_grad():
+            batch = pad_right([e], formatter.pad_id)
+            stats = sequence_stats(tiny_model(input_ids=batch["input_ids"]).logits, batch["labels"])
+        assert nll[i] == pytest.approx(float(stats.nll_sum[0]), rel=1e-5)
+        assert ntok[i] == e.n_label_tokens
+
+
+@pytest.mark.parametrize("batch_size", [9, 100])
+def test_shared_prompt_likelihood_equals_one_at_a_time(tiny_model, formatter, bench_dir, monkeypatch, batch_size):
+    """A question's answer, paraphrase and perturbed answers through one prompt encoding: the same S and |y| as
+    scoring each sequence alone, with prompts of different lengths left-padded in one batch."""
+    records = TofuData(bench_dir).split("retain_perturbed")[:5]
+    pairs = [(r.question, a) for r in records for a in (r.answer, r.paraphrased_answer, *r.perturbed_answers)]
+    pairs.append(("Who?", records[0].answer))  # a short prompt with a single continuation
+    encoded = formatter.encode_pairs(pairs)
+    prompt_passes = []
+    decoder = tiny_model.get_decoder()
+    monkeypatch.setattr(decoder, "forward", lambda *a, _f=decoder.forward, **k: prompt_passes.append(
+        k["input_ids"].shape) or _f(*a, **k))
+    nll, ntok = shared_prompt_sequence_nll(tiny_model, encoded, formatter.pad_id, batch_size, torch.device("cpu"))
+    prompts, continuations = prompt_passes[::2], prompt_passes[1::2]
+    assert sum(shape[0] for shape in prompts) == len(records) + 1  # each prompt encoded once
+    assert sum(shape[0] for shape in continuations) == len(encoded)
+    assert max(shape[0] for shape in continuations) <= batch_size
     for i, e in enumerate(encoded):
         with torch.no_grad():
             batch = pad_right([e], formatter.pad_id)

@@ -1,4 +1,5 @@
-"""Batched sequence likelihoods: S(y|x) and |y| for many (question, answer) pairs, never one at a time."""
+"""Batched sequence likelihoods: S(y|x) and |y| for many (question, answer) pairs, never one at a time; the pairs that
+share a question can share its prompt's encoding (:func:`shared_prompt_sequence_nll`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from unlearn.data.collate import pad_right
-from unlearn.data.formatting import EncodedSample
-from unlearn.models.label_logps import fast_path_unsupported, stats_no_grad
+from unlearn.data.collate import pad_left, pad_right
+from unlearn.data.formatting import IGNORE_INDEX, EncodedSample
+from unlearn.models.label_logps import base_model, fast_path_unsupported, label_token_nll, stats_no_grad
+from unlearn.objectives.sequence import stats_from_token_nll
 
 
 @torch.no_grad()
@@ -38,4 +40,84 @@ def batched_sequence_nll(
         n_tokens[idx] = stats.n_tokens.long().cpu().numpy()
         if progress is not None:
             progress(len(idx))
+    return nll_sum, n_tokens
+
+
+def _decoder_with_cache(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The decoder under ``model`` when its prompt encoding can be cached and reused (else None)."""
+    if fast_path_unsupported(model) is not None:
+        return None
+    base = base_model(model)
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    if decoder is None or decoder is base or not getattr(base.config, "use_cache", True):
+        return None
+    return decoder
+
+
+def _prompt_groups(samples: Sequence[EncodedSample]) -> dict[tuple[int, ...], list[int]]:
+    """Sample indices by their prompt's token ids (a question's answer, paraphrase and perturbed answers)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(s.input_ids[:s.prompt_length], []).append(i)
+    return groups
+
+
+@torch.no_grad()
+def shared_prompt_sequence_nll(
+    model: torch.nn.Module,
+    samples: Sequence[EncodedSample],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    progress=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S, |y|) per sample like :func:`batched_sequence_nll`, encoding each distinct prompt once.
+
+    The samples that share a prompt (TOFU: a question's answer, paraphrase and perturbed answers — seven sequences,
+    one prompt) are scored as one prompt pass, whose key/value cache is then repeated for each continuation: the
+    prompts of a batch left-padded (each ends at the last column, whose hidden state predicts the first answer
+    token), the continuations right-padded after them, with explicit position ids. A batch holds up to
+    ``batch_size`` continuations, their prompts grouped by the longest continuation to cut padding. The numbers
+    equal the one-pass path's up to floating-point rounding (``tests/test_likelihood.py``). Models without a
+    reusable decoder cache (see :func:`_decoder_with_cache`), or samples that share no prompt, take
+    :func:`batched_sequence_nll`.
+    """
+    decoder = _decoder_with_cache(model)
+    groups = _prompt_groups(samples)
+    if decoder is None or len(groups) == len(samples):
+        return batched_sequence_nll(model, samples, pad_id, batch_size, device, progress)
+    head = base_model(model).get_output_embeddings()
+    nll_sum = np.empty(len(samples), dtype=np.float64)
+    n_tokens = np.empty(len(samples), dtype=np.int64)
+    prompts = sorted(groups, key=lambda p: (max(len(samples[i].input_ids) for i in groups[p]) - len(p), len(p)))
+    batches: list[list[tuple[int, ...]]] = [[]]
+    for prompt in prompts:
+        if batches[-1] and sum(len(groups[p]) for p in batches[-1]) + len(groups[prompt]) > batch_size:
+            batches.append([])
+        batches[-1].append(prompt)
+    for chosen in batches:
+        members = [i for p in chosen for i in groups[p]]
+        rows = torch.repeat_interleave(torch.arange(len(chosen)), torch.tensor([len(groups[p]) for p in chosen]))
+        prompt = {k: v.to(device) for k, v in pad_left(chosen, pad_id).items()}
+        prompt_positions = (prompt["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        out = decoder(**prompt, position_ids=prompt_positions, use_cache=True)
+        cache = out.past_key_values
+        cache.reorder_cache(rows.to(device))  # one copy of its prompt's keys and values per continuation
+        rest = [EncodedSample(samples[i].input_ids[samples[i].prompt_length:],
+                              samples[i].labels[samples[i].prompt_length:], 0) for i in members]
+        cont = {k: v.to(device) for k, v in pad_right(rest, pad_id).items()}
+        rows = rows.to(device)
+        width = cont["input_ids"].shape[1]
+        positions = prompt["attention_mask"].sum(-1)[rows, None] + torch.arange(width, device=device)
+        mask = torch.cat([prompt["attention_mask"][rows], cont["attention_mask"]], dim=1)
+        hidden = decoder(input_ids=cont["input_ids"], attention_mask=mask, position_ids=positions,
+                         past_key_values=cache, use_cache=True).last_hidden_state
+        # the prompt's last hidden state predicts the first continuation token
+        hidden = torch.cat([out.last_hidden_state[rows, -1:], hidden], dim=1)
+        labels = torch.nn.functional.pad(cont["labels"], (1, 0), value=IGNORE_INDEX)
+        stats = stats_from_token_nll(*label_token_nll(hidden, head, labels))
+        nll_sum[members] = stats.nll_sum.double().cpu().numpy()
+        n_tokens[members] = stats.n_tokens.long().cpu().numpy()
+        if progress is not None:
+            progress(len(members))
     return nll_sum, n_tokens

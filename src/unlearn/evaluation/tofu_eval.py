@@ -28,7 +28,7 @@ from unlearn.errors import DataError
 from unlearn.evaluation.aux_models import Unavailable, load_embedder, load_nli
 from unlearn.evaluation.closer_look import entailment_scores, token_entropy
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
-from unlearn.evaluation.likelihood import batched_sequence_nll
+from unlearn.evaluation.likelihood import shared_prompt_sequence_nll
 from unlearn.evaluation.tasks.base import EvalResult
 from unlearn.evaluation.tofu_log import load_eval_log, load_eval_log_texts
 from unlearn.evaluation.tofu_metrics import (
@@ -332,7 +332,8 @@ class TofuEvaluator:
             flat: list[EncodedSample] = []  # one likelihood pass over everything, length-sorted across sets
             for s in chosen.values():
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
-            nll, ntok = batched_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device, bar.update)
+            nll, ntok = shared_prompt_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device,
+                                                   bar.update)
             avg = nll / ntok
             samples: dict[str, list[dict[str, Any]]] = {}
             pos = 0
