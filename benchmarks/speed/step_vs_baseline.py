@@ -10,7 +10,9 @@ Each (model, method, path) runs in a fresh process so that peak memory is its ow
 process's size before the model was loaded (so both count model, reference copy, optimizer state and activations).
 tokens/s counts the non-padding tokens of every part the trained model processes per step. MFU (GPU only) =
 6 · parameters · tokens/s ÷ the device's dense bf16 peak (H100 SXM: 989 TFLOP/s), the usual training-FLOPs
-convention (the reference's forward passes are not counted as useful work).
+convention (the reference's forward passes are not counted as useful work). With ``checkpointing`` both paths train
+with Hugging Face gradient checkpointing (non-reentrant, as ``train.gradient_checkpointing=true``): what one does
+at a batch whose activations would not fit otherwise.
 
 Data: synthetic items (seeded): prompt + answer, lengths uniform in [L/2, L], labels on the last 40 % of each,
 as every part (forget, retain, IDK answers) of every item.
@@ -131,7 +133,7 @@ class BaselineStep:
 
 
 def measure_one(model_name: str, method_name: str, path: str, batch: int, max_len: int, steps: int,
-                device_name: str) -> dict:
+                device_name: str, checkpointing: bool = False) -> dict:
     """tokens/s and peak memory of ``steps`` optimizer steps (after one warm-up step) in this process."""
     from accelerate import Accelerator
 
@@ -143,6 +145,8 @@ def measure_one(model_name: str, method_name: str, path: str, batch: int, max_le
     accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="bf16" if device.type == "cuda" else "no")
     before = _rss()
     model = load(model_name, device)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     parts = synthetic_parts(model.config.vocab_size, batch * (steps + 1), max_len, seed=0)
     method = build_method(method_name)
     method.prepare(model, 0)
@@ -183,16 +187,16 @@ def measure_one(model_name: str, method_name: str, path: str, batch: int, max_le
     n_params = sum(p.numel() for p in model.parameters())
     out = {"model": model_name, "method": method_name, "path": path, "batch": batch, "max_len": max_len,
            "steps": steps, "seconds": seconds, "tokens_per_s": tokens / seconds, "peak_bytes": peak,
-           "params": n_params, "threads": torch.get_num_threads()}
+           "params": n_params, "threads": torch.get_num_threads(), "checkpointing": checkpointing}
     if device.type == "cuda":
         out["mfu"] = 6 * n_params * out["tokens_per_s"] / H100_BF16_PEAK
     return out
 
 
 def measure(model_name: str, method_name: str, path: str, batch: int, max_len: int, steps: int,
-            device: str) -> dict:
+            device: str, checkpointing: bool = False) -> dict:
     """:func:`measure_one` in a fresh process (its own peak memory)."""
-    spec = json.dumps([model_name, method_name, path, batch, max_len, steps, device])
+    spec = json.dumps([model_name, method_name, path, batch, max_len, steps, device, checkpointing])
     done = subprocess.run([sys.executable, __file__, "--one", spec], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     if done.returncode != 0:
@@ -202,6 +206,7 @@ def measure(model_name: str, method_name: str, path: str, batch: int, max_len: i
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--one", required=True, help="JSON [model, method, path, batch, max_len, steps, device]")
+    parser.add_argument("--one", required=True,
+                        help="JSON [model, method, path, batch, max_len, steps, device, checkpointing]")
     args = parser.parse_args()
     print(json.dumps(measure_one(*json.loads(args.one))))
