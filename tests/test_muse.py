@@ -141,6 +141,8 @@ def test_task_checks_before_any_model(news_dir, tmp_path):
         task.check(_cfg(news_dir, eval__retain_reference=str(tmp_path)))
     with pytest.raises(ConfigError, match=r"unknown eval set"):
         task.check(_cfg(news_dir, eval__sets=["verbmem"]))
+    with pytest.raises(ConfigError, match=r"eval.epoch_sets \['verbmem'\] are not among the evaluated sets"):
+        task.check(_cfg(news_dir, eval__epoch_sets=["verbmem"]))  # caught before the first epoch ends
 
 
 def test_evaluator_data_errors(news_dir, tokenizer, tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from unlearn.config.schema import EvalConfig, RunConfig
+from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter, EncodedSample
 from unlearn.data.muse import MuseData
 from unlearn.data.records import QARecord
@@ -294,15 +294,6 @@ class MuseTask(Task):
     def complete_defaults(self, cfg: RunConfig) -> None:
         if cfg.data.train_splits is None:
             cfg.data.train_splits = [s for s in (cfg.data.forget_split, cfg.data.retain_split) if s]
-
-    def chosen_sets(self, e: EvalConfig) -> tuple[str, ...]:
-        """``eval.sets`` checked against the task's sets (``eval.epoch_sets`` is not checked here, unlike the base
-        rule)."""
-        wanted = self.set_names if e.sets is None else tuple(e.sets)
-        unknown = sorted(set(wanted) - set(self.set_names))
-        if unknown:
-            raise ConfigError(f"unknown eval set(s) {unknown}; the {self.name} task has: {', '.join(self.set_names)}")
-        return tuple(s for s in self.set_names if s in wanted)
 
     def check(self, cfg: RunConfig) -> None:
         chosen = self.chosen_sets(cfg.eval)
