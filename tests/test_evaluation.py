@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from unlearn.data.collate import pad_right
-from unlearn.data.formatting import ChatFormatter
+from unlearn.data.formatting import ChatFormatter, EncodedSample
 from unlearn.data.tofu import TofuData
 from unlearn.errors import DataError
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
@@ -27,16 +27,21 @@ def formatter(tokenizer):
     return ChatFormatter(tokenizer)
 
 
+def assert_equals_one_at_a_time(model, encoded, pad_id, nll, ntok) -> None:
+    """(S, |y|) of each sample scored alone, from the full logits, against the batched values."""
+    for i, e in enumerate(encoded):
+        with torch.no_grad():
+            batch = pad_right([e], pad_id)
+            stats = sequence_stats(model(input_ids=batch["input_ids"]).logits, batch["labels"])
+        assert nll[i] == pytest.approx(float(stats.nll_sum[0]), rel=1e-5)
+        assert ntok[i] == int(stats.n_tokens[0])
+
+
 def test_batched_likelihood_equals_one_at_a_time(tiny_model, formatter, bench_dir):
     records = TofuData(bench_dir).split("full")[:13]
     encoded = formatter.encode_pairs([(r.question, r.answer) for r in records])
     nll, ntok = batched_sequence_nll(tiny_model, encoded, formatter.pad_id, 5, torch.device("cpu"))
-    for i, e in enumerate(encoded):
-        with torch.no_grad():
-            batch = pad_right([e], formatter.pad_id)
-            stats = sequence_stats(tiny_model(input_ids=batch["input_ids"]).logits, batch["labels"])
-        assert nll[i] == pytest.approx(float(stats.nll_sum[0]), rel=1e-5)
-        assert ntok[i] == e.n_label_tokens
+    assert_equals_one_at_a_time(tiny_model, encoded, formatter.pad_id, nll, ntok)
 
 
 @pytest.mark.parametrize("batch_size", [9, 100])
@@ -56,12 +61,14 @@ def test_shared_prompt_likelihood_equals_one_at_a_time(tiny_model, formatter, be
     assert sum(shape[0] for shape in prompts) == len(records) + 1  # each prompt encoded once
     assert sum(shape[0] for shape in continuations) == len(encoded)
     assert max(shape[0] for shape in continuations) <= batch_size
-    for i, e in enumerate(encoded):
-        with torch.no_grad():
-            batch = pad_right([e], formatter.pad_id)
-            stats = sequence_stats(tiny_model(input_ids=batch["input_ids"]).logits, batch["labels"])
-        assert nll[i] == pytest.approx(float(stats.nll_sum[0]), rel=1e-5)
-        assert ntok[i] == e.n_label_tokens
+    assert_equals_one_at_a_time(tiny_model, encoded, formatter.pad_id, nll, ntok)
+
+
+def test_shared_prompt_likelihood_takes_the_plain_path_for_token_sequences(tiny_model, formatter):
+    sequences = [EncodedSample.sequence(ids) for ids in ([5, 6, 7, 8], [5, 6, 9], [4, 3])]
+    nll, ntok = shared_prompt_sequence_nll(tiny_model, sequences, formatter.pad_id, 8, torch.device("cpu"))
+    assert list(ntok) == [3, 2, 1]
+    assert_equals_one_at_a_time(tiny_model, sequences, formatter.pad_id, nll, ntok)
 
 
 def test_left_padded_batched_generation_equals_single(tiny_model, formatter, tokenizer, bench_dir):

@@ -77,24 +77,28 @@ def shared_prompt_sequence_nll(
     one prompt) are scored as one prompt pass, whose key/value cache is then repeated for each continuation: the
     prompts of a batch left-padded (each ends at the last column, whose hidden state predicts the first answer
     token), the continuations right-padded after them, with explicit position ids. A batch holds up to
-    ``batch_size`` continuations, their prompts grouped by the longest continuation to cut padding. The numbers
+    ``batch_size`` continuations (a prompt with more forms a batch of its own), their prompts grouped by the longest
+    continuation to cut padding. The numbers
     equal the one-pass path's up to floating-point rounding (``tests/test_likelihood.py``). Models without a
-    reusable decoder cache (see :func:`_decoder_with_cache`), or samples that share no prompt, take
-    :func:`batched_sequence_nll`.
+    reusable decoder cache (see :func:`_decoder_with_cache`), samples that share no prompt, and token sequences (no
+    prompt) take :func:`batched_sequence_nll`.
     """
     decoder = _decoder_with_cache(model)
     groups = _prompt_groups(samples)
-    if decoder is None or len(groups) == len(samples):
+    if decoder is None or len(groups) == len(samples) or any(s.prompt_length == 0 for s in samples):
         return batched_sequence_nll(model, samples, pad_id, batch_size, device, progress)
     head = base_model(model).get_output_embeddings()
     nll_sum = np.empty(len(samples), dtype=np.float64)
     n_tokens = np.empty(len(samples), dtype=np.int64)
     prompts = sorted(groups, key=lambda p: (max(len(samples[i].input_ids) for i in groups[p]) - len(p), len(p)))
     batches: list[list[tuple[int, ...]]] = [[]]
+    filled = 0  # continuations in the last batch
     for prompt in prompts:
-        if batches[-1] and sum(len(groups[p]) for p in batches[-1]) + len(groups[prompt]) > batch_size:
+        if batches[-1] and filled + len(groups[prompt]) > batch_size:
             batches.append([])
+            filled = 0
         batches[-1].append(prompt)
+        filled += len(groups[prompt])
     for chosen in batches:
         members = [i for p in chosen for i in groups[p]]
         rows = torch.repeat_interleave(torch.arange(len(chosen)), torch.tensor([len(groups[p]) for p in chosen]))
