@@ -4,6 +4,7 @@ the chosen configurations in the layouts of SimNPO Table 1 (FQ, MU) and closer-l
 Usage:  python benchmarks/sweeps/tofu_smollm2/run.py --scale gpu [--splits forget10,forget05,forget01]
             [--model PATH] [--tofu DIR] [--out DIR] [--jobs N] [--record]
         python benchmarks/sweeps/tofu_smollm2/run.py --scale smoke        # CPU, minutes: the whole pipeline
+        python benchmarks/sweeps/tofu_smollm2/run.py --scale cpu20 --record  # CPU, hours: not TOFU-comparable
 
 Per forget split (``forget01/05/10`` with its retain model on ``retain99/95/90``), in order:
 
@@ -20,9 +21,13 @@ tool's short stretches. Nothing here downloads: ``--model`` is a local directory
 machine ``/root/m/SmolLM2-135M-Instruct.Q4_1.gguf``, staged by ``../shared/tools/gpu-stage-smollm2``) and
 ``--tofu`` the TOFU release in ``../shared/data/tofu``.
 
-Scales: ``gpu`` is TOFU itself at the fine-tuning recipe of ``benchmarks/tofu_smollm2`` (``full``); ``smoke`` runs
-the same pipeline on the embedded benchmark of ``unlearn demo`` with its tiny model, one configuration per method and
-one epoch: it checks the pipeline, its numbers mean nothing.
+Scales: ``gpu`` is TOFU itself at the fine-tuning recipe of ``benchmarks/tofu_smollm2`` (``full``). ``cpu20`` is the
+CPU stand-in the issue asks for until a GPU is lent: ``benchmarks/tofu_smollm2``'s 20-author subset (forget = 2
+authors, named forget10; 40 rows per eval set, 128-token generations, the recipe of its ``cpu20`` scale), a small
+sweep — NPO+GD and SimNPO+GD at three learning rates, candidates at the last epoch only (per-epoch generation costs
+more than the training on 2 cores) — and NOT comparable with published TOFU numbers. ``smoke`` runs the pipeline on
+the embedded benchmark of ``unlearn demo`` with its tiny model, one configuration per method and one epoch: it checks
+the pipeline, its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -59,12 +64,18 @@ SCALES = {
     "gpu": {"model": "/root/m/SmolLM2-135M-Instruct.Q4_1.gguf", "data": "../shared/data/tofu",
             "common": ["data.max_length=256", "eval.batch_size=64"],
             "finetune": ["train.epochs=5", "train.lr=2e-5", "train.batch_size=16", "train.grad_accum=2"],
-            "unlearn": ["train.epochs=5", "train.batch_size=8", "train.grad_accum=4"], "grid": GRID},
+            "unlearn": ["train.epochs=5", "train.batch_size=8", "train.grad_accum=4"], "grid": GRID, "per_epoch": True},
+    "cpu20": {"model": "runs/mc_vs_lm_eval/smollm2-135m-instruct", "data": "../shared/data/tofu", "subset": 20,
+              "common": ['model.system_prompt=""', "data.max_length=256", "eval.forget_rows=40", "eval.retain_rows=40",
+                         "eval.option_rows=40", "eval.max_length=128", "eval.batch_size=16"],
+              "finetune": ["train.epochs=5", "train.lr=1e-4", "train.batch_size=8", "train.grad_accum=2"],
+              "unlearn": ["train.epochs=5", "train.batch_size=4", "train.grad_accum=2"], "per_epoch": False,
+              "grid": {m: ["train.lr=1e-5,2e-5,5e-5"] for m in ("npo+gd", "simnpo+gd")}},
     "smoke": {"model": "runs/demo-bench/base_model", "data": "runs/demo-bench/data",
               "common": ["model.template=qa", "data.max_length=128", "eval.max_length=96", "eval.batch_size=32",
                          "eval.forget_rows=20", "eval.retain_rows=20", "eval.option_rows=20"],
               "finetune": ["train.epochs=2", "train.lr=3e-3", "train.batch_size=32"],
-              "unlearn": ["train.epochs=1", "train.batch_size=8"],
+              "unlearn": ["train.epochs=1", "train.batch_size=8"], "per_epoch": True,
               "grid": {m: ["train.lr=1e-3"] for m in METHODS}},
 }
 
@@ -78,21 +89,27 @@ def _cli(args: Sequence[str]) -> float:
     return time.perf_counter() - start
 
 
-def finetune(scale: Mapping, model: str, data: str, splits: str, out: Path, forget_split: str = "forget10") -> float:
+def finetune(scale: Mapping, model: str, splits: str, out: Path, forget_split: str = "forget10",
+             reference: Path | None = None) -> float:
     """A fine-tuned model in ``out`` (reused when finished, resumed when interrupted), evaluated on ``forget_split``
-    (a retain model on its own split's forget rows: the FQ reference of that split's runs)."""
+    (a retain model on its own split's forget rows: the FQ reference of that split's runs), with FQ against
+    ``reference`` when given."""
     if (out / "metrics.json").is_file():
         return 0.0
     resume = ["--resume"] if out.is_dir() else []
-    return _cli(["finetune", *resume, f"model={model}", f"data={data}", f"data.train_splits={splits}",
+    against = [f"eval.retain_reference={reference}"] if reference is not None else []
+    return _cli(["finetune", *resume, f"model={model}", f"data={scale['data_dir']}", f"data.train_splits={splits}",
                  f"data.forget_split={forget_split}", f"output_dir={out}", "save_model=true", "progress=false",
-                 *scale["common"], *scale["finetune"]])
+                 *against, *scale["common"], *scale["finetune"]])
 
 
 def sweep_args(scale: Mapping, out: Path, split: str, jobs: int) -> list[str]:
     grid = scale["grid"]
+    # without per-epoch evaluation the candidates are the runs' last epochs, and the target's own evaluation gives
+    # the utility the selection rule needs
+    when = ["train.eval_every_epoch=true"] if scale["per_epoch"] else [f"sweep.target={out / 'target'}"]
     return ["sweep", f"model={out / 'target' / 'model'}", f"data={scale['data_dir']}", f"data.forget_split={split}",
-            f"eval.retain_reference={out / SPLITS[split]}", "train.eval_every_epoch=true", "progress=false",
+            f"eval.retain_reference={out / SPLITS[split]}", *when, "progress=false",
             f"sweep.jobs={jobs}", "--yes", *scale["common"], *scale["unlearn"], f"method={','.join(grid)}",
             *[f"{m}:{axis}" for m, axes in grid.items() for axis in axes], f"output_dir={out / split}"]
 
@@ -119,7 +136,7 @@ def table(title: str, forget_name: str, selections: Mapping[str, Mapping]) -> li
     target = [selections[s]["target"] for s in splits]
     lines.append("| target | " + " | ".join(f"{_g(t['forget'])} | {_g(t['utility'])} | –" for t in target) + " |")
     picks = {s: chosen(selections[s]) for s in splits}
-    for method in METHODS:
+    for method in [m for m in METHODS if any(m in selections[s]["chosen"] for s in splits)]:
         cells = []
         for s in splits:
             c = picks[s].get(method)
@@ -133,7 +150,7 @@ def table(title: str, forget_name: str, selections: Mapping[str, Mapping]) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="gpu")
-    parser.add_argument("--splits", default="forget10,forget05,forget01")
+    parser.add_argument("--splits", help="default forget10,forget05,forget01 (cpu20: forget10, its only one)")
     parser.add_argument("--model", help="the base model (default: the scale's)")
     parser.add_argument("--tofu", help="the TOFU data directory (default: the scale's)")
     parser.add_argument("--out", help="default runs/sweeps-tofu_smollm2-<scale>")
@@ -142,7 +159,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.record and args.scale == "smoke":
         raise SystemExit("--record: the smoke scale checks the pipeline; its numbers are not a result to record")
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    default_splits = "forget10" if "subset" in SCALES[args.scale] else ",".join(SPLITS)
+    splits = [s.strip() for s in (args.splits or default_splits).split(",") if s.strip()]
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
         raise SystemExit(f"--splits: unknown {unknown}; TOFU's forget splits are {', '.join(SPLITS)}")
@@ -153,11 +171,25 @@ def main() -> None:
         if not Path(path).exists():
             raise SystemExit(f"{what} {path}: not found (see this script's docstring for where it comes from)")
     out = Path(args.out or f"runs/sweeps-tofu_smollm2-{args.scale}")
-    seconds: dict[str, float] = {"target": finetune(scale, model, scale["data_dir"], "full", out / "target")}
+    if "subset" in scale:  # the first authors of TOFU with their own author-level forget split (forget10)
+        from unlearn.data.tofu_subset import make_subset
+
+        if splits != ["forget10"]:
+            raise SystemExit(f"--splits: the {args.scale} subset has one forget split, forget10")
+        scale["data_dir"] = str(make_subset(scale["data_dir"], out / "data", n_authors=scale["subset"],
+                                            forget_authors=2)[0])
+    seconds: dict[str, float] = {}
+    if not scale["per_epoch"]:  # the target's own evaluation is the sweep's target point: FQ against the retain model
+        retain = out / SPLITS[splits[0]]
+        seconds[retain.name] = finetune(scale, model, retain.name, retain, splits[0])
+        seconds["target"] = finetune(scale, model, "full", out / "target", splits[0], reference=retain)
+    else:
+        seconds["target"] = finetune(scale, model, "full", out / "target")
     selections: dict[str, dict] = {}
     fe: dict[str, dict] = {}
     for split in splits:
-        seconds[SPLITS[split]] = finetune(scale, model, scale["data_dir"], SPLITS[split], out / SPLITS[split], split)
+        if SPLITS[split] not in seconds:
+            seconds[SPLITS[split]] = finetune(scale, model, SPLITS[split], out / SPLITS[split], split)
         sweep = sweep_args(scale, out, split, args.jobs)
         seconds[f"sweep {split}"] = _cli(sweep)
         seconds[f"fe {split}"] = _cli([*sweep, "sweep.name=fe", "sweep.forget_metric=forget_efficacy_without_es"])
