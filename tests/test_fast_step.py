@@ -78,6 +78,23 @@ def test_the_fast_step_equals_the_full_step(parts, tokenizer, name, stacked, mon
         assert calls == ([4 * n_parts] if stacked else [4] * n_parts)
 
 
+def test_several_processes_always_stack(parts, tokenizer, monkeypatch):
+    """Under DDP/FSDP every process must forward as often as the others: the padding rule, which looks at one
+    process's batches, must not decide there (two processes once deadlocked, one stacking, the other not)."""
+    monkeypatch.setattr(steps, "STACK_PADDING_SLACK", -1.0)  # on one process: never stacked
+    calls = []
+    monkeypatch.setattr(steps, "label_forward", lambda *a, **k: calls.append(a[2].shape[0]) or label_forward(*a, **k))
+    model = make_tiny(tokenizer, seed=5)
+    method = build_method("npo+gd")
+    step = UnlearnStep(method, parts, CPU, cached_reference_logp(model, parts, ("forget",), 8, CPU), fast=True)
+    step(model, [0, 3])
+    assert calls == [2, 2]
+    calls.clear()
+    monkeypatch.setattr(steps, "several_processes", lambda: True)
+    step(model, [0, 3])
+    assert calls == [4]
+
+
 def test_stacking_pays_only_within_the_padding_slack():
     def batch(rows, width):
         return {"input_ids": torch.zeros(rows, width, dtype=torch.long)}

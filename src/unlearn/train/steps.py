@@ -90,6 +90,12 @@ position costs a real position's compute: on 2 CPU cores, DPO+GD on SmolLM2-135M
 64–128) was 9 % slower stacked, with 7 % more padded positions (benchmarks/speed/RESULTS.md, 2026-11-25)."""
 
 
+def several_processes() -> bool:
+    """Whether this process is one of several (torch.distributed initialised with a world size above 1)."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def stacking_pays(batches: Sequence[dict[str, torch.Tensor]], slack: float | None = None) -> bool:
     """Whether one batch padded to the widest costs at most ``1 + slack`` (default :data:`STACK_PADDING_SLACK`)
     times the positions of the parts forwarded apart."""
@@ -128,8 +134,8 @@ class UnlearnStep:
 
     def fused_groups(self) -> list[list[str]]:
         """Parts that may be forwarded together: on the fast path, those needing no logits and no fixed padding, by
-        the hidden layer they read; every other part alone. A step stacks a group only where :func:`stacking_pays`
-        for its batches."""
+        the hidden layer they read; every other part alone. On one process a step stacks a group only where
+        :func:`stacking_pays` for its batches; with several processes always."""
         groups: dict[object, list[str]] = {}
         for part, need in self.needs.items():
             together = self.fast and not need.logits and not need.pad_to_max_length
@@ -143,7 +149,10 @@ class UnlearnStep:
         batches = {part: _to(self.data.batch(part, indices, need.pad_to_max_length), self.device)
                    for part, need in self.needs.items()}
         for group in self.fused_groups():
-            if len(group) == 1 or not stacking_pays([batches[p] for p in group]):
+            # Every process must make the same number of forward passes (DDP synchronises buffers and FSDP gathers
+            # parameters in each): with several, a group is always stacked, whatever one process's batch shapes.
+            apart = not several_processes() and not stacking_pays([batches[p] for p in group])
+            if len(group) == 1 or apart:
                 for part in group:
                     parts[part] = forward_part(model, self.data.model_inputs(batches[part]), batches[part],
                                                self.needs[part], self.fast)
