@@ -62,6 +62,22 @@ def _prompt_groups(samples: Sequence[EncodedSample]) -> dict[tuple[int, ...], li
     return groups
 
 
+def _prompt_batches(samples: Sequence[EncodedSample], groups: dict[tuple[int, ...], list[int]],
+                    batch_size: int) -> list[list[tuple[int, ...]]]:
+    """Prompts in batches of up to ``batch_size`` continuations (a prompt with more is a batch of its own), ordered
+    by their longest continuation, then their length, to cut padding."""
+    order = sorted(groups, key=lambda p: (max(len(samples[i].input_ids) for i in groups[p]) - len(p), len(p)))
+    batches: list[list[tuple[int, ...]]] = [[]]
+    filled = 0  # continuations in the last batch
+    for prompt in order:
+        if batches[-1] and filled + len(groups[prompt]) > batch_size:
+            batches.append([])
+            filled = 0
+        batches[-1].append(prompt)
+        filled += len(groups[prompt])
+    return batches
+
+
 @torch.no_grad()
 def shared_prompt_sequence_nll(
     model: torch.nn.Module,
@@ -77,11 +93,10 @@ def shared_prompt_sequence_nll(
     one prompt) are scored as one prompt pass, whose key/value cache is then repeated for each continuation: the
     prompts of a batch left-padded (each ends at the last column, whose hidden state predicts the first answer
     token), the continuations right-padded after them, with explicit position ids. A batch holds up to
-    ``batch_size`` continuations (a prompt with more forms a batch of its own), their prompts grouped by the longest
-    continuation to cut padding. The numbers
-    equal the one-pass path's up to floating-point rounding (``tests/test_likelihood.py``). Models without a
-    reusable decoder cache (see :func:`_decoder_with_cache`), samples that share no prompt, and token sequences (no
-    prompt) take :func:`batched_sequence_nll`.
+    ``batch_size`` continuations (:func:`_prompt_batches`). The numbers equal scoring each sequence alone up to
+    floating-point rounding (``tests/test_evaluation.py``). Models without a reusable decoder cache
+    (:func:`_decoder_with_cache`), samples that share no prompt, and token sequences (no prompt) take
+    :func:`batched_sequence_nll`.
     """
     decoder = _decoder_with_cache(model)
     groups = _prompt_groups(samples)
@@ -90,27 +105,18 @@ def shared_prompt_sequence_nll(
     head = base_model(model).get_output_embeddings()
     nll_sum = np.empty(len(samples), dtype=np.float64)
     n_tokens = np.empty(len(samples), dtype=np.int64)
-    prompts = sorted(groups, key=lambda p: (max(len(samples[i].input_ids) for i in groups[p]) - len(p), len(p)))
-    batches: list[list[tuple[int, ...]]] = [[]]
-    filled = 0  # continuations in the last batch
-    for prompt in prompts:
-        if batches[-1] and filled + len(groups[prompt]) > batch_size:
-            batches.append([])
-            filled = 0
-        batches[-1].append(prompt)
-        filled += len(groups[prompt])
-    for chosen in batches:
+    for chosen in _prompt_batches(samples, groups, batch_size):
         members = [i for p in chosen for i in groups[p]]
-        rows = torch.repeat_interleave(torch.arange(len(chosen)), torch.tensor([len(groups[p]) for p in chosen]))
+        counts = torch.tensor([len(groups[p]) for p in chosen], device=device)
+        rows = torch.repeat_interleave(torch.arange(len(chosen), device=device), counts)  # each member's prompt
         prompt = {k: v.to(device) for k, v in pad_left(chosen, pad_id).items()}
         prompt_positions = (prompt["attention_mask"].cumsum(-1) - 1).clamp(min=0)
         out = decoder(**prompt, position_ids=prompt_positions, use_cache=True)
         cache = out.past_key_values
-        cache.reorder_cache(rows.to(device))  # one copy of its prompt's keys and values per continuation
+        cache.reorder_cache(rows)  # one copy of its prompt's keys and values per continuation
         rest = [EncodedSample(samples[i].input_ids[samples[i].prompt_length:],
                               samples[i].labels[samples[i].prompt_length:], 0) for i in members]
         cont = {k: v.to(device) for k, v in pad_right(rest, pad_id).items()}
-        rows = rows.to(device)
         width = cont["input_ids"].shape[1]
         positions = prompt["attention_mask"].sum(-1)[rows, None] + torch.arange(width, device=device)
         mask = torch.cat([prompt["attention_mask"][rows], cont["attention_mask"]], dim=1)

@@ -329,7 +329,7 @@ class TofuEvaluator:
         bar = tqdm(total=n_prompts + n_sequences, desc=desc, disable=None if self.settings.progress else True,
                    leave=False, dynamic_ncols=True)
         try:
-            flat: list[EncodedSample] = []  # one likelihood pass over everything, length-sorted across sets
+            flat: list[EncodedSample] = []  # one likelihood pass over every set, each prompt encoded once
             for s in chosen.values():
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
             nll, ntok = shared_prompt_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device,
