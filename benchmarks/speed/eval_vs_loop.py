@@ -1,8 +1,8 @@
-"""TOFU evaluation of one set: our evaluator (length-sorted batched likelihoods, left-padded batched generation)
-against the one-sample-at-a-time loop a script would write (one forward pass per answer, paraphrase and perturbed
-answer; one `generate` call per question). Both compute the same numbers: the script checks that every loss agrees
-within 1e-4 and reports how many greedy generations are identical, then prints samples/s and the ratio measured in
-this one run (the speed issue's target: ≥ 3× on CPU).
+"""TOFU evaluation of one set: our evaluator (batched likelihoods with each question's prompt encoded once, left-padded
+batched generation) against the one-sample-at-a-time loop a script would write (one forward pass per answer,
+paraphrase and perturbed answer; one `generate` call per question). Both compute the same numbers: the script checks
+that every loss agrees within 1e-4 and reports how many greedy generations are identical, then prints samples/s and
+the ratio measured in this one run (the speed issue's target: ≥ 3× on CPU).
 
 Usage:  python benchmarks/speed/eval_vs_loop.py [--model tiny|smollm2|PATH] [--rows N] [--batch-size B] [--record]
 
