@@ -286,3 +286,29 @@ def test_step_supplies_every_declared_output_for_any_part(tokenizer, setting):
     assert torch.allclose(seen["ref"].token_logps, -(ref_nll * mask), atol=1e-6)
     assert torch.allclose(seen["ref"].logp, -(ref_nll * mask).sum(1), atol=1e-5)
     assert seen["part"].logits is None  # not asked for, not kept
+
+
+def test_item_lengths_are_asked_for_only_when_grouping_by_length(tokenizer, setting):
+    """train_loop calls ``lengths()`` once with ``group_by_length`` (and trains on that order), never without it."""
+    _, parts = setting
+    calls = []
+
+    def lengths():
+        calls.append(1)
+        return parts.item_lengths()
+
+    seen = []
+
+    def step(model, indices):
+        seen.append(list(indices))
+        return UnlearnStep(build_method("ga+gd"), parts, CPU)(model, indices)
+
+    for grouped in (False, True):
+        settings = LoopSettings(epochs=1, lr=1e-3, batch_size=4, grad_accum=1, progress=False, group_by_length=grouped)
+        train_loop(make_tiny(tokenizer), step, len(parts), settings, None, Accelerator(cpu=True), lengths=lengths)
+        assert len(calls) == int(grouped)
+    plain, grouped_order = seen[:len(seen) // 2], seen[len(seen) // 2:]
+    assert grouped_order == [mb for g in epoch_groups(len(parts), LoopSettings(batch_size=4, grad_accum=1,
+                                                                                group_by_length=True), 0,
+                                                      parts.item_lengths()) for mb in g]
+    assert grouped_order != plain

@@ -64,9 +64,8 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
         hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
 
     step = FinetuneStep(parts, accelerator.device, fast=use_fast_path(cfg.train.fast_step, model))
-    lengths = parts.item_lengths() if settings.group_by_length else None
     result = train_loop(model, step, len(parts), settings, run, accelerator, on_epoch_end=hook, resume=resume,
-                        fingerprint=setup.fingerprint, lengths=lengths)
+                        fingerprint=setup.fingerprint, lengths=parts.item_lengths)
     model = accelerator.unwrap_model(model)
     if cfg.save_model and accelerator.is_main_process:
         with atomic_dir(run.model_dir) as tmp:

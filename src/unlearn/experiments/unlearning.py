@@ -156,7 +156,7 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     step = UnlearnStep(method, s.parts, device, ref_logp, reference, fast=use_fast_path(cfg.train.fast_step, model))
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
                         resume=s.resume, fingerprint=s.fingerprint, on_step_end=s.step_hook,
-                        lengths=s.parts.item_lengths() if s.settings.group_by_length else None)
+                        lengths=s.parts.item_lengths)
     model = s.accelerator.unwrap_model(model)
     del reference
     if cfg.train.lora:
@@ -191,8 +191,7 @@ def apply_weight_edit(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     step = FinetuneStep(s.parts, s.accelerator.device, part=method.train_part,
                         fast=use_fast_path(s.cfg.train.fast_step, model))
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=hook,
-                        resume=s.resume, fingerprint=s.fingerprint,
-                        lengths=s.parts.item_lengths() if s.settings.group_by_length else None)
+                        resume=s.resume, fingerprint=s.fingerprint, lengths=s.parts.item_lengths)
     model = s.accelerator.unwrap_model(model)
     load(model, edited(model))
     return model, result

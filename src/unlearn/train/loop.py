@@ -124,7 +124,7 @@ def train_loop(
     plan: Plan | None = None,
     on_step_end: StepHook | None = None,
     fingerprint: dict | None = None,
-    lengths: Sequence[int] | None = None,
+    lengths: Callable[[], Sequence[int]] | None = None,
 ) -> LoopResult:
     """Train ``model`` in place. With a run directory, logs go to its train log and per-epoch file and checkpoints
     to its checkpoint directory; without one (``None``) nothing is written.
@@ -133,10 +133,11 @@ def train_loop(
     ``on_step_end(step, logs, model)`` runs after every optimizer step; ``stop_after_steps`` ends the call early
     after that many optimizer steps (used to test resuming). ``fingerprint`` (the run's configuration) is stored in
     every checkpoint, so a resume under another configuration can be refused before anything is written.
-    ``lengths`` (tokens per item) serve ``settings.group_by_length``.
+    ``lengths()`` (tokens per item) serves ``settings.group_by_length``; it is called only then.
     """
     run = RunDirectory(run_dir) if run_dir is not None and not isinstance(run_dir, RunDirectory) else run_dir
-    plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch, lengths))
+    item_lengths = lengths() if lengths is not None and settings.group_by_length else None
+    plan = plan or (lambda epoch: epoch_groups(n_items, settings, epoch, item_lengths))
     first_epoch = plan(0)
     per_epoch = len(first_epoch)
     check_world_size(accelerator.num_processes, first_epoch)
