@@ -42,6 +42,7 @@ from unlearn.evaluation.tofu_metrics import (
 from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, TOFU_SETS
 from unlearn.io import read_jsonl
 from unlearn.runs import RunDirectory
+from unlearn.train.distributed import rank_and_world
 
 log = logging.getLogger("unlearn")
 
@@ -259,13 +260,6 @@ class _EncodedSet:
                            rank, world)
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 class TofuEvaluator:
     """Evaluates models on fixed TOFU eval sets; construct once (encodes, loads auxiliary models), call per
     model or epoch."""
@@ -318,7 +312,7 @@ class TofuEvaluator:
         device = device or next(model.parameters()).device
         generate = self.settings.generate if generate is None else generate
         chosen = {name: s for name, s in self.sets.items() if sets is None or name in sets}
-        rank, world = _world()
+        rank, world = rank_and_world()
         if world > 1:  # multi-process training: each rank its share of every set, gathered below
             chosen = {name: s.shard(rank, world) for name, s in chosen.items()}
         was_training = model.training

@@ -15,6 +15,15 @@ from collections.abc import Mapping
 from unlearn.errors import ConfigError
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group this process belongs to, (0, 1) without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "false").strip().lower() in ("1", "true", "yes")
 

@@ -23,6 +23,7 @@ from unlearn.models.label_logps import fast_path_unsupported, label_forward
 from unlearn.objectives.methods import LossMethod
 from unlearn.objectives.needs import Need, PartOutput, ReferenceOutput, StepInputs
 from unlearn.objectives.sequence import sequence_stats, stats_from_token_nll, token_logps
+from unlearn.train.distributed import rank_and_world
 from unlearn.train.hidden import forward_with_hidden
 from unlearn.train.reference import FrozenReference
 
@@ -92,8 +93,7 @@ position costs a real position's compute: on 2 CPU cores, DPO+GD on SmolLM2-135M
 
 def several_processes() -> bool:
     """Whether this process is one of several (torch.distributed initialised with a world size above 1)."""
-    dist = torch.distributed
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return rank_and_world()[1] > 1
 
 
 def stacking_pays(batches: Sequence[dict[str, torch.Tensor]], slack: float | None = None) -> bool:
