@@ -32,6 +32,16 @@ def machine() -> str:
             f"threads {torch.get_num_threads()}, Python {platform.python_version()}")
 
 
+def timed_cli(args: list[str]) -> float:
+    """Seconds one in-process ``unlearn ARGS`` took; a failure ends the benchmark with the command."""
+    from unlearn.cli import main
+
+    start = time.perf_counter()
+    if main(list(args)) != 0:
+        raise SystemExit(f"`unlearn {' '.join(args)}` failed")
+    return time.perf_counter() - start
+
+
 def checks(rows: dict[str, dict]) -> list[tuple[str, bool]]:
     target, out = rows["target"], []
     out.append((f"target forget ROUGE {target['forget_rouge']:.3f} ≥ 0.9", target["forget_rouge"] >= 0.9))

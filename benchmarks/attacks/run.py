@@ -23,19 +23,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from demo_time import machine  # noqa: E402
+from demo_time import machine, timed_cli  # noqa: E402
 
 ATTACKS = ("leak", "paraphrase", "relearn", "quantize")
 RELEARN = ["lr=3e-3", "batch_size=8"]
-
-
-def cli(args: list[str]) -> float:
-    from unlearn.cli import main
-
-    start = time.perf_counter()
-    if main(args) != 0:
-        raise SystemExit(f"`unlearn {' '.join(args)}` failed")
-    return round(time.perf_counter() - start, 1)
 
 
 def models(demo: Path) -> dict[str, Path]:
@@ -56,7 +47,7 @@ def attack_all(demo: Path, attacks: list[str], force: bool) -> dict[str, dict[st
             command = ["attack", attack, str(run), "progress=false", *extra]
             if force or not path.is_file():
                 print(f"$ unlearn {' '.join(command)}", flush=True)
-                cli(command)
+                timed_cli(command)
             record = json.loads(path.read_text())
             record["command"] = "unlearn " + " ".join(command)
             results[attack][name] = record
@@ -169,7 +160,7 @@ def main() -> None:
         raise SystemExit(f"--attacks: unknown {unknown} (known: {', '.join(ATTACKS)})")
     demo = Path(args.demo_dir)
     start = time.perf_counter()
-    demo_seconds = cli(["demo", f"output_dir={demo}", "save_models=true", "progress=false"])
+    demo_seconds = round(timed_cli(["demo", f"output_dir={demo}", "save_models=true", "progress=false"]), 1)
     results = attack_all(demo, attacks, args.force)
     wall = round(time.perf_counter() - start, 1)
     lines = [f"{machine()}; demo {demo_seconds:.0f} s (stages reused when present), everything {wall:.0f} s.", "",

@@ -28,16 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from demo_time import machine  # noqa: E402
-
-
-def _cli(args: list[str]) -> float:
-    from unlearn.cli import main
-
-    start = time.perf_counter()
-    if main(args) != 0:
-        raise SystemExit(f"`unlearn {' '.join(args)}` failed")
-    return time.perf_counter() - start
+from demo_time import machine, timed_cli  # noqa: E402
 
 
 def _common(config: dict, demo: Path) -> list[str]:
@@ -57,7 +48,7 @@ def memorization(demo: Path, config: dict, out: Path) -> tuple[list[str], list[s
                f"finetune_lr={config['finetune_lr']}", f"finetune_batch_size={config['finetune_batch_size']}",
                "extra_train_splits=[real_authors,world_facts]", f"eval.retain_reference={demo / 'retain'}",
                f"output_dir={out}"]
-    seconds = _cli(command)
+    seconds = timed_cli(command)
     return command, (out / "memorization.md").read_text().splitlines(), seconds
 
 
@@ -69,7 +60,7 @@ def ref_perturbation(demo: Path, config: dict, out: Path) -> tuple[list[str], li
                    "method=npo+gd", f"eval.retain_reference={demo / 'retain'}", f"output_dir={run}",
                    *([f"method.reference_perturbation={kind}"] if kind != "none" else [])]
         if not (run / "metrics.json").is_file():
-            total += _cli(command)
+            total += timed_cli(command)
         commands.append("unlearn " + " ".join(command))
         m = json.loads((run / "metrics.json").read_text())
         forget = m["sets"]["forget"]
@@ -84,7 +75,7 @@ def divergence(demo: Path, config: dict, out: Path) -> tuple[list[str], list[str
     command = ["scenario", "divergence", f"model={demo / 'target' / 'model'}", *_common(config, demo),
                *_unlearning(config), "methods=[ga,npo,simnpo]", "rows=32", "eval.enabled=false",
                f"output_dir={out}"]
-    seconds = _cli(command)
+    seconds = timed_cli(command)
     table = (out / "divergence.md").read_text().splitlines()
     return command, [line.replace("plots/divergence.png", "divergence.png") for line in table], seconds
 

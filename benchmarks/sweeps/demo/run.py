@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE.parent.parent / "scenarios"))
 from demo_inputs import demo_settings, unlearning_args  # noqa: E402
-from demo_time import machine  # noqa: E402
+from demo_time import machine, timed_cli  # noqa: E402
 
 LR3 = "5e-4,1e-3,2e-3"
 LR4 = "5e-4,1e-3,2e-3,4e-3"
@@ -57,15 +57,6 @@ SEEDS = "0,1,2"
 RATIOS = (0.8, 0.9, 0.95)
 
 
-def _cli(args: Sequence[str]) -> float:
-    from unlearn.cli import main
-
-    start = time.perf_counter()
-    if main(list(args)) != 0:
-        raise SystemExit(f"`unlearn {' '.join(args)}` failed")
-    return time.perf_counter() - start
-
-
 def base_args(demo: Path, config: Mapping) -> list[str]:
     return [f"model={demo / 'target' / 'model'}", f"data={demo / 'data'}",
             f"data.forget_split={config['forget_split']}", f"eval.retain_reference={demo / 'retain'}",
@@ -78,17 +69,15 @@ def grid_args() -> list[str]:
 
 def chosen_settings(selection: Mapping) -> dict[str, tuple[dict[str, str], int | None]]:
     """Per method: the chosen candidate's swept settings and epoch."""
-    by_label = {_label(c): c for c in selection["candidates"]}
+    from unlearn.sweeps.select import Candidate
+
+    by_label = {Candidate(**c).label: c for c in selection["candidates"]}
     out = {}
     for method, choice in selection["chosen"].items():
         if choice["candidate"] is not None:
             c = by_label[choice["candidate"]]
             out[method] = (dict(c["settings"]), c["epoch"])
     return out
-
-
-def _label(c: Mapping) -> str:
-    return c["run"] + (f"@e{c['epoch']}" if c["epoch"] is not None else "")
 
 
 def seed_args(chosen: Mapping[str, tuple[dict[str, str], int | None]]) -> list[str]:
@@ -232,23 +221,25 @@ def main() -> None:
     demo, out = Path(args.demo_dir), Path(args.output_dir)
     seconds: dict[str, float] = {}
     if not (demo / "summary.json").is_file():
-        seconds["demo"] = _cli(["demo", f"output_dir={demo}", "progress=false"])
+        seconds["demo"] = timed_cli(["demo", f"output_dir={demo}", "progress=false"])
     config = demo_settings(demo)
     common = [*base_args(demo, config), f"sweep.jobs={args.jobs}", "--yes"]
-    seconds["grid"] = _cli(["sweep", *common, *grid_args(), f"output_dir={out / 'grid'}"])
-    seconds["fe_selection"] = _cli(["sweep", *common, *grid_args(), "sweep.name=fe",
-                                    "sweep.forget_metric=forget_efficacy_without_es", f"output_dir={out / 'grid'}"])
+    seconds["grid"] = timed_cli(["sweep", *common, *grid_args(), f"output_dir={out / 'grid'}"])
+    seconds["fe_selection"] = timed_cli(["sweep", *common, *grid_args(), "sweep.name=fe",
+                                         "sweep.forget_metric=forget_efficacy_without_es",
+                                         f"output_dir={out / 'grid'}"])
     grid_rows = epoch_rows(out / "grid")
     no_seed = [a for a in common if not a.startswith("train.seed=")]
     chosen_fq = chosen_settings(json.loads((out / "grid" / "sweep.json").read_text()))
-    seconds["seeds_fq"] = _cli(["sweep", *no_seed, *seed_args(chosen_fq), f"output_dir={out / 'seeds-fq'}"])
+    seconds["seeds_fq"] = timed_cli(["sweep", *no_seed, *seed_args(chosen_fq), f"output_dir={out / 'seeds-fq'}"])
     chosen_fe = chosen_settings(json.loads((out / "grid" / "fe.json").read_text()))
     # a configuration both rules chose already has its seeds in seeds-fq; only the others run again
     other = {m: c for m, c in chosen_fe.items() if chosen_fq.get(m, (None,))[0] != c[0]}
     fe_dirs = {m: out / ("seeds-fe" if m in other else "seeds-fq") for m in chosen_fe}
     if other:
-        seconds["seeds_fe"] = _cli(["sweep", *no_seed, *seed_args(other),
-                                    "sweep.forget_metric=forget_efficacy_without_es", f"output_dir={out / 'seeds-fe'}"])
+        seconds["seeds_fe"] = timed_cli(["sweep", *no_seed, *seed_args(other),
+                                         "sweep.forget_metric=forget_efficacy_without_es",
+                                         f"output_dir={out / 'seeds-fe'}"])
     seeds = {"fq": seed_summary(dict.fromkeys(chosen_fq, out / "seeds-fq"), chosen_fq, grid_rows),
              "fe": seed_summary(fe_dirs, chosen_fe, grid_rows)}
     target = target_point(out / "grid")

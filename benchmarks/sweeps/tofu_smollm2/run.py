@@ -37,11 +37,14 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE.parents[1]))
+from demo_time import timed_cli  # noqa: E402
+
 SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 """TOFU's forget splits and the retain split of each one's retain model (its FQ reference)."""
 METHODS = ("ga+gd", "wga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap", "rmu")
@@ -80,15 +83,6 @@ SCALES = {
 }
 
 
-def _cli(args: Sequence[str]) -> float:
-    from unlearn.cli import main
-
-    start = time.perf_counter()
-    if main(list(args)) != 0:
-        raise SystemExit(f"`unlearn {' '.join(args)}` failed")
-    return time.perf_counter() - start
-
-
 def finetune(scale: Mapping, model: str, splits: str, out: Path, forget_split: str = "forget10",
              reference: Path | None = None) -> float:
     """A fine-tuned model in ``out`` (reused when finished, resumed when interrupted), evaluated on ``forget_split``
@@ -98,9 +92,9 @@ def finetune(scale: Mapping, model: str, splits: str, out: Path, forget_split: s
         return 0.0
     resume = ["--resume"] if out.is_dir() else []
     against = [f"eval.retain_reference={reference}"] if reference is not None else []
-    return _cli(["finetune", *resume, f"model={model}", f"data={scale['data_dir']}", f"data.train_splits={splits}",
-                 f"data.forget_split={forget_split}", f"output_dir={out}", "save_model=true", "progress=false",
-                 *against, *scale["common"], *scale["finetune"]])
+    return timed_cli(["finetune", *resume, f"model={model}", f"data={scale['data_dir']}",
+                      f"data.train_splits={splits}", f"data.forget_split={forget_split}", f"output_dir={out}",
+                      "save_model=true", "progress=false", *against, *scale["common"], *scale["finetune"]])
 
 
 def sweep_args(scale: Mapping, out: Path, split: str, jobs: int) -> list[str]:
@@ -116,7 +110,9 @@ def sweep_args(scale: Mapping, out: Path, split: str, jobs: int) -> list[str]:
 
 def chosen(selection: Mapping) -> dict[str, dict]:
     """Per method: the chosen candidate (run, epoch, forget and utility numbers, settings) and its ties."""
-    by_label = {c["run"] + (f"@e{c['epoch']}" if c["epoch"] is not None else ""): c for c in selection["candidates"]}
+    from unlearn.sweeps.select import Candidate
+
+    by_label = {Candidate(**c).label: c for c in selection["candidates"]}
     out = {}
     for method, choice in selection["chosen"].items():
         if choice["candidate"] is not None:
@@ -191,8 +187,8 @@ def main() -> None:
         if SPLITS[split] not in seconds:
             seconds[SPLITS[split]] = finetune(scale, model, SPLITS[split], out / SPLITS[split], split)
         sweep = sweep_args(scale, out, split, args.jobs)
-        seconds[f"sweep {split}"] = _cli(sweep)
-        seconds[f"fe {split}"] = _cli([*sweep, "sweep.name=fe", "sweep.forget_metric=forget_efficacy_without_es"])
+        seconds[f"sweep {split}"] = timed_cli(sweep)
+        seconds[f"fe {split}"] = timed_cli([*sweep, "sweep.name=fe", "sweep.forget_metric=forget_efficacy_without_es"])
         selections[split] = json.loads((out / split / "sweep.json").read_text())
         fe[split] = json.loads((out / split / "fe.json").read_text())
     text = ["# TOFU × SmolLM2-135M-Instruct: the sweep study's tables", "",
