@@ -88,7 +88,7 @@ STACK_PADDING_SLACK = 0.02
 """Parts are forwarded as one batch only when that pads at most 2 % more positions than forwarding each part at its
 own width. A joint forward saves per-call overhead (kernel launches at small batch on a GPU), but every padded
 position costs a real position's compute: on 2 CPU cores, DPO+GD on SmolLM2-135M at batch 4 (three parts, lengths
-64–128) was 9 % slower stacked, with 7 % more padded positions (benchmarks/speed/RESULTS.md, 2026-11-25)."""
+64–128) was 7.5 % slower stacked, with 7 % more padded positions (``benchmarks/speed/side_checks.py stacking``)."""
 
 
 def several_processes() -> bool:
