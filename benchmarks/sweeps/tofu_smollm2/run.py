@@ -45,6 +45,9 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE.parents[1]))
 from demo_time import timed_cli  # noqa: E402
 
+from unlearn.runs import RunDirectory  # noqa: E402
+from unlearn.train.checkpoint import Checkpoint  # noqa: E402
+
 SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 """TOFU's forget splits and the retain split of each one's retain model (its FQ reference)."""
 METHODS = ("ga+gd", "wga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap", "rmu")
@@ -90,7 +93,9 @@ def finetune(scale: Mapping, model: str, splits: str, out: Path, forget_split: s
     ``reference`` when given."""
     if (out / "metrics.json").is_file():
         return 0.0
-    resume = ["--resume"] if out.is_dir() else []
+    # a run stopped before its first checkpoint has nothing to resume: it starts over
+    resume = (["--resume"] if Checkpoint(RunDirectory(out).checkpoint_dir).exists()
+              else ["--overwrite"] if out.is_dir() else [])
     against = [f"eval.retain_reference={reference}"] if reference is not None else []
     return timed_cli(["finetune", *resume, f"model={model}", f"data={scale['data_dir']}",
                       f"data.train_splits={splits}", f"data.forget_split={forget_split}", f"output_dir={out}",
