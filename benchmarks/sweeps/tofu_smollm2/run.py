@@ -13,7 +13,10 @@ Per forget split (``forget01/05/10`` with its retain model on ``retain99/95/90``
    evaluated after every epoch so that every epoch is a candidate, selected by "best FQ at MU-9 ≥ 0.9 × the
    target's" (``sweep.md``) and again, without running anything, on Forget Efficacy without ES (``fe.md``: the NLI
    model of ES does not ship offline);
-3. ``tables.md``: the chosen candidate of each method per split, with its epoch, ties and settings.
+3. each rule's chosen configurations again with more seeds (``<split>-seeds-fq``, ``<split>-seeds-fe``), read at
+   the chosen epoch: the seed spread of every chosen number;
+4. ``tables.md``: the chosen candidate of each method per split, with its epoch, ties and settings, and the chosen
+   configurations' mean ± sd over the seeds.
 
 Every stage is an ordinary run directory under ``--out``; finished runs are reused and interrupted ones resume, so
 the command can be repeated until it completes — one split per GPU stretch (``--splits forget10``) fits the device
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Mapping
@@ -51,66 +55,74 @@ from unlearn.train.checkpoint import Checkpoint  # noqa: E402
 SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 """TOFU's forget splits and the retain split of each one's retain model (its FQ reference)."""
 METHODS = ("ga+gd", "wga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap", "rmu")
+FE_METRIC = "sweep.forget_metric=forget_efficacy_without_es"
+"""closer-look's Forget Efficacy without the Entailment Score: its NLI model does not ship offline."""
 LR = "train.lr=1e-5,2e-5,5e-5"
 GRID: dict[str, list[str]] = {
     "ga+gd": [LR, "method.retain_weight=1,2"],
     "wga+gd": [LR, "method.retain_weight=1,2"],
     "npo+gd": [LR, "forget.beta=0.1,0.2"],
-    "simnpo+gd": [LR, "forget.beta=2.5,3.5"],
+    "simnpo+gd": [LR, "forget.beta=2.5,3.5", "method.recipe=reference_code,paper"],
     "idk+gd": [LR, "method.retain_weight=1,2"],
     "dpo+gd": [LR, "forget.beta=0.1,0.2"],
     "me+gd": [LR, "method.forget_weight=0.1,0.3"],
     "idk+ap": [LR, "retain.beta=0.1,0.5"],
     "rmu": ["train.lr=5e-5,1e-4,2e-4", "forget.steering_coeff=6.5,20"],
 }
-"""Six configurations per method: the learning rate around the target's fine-tuning rate (2e-5) and the method's own
-weight — NPO's β and SimNPO's β inside SimNPO App. I.2's ranges, ME's α and AP's β at closer-look's 0.1 and above,
-the retain weight of GA, W-GradDiff and IDK, RMU's steering coefficient (WMDP's 6.5 for 7B, and larger)."""
+"""Six configurations per method (twelve for SimNPO): the learning rate around the target's fine-tuning rate (2e-5)
+and the method's own weight — NPO's β and SimNPO's β inside SimNPO App. I.2's ranges, ME's α and AP's β at
+closer-look's 0.1 and above, the retain weight of GA, W-GradDiff and IDK, RMU's steering coefficient (WMDP's 6.5 for
+7B, and larger). SimNPO runs with both weightings (``reference_code``: forget weight 0.125; ``paper``: forget weight
+1, λ on the retain term): in the cpu20 sweep the reference code's barely unlearned at these learning rates
+(``cpu20/RESULTS.md``)."""
 SCALES = {
     "gpu": {"model": "/root/m/SmolLM2-135M-Instruct.Q4_1.gguf", "data": "../shared/data/tofu",
             "common": ["data.max_length=256", "eval.batch_size=64"],
             "finetune": ["train.epochs=5", "train.lr=2e-5", "train.batch_size=16", "train.grad_accum=2"],
-            "unlearn": ["train.epochs=5", "train.batch_size=8", "train.grad_accum=4"], "grid": GRID, "per_epoch": True},
+            "unlearn": ["train.epochs=5", "train.batch_size=8", "train.grad_accum=4"], "grid": GRID, "per_epoch": True,
+            "seeds": "1,2"},
     "cpu20": {"model": "runs/mc_vs_lm_eval/smollm2-135m-instruct", "data": "../shared/data/tofu", "subset": 20,
               "common": ['model.system_prompt=""', "data.max_length=256", "eval.forget_rows=40", "eval.retain_rows=40",
                          "eval.option_rows=40", "eval.max_length=128", "eval.batch_size=16"],
               "finetune": ["train.epochs=5", "train.lr=1e-4", "train.batch_size=8", "train.grad_accum=2"],
               "unlearn": ["train.epochs=5", "train.batch_size=4", "train.grad_accum=2"], "per_epoch": False,
-              "grid": {m: ["train.lr=1e-5,2e-5,5e-5"] for m in ("npo+gd", "simnpo+gd")}},
+              "grid": {m: ["train.lr=1e-5,2e-5,5e-5"] for m in ("npo+gd", "simnpo+gd")}, "seeds": "1,2"},
     "smoke": {"model": "runs/demo-bench/base_model", "data": "runs/demo-bench/data",
               "common": ["model.template=qa", "data.max_length=128", "eval.max_length=96", "eval.batch_size=32",
                          "eval.forget_rows=20", "eval.retain_rows=20", "eval.option_rows=20"],
               "finetune": ["train.epochs=2", "train.lr=3e-3", "train.batch_size=32"],
-              "unlearn": ["train.epochs=1", "train.batch_size=8"], "per_epoch": True,
+              "unlearn": ["train.epochs=1", "train.batch_size=8"], "per_epoch": True, "seeds": "1",
               "grid": {m: ["train.lr=1e-3"] for m in METHODS}},
 }
 
 
 def finetune(scale: Mapping, model: str, splits: str, out: Path, forget_split: str = "forget10",
-             reference: Path | None = None) -> float:
+             reference: Path | None = None) -> None:
     """A fine-tuned model in ``out`` (reused when finished, resumed when interrupted), evaluated on ``forget_split``
     (a retain model on its own split's forget rows: the FQ reference of that split's runs), with FQ against
     ``reference`` when given."""
     if (out / "metrics.json").is_file():
-        return 0.0
+        return
     # a run stopped before its first checkpoint has nothing to resume: it starts over
     resume = (["--resume"] if Checkpoint(RunDirectory(out).checkpoint_dir).exists()
               else ["--overwrite"] if out.is_dir() else [])
     against = [f"eval.retain_reference={reference}"] if reference is not None else []
-    return timed_cli(["finetune", *resume, f"model={model}", f"data={scale['data_dir']}",
-                      f"data.train_splits={splits}", f"data.forget_split={forget_split}", f"output_dir={out}",
-                      "save_model=true", "progress=false", *against, *scale["common"], *scale["finetune"]])
+    timed_cli(["finetune", *resume, f"model={model}", f"data={scale['data_dir']}", f"data.train_splits={splits}",
+               f"data.forget_split={forget_split}", f"output_dir={out}", "save_model=true", "progress=false",
+               *against, *scale["common"], *scale["finetune"]])
 
 
-def sweep_args(scale: Mapping, out: Path, split: str, jobs: int) -> list[str]:
-    grid = scale["grid"]
+def sweep_args(scale: Mapping, out: Path, split: str, jobs: int, grid: Mapping[str, list[str]] | None = None,
+               dest: Path | None = None) -> list[str]:
+    """``unlearn sweep`` of ``split`` over ``grid`` (default: the scale's) into ``dest`` (default: ``out/split``)."""
+    grid = scale["grid"] if grid is None else grid
     # without per-epoch evaluation the candidates are the runs' last epochs, and the target's own evaluation gives
     # the utility the selection rule needs
     when = ["train.eval_every_epoch=true"] if scale["per_epoch"] else [f"sweep.target={out / 'target'}"]
     return ["sweep", f"model={out / 'target' / 'model'}", f"data={scale['data_dir']}", f"data.forget_split={split}",
             f"eval.retain_reference={out / SPLITS[split]}", *when, "progress=false",
             f"sweep.jobs={jobs}", "--yes", *scale["common"], *scale["unlearn"], f"method={','.join(grid)}",
-            *[f"{m}:{axis}" for m, axes in grid.items() for axis in axes], f"output_dir={out / split}"]
+            *[f"{m}:{axis}" for m, axes in grid.items() for axis in axes], f"output_dir={dest or out / split}"]
 
 
 def chosen(selection: Mapping) -> dict[str, dict]:
@@ -123,6 +135,66 @@ def chosen(selection: Mapping) -> dict[str, dict]:
         if choice["candidate"] is not None:
             out[method] = {**by_label[choice["candidate"]], "ties": len(choice.get("tied_with") or [])}
     return out
+
+
+def seed_grid(picks: Mapping[str, dict], seeds: str) -> dict[str, list[str]]:
+    """Each method's chosen configuration again with the other seeds (seed 0 is the grid's run)."""
+    return {m: [f"train.seed={seeds}", *(f"{k}={v}" for k, v in c["settings"].items())] for m, c in picks.items()}
+
+
+def seed_summary(picks: Mapping[str, dict], seed_dir: Path, selection: str) -> dict[str, dict]:
+    """Per method: the chosen candidate's forget and utility numbers at its epoch over seed 0 (the grid's run) and
+    the runs of the seed sweep in ``seed_dir`` (one configuration per method there), read from its ``selection``
+    (``sweep.json`` or ``fe.json``), with mean and sample standard deviation."""
+    def seed(candidate: Mapping) -> int:  # a single seed is no axis, so it is not among the settings: ask the run
+        return int(RunDirectory(seed_dir / "runs" / candidate["run"]).read_config()["train"]["seed"])
+
+    candidates = json.loads((seed_dir / selection).read_text())["candidates"]
+    out = {}
+    for method, c in picks.items():
+        more = sorted((k for k in candidates if k["method"] == method and k["epoch"] == c["epoch"]), key=seed)
+        runs = [c, *more]
+        out[method] = {"settings": c["settings"], "epoch": c["epoch"], "seeds": [0, *map(seed, more)],
+                       **{key: {"values": [k[key] for k in runs], "mean": statistics.fmean(k[key] for k in runs),
+                                "sd": statistics.stdev(k[key] for k in runs) if len(runs) > 1 else None}
+                          for key in ("forget", "utility")}}
+    return out
+
+
+def seed_runs(scale: Mapping, out: Path, split: str, jobs: int, fq_selection: Mapping,
+              fe_selection: Mapping) -> tuple[dict, dict]:
+    """Each rule's chosen configurations with the scale's other seeds: the FQ choices in ``<split>-seeds-fq`` (read
+    on FE too, by a second selection over the same runs), the FE choices with other settings in ``<split>-seeds-fe``.
+    Returns the FQ and FE seed summaries."""
+    summaries: dict[str, dict] = {"fq": {}, "fe": {}}
+    picks = {"fq": chosen(fq_selection), "fe": chosen(fe_selection)}
+    fq_dir, fe_dir = out / f"{split}-seeds-fq", out / f"{split}-seeds-fe"
+    if picks["fq"]:
+        sweep = sweep_args(scale, out, split, jobs, seed_grid(picks["fq"], scale["seeds"]), fq_dir)
+        timed_cli(sweep)
+        timed_cli([*sweep, "sweep.name=fe", FE_METRIC])
+        summaries["fq"] = seed_summary(picks["fq"], fq_dir, "sweep.json")
+    # a configuration both rules chose has its seed runs in seeds-fq already
+    again = {m: c for m, c in picks["fe"].items()
+             if m not in picks["fq"] or c["settings"] != picks["fq"][m]["settings"]}
+    if again:
+        timed_cli([*sweep_args(scale, out, split, jobs, seed_grid(again, scale["seeds"]), fe_dir), FE_METRIC])
+    for method, c in picks["fe"].items():
+        where = (fe_dir, "sweep.json") if method in again else (fq_dir, "fe.json")
+        summaries["fe"].update(seed_summary({method: c}, *where))
+    return summaries["fq"], summaries["fe"]
+
+
+def compute_seconds(stage: Path) -> tuple[float, int]:
+    """The seconds a stage's runs took, each as its own ``metrics.json`` records it (so reused stages count too), and
+    the number of runs: ``stage`` is one run directory or a sweep directory."""
+    single = stage / "metrics.json"
+    files = [single] if single.is_file() else sorted(stage.glob("runs/*/metrics.json"))
+    return sum(json.loads(f.read_text())["seconds"] for f in files), len(files)
+
+
+def _epoch(epoch: int | None) -> str:
+    return "final" if epoch is None else str(epoch)
 
 
 def _g(x: float | None) -> str:
@@ -142,9 +214,23 @@ def table(title: str, forget_name: str, selections: Mapping[str, Mapping]) -> li
         for s in splits:
             c = picks[s].get(method)
             cells.append("none eligible | – | –" if c is None else
-                         f"{_g(c['forget'])} | {_g(c['utility'])} | {c['epoch']}" + (f" (+{c['ties']} tied)"
-                                                                                       if c["ties"] else ""))
+                         f"{_g(c['forget'])} | {_g(c['utility'])} | {_epoch(c['epoch'])}"
+                         + (f" (+{c['ties']} tied)" if c["ties"] else ""))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def seed_table(forget_name: str, summaries: Mapping[str, Mapping[str, dict]]) -> list[str]:
+    """Per split and method: the chosen configuration over the seeds, at its chosen epoch."""
+    lines = [f"| split | method | settings | epoch | {forget_name} mean ± sd | MU mean ± sd | {forget_name} per seed |",
+             "|---|---|---|---|---|---|---|"]
+    for split, summary in summaries.items():
+        for method, r in summary.items():
+            sd = {k: "" if r[k]["sd"] is None else f" ± {r[k]['sd']:.2g}" for k in ("forget", "utility")}
+            per_seed = ", ".join(f"{_g(v)} (seed {s})" for s, v in zip(r["seeds"], r["forget"]["values"], strict=True))
+            settings = " ".join(f"`{k}={v}`" for k, v in r["settings"].items())
+            lines.append(f"| {split} | {method} | {settings} | {_epoch(r['epoch'])} | {_g(r['forget']['mean'])}"
+                         f"{sd['forget']} | {_g(r['utility']['mean'])}{sd['utility']} | {per_seed} |")
     return [*lines, ""]
 
 
@@ -179,42 +265,54 @@ def main() -> None:
             raise SystemExit(f"--splits: the {args.scale} subset has one forget split, forget10")
         scale["data_dir"] = str(make_subset(scale["data_dir"], out / "data", n_authors=scale["subset"],
                                             forget_authors=2)[0])
-    seconds: dict[str, float] = {}
+    stages = [out / SPLITS[s] for s in splits]
     if not scale["per_epoch"]:  # the target's own evaluation is the sweep's target point: FQ against the retain model
         retain = out / SPLITS[splits[0]]
-        seconds[retain.name] = finetune(scale, model, retain.name, retain, splits[0])
-        seconds["target"] = finetune(scale, model, "full", out / "target", splits[0], reference=retain)
+        finetune(scale, model, retain.name, retain, splits[0])
+        finetune(scale, model, "full", out / "target", splits[0], reference=retain)
     else:
-        seconds["target"] = finetune(scale, model, "full", out / "target")
+        finetune(scale, model, "full", out / "target")
     selections: dict[str, dict] = {}
     fe: dict[str, dict] = {}
+    seeds: dict[str, dict[str, dict]] = {"fq": {}, "fe": {}}
     for split in splits:
-        if SPLITS[split] not in seconds:
-            seconds[SPLITS[split]] = finetune(scale, model, SPLITS[split], out / SPLITS[split], split)
+        finetune(scale, model, SPLITS[split], out / SPLITS[split], split)
         sweep = sweep_args(scale, out, split, args.jobs)
-        seconds[f"sweep {split}"] = timed_cli(sweep)
-        seconds[f"fe {split}"] = timed_cli([*sweep, "sweep.name=fe", "sweep.forget_metric=forget_efficacy_without_es"])
+        timed_cli(sweep)
+        timed_cli([*sweep, "sweep.name=fe", FE_METRIC])
         selections[split] = json.loads((out / split / "sweep.json").read_text())
         fe[split] = json.loads((out / split / "fe.json").read_text())
+        seeds["fq"][split], seeds["fe"][split] = seed_runs(scale, out, split, args.jobs, selections[split], fe[split])
+        stages += [out / split, out / f"{split}-seeds-fq", out / f"{split}-seeds-fe"]
+    times = {p.name: compute_seconds(p) for p in [out / "target", *stages]}
     text = ["# TOFU × SmolLM2-135M-Instruct: the sweep study's tables", "",
             f"Command: `python benchmarks/sweeps/tofu_smollm2/run.py --scale {args.scale} --splits "
-            f"{','.join(splits)}`. Date {time.strftime('%Y-%m-%d')}. Wall time (s, 0 = reused): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()) + ".", "",
-            "Each method's candidate chosen per split (every epoch of every configuration a candidate): the best "
-            "forget number at MU-9 ≥ 0.9 × the target's; ties are candidates within the seed spread or on the same "
-            "FQ rung (`sweep.md` of each split).", "",
+            f"{','.join(splits)}`. Date {time.strftime('%Y-%m-%d')}. Compute time (s, as each run's metrics.json "
+            "records it): " + ", ".join(f"{k} {t:.0f}" + (f" ({n} runs)" if n > 1 else "")
+                                         for k, (t, n) in times.items() if n) + ".", "",
+            "Each method's candidate chosen per split ("
+            + ("every epoch of every configuration a candidate" if scale["per_epoch"] else
+               "every configuration's final model a candidate") + ", seed 0): the best forget number at MU-9 ≥ 0.9 × "
+            "the target's; ties are candidates on the same FQ rung (`sweep.md` of each split).", "",
             *table("SimNPO Table 1 layout: Forget Quality and Model Utility", "FQ", selections),
-            *table("closer-look Table 4 layout: Forget Efficacy (without ES) and Model Utility", "FE", fe)]
+            *table("closer-look Table 4 layout: Forget Efficacy (without ES) and Model Utility", "FE", fe),
+            f"### The chosen configurations over seeds 0 and {scale['seeds']}", "",
+            "Read at the chosen epoch; seed 0 is the grid's run; sd is the sample standard deviation. FQ rule:", "",
+            *seed_table("FQ", seeds["fq"]), "FE rule:", "", *seed_table("FE", seeds["fe"])]
     (out / "tables.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
     if args.record:
         dest = HERE / args.scale
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out / "tables.md", dest / "tables.md")
+        (dest / "seeds.json").write_text(json.dumps(seeds, indent=1) + "\n")
         for split in splits:
-            for name in ("sweep.md", "sweep.json", "fe.md", "fe.json"):
-                (dest / split).mkdir(exist_ok=True)
-                shutil.copyfile(out / split / name, dest / split / name)
+            for folder in (split, f"{split}-seeds-fq", f"{split}-seeds-fe"):
+                for name in ("sweep.md", "sweep.json", "fe.md", "fe.json", "plots/sweep_front.png",
+                             "plots/fe_front.png"):
+                    if (out / folder / name).is_file():
+                        (dest / folder / name).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(out / folder / name, dest / folder / name)
         print(f"recorded in {dest}")
 
 
