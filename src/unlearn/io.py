@@ -5,6 +5,7 @@ A killed run therefore never leaves a half-written result file (see :mod:`unlear
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -15,8 +16,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from unlearn.errors import UnlearnError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+class DiskFull(UnlearnError):
+    """A write ran out of space; the file or directory it was replacing is untouched."""
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # torch.save and safetensors report a failed write as RuntimeError/SafetensorError with the OS's words only
+    text = str(err).lower()
+    return "no space left" in text or "file write failed" in text or "disk quota" in text
+
+
+def _disk_full(path: Path, err: BaseException) -> DiskFull:
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there now"
+    except OSError:
+        free = "free space unknown"
+    return DiskFull(f"disk full while writing {path} ({free}); nothing was replaced: free some space and run again "
+                    "(--resume continues a training run from its last checkpoint)")
 
 
 def _json_default(obj: Any) -> Any:
@@ -49,12 +73,23 @@ def atomic_path(path: str | os.PathLike[str]):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.unlink(tmp)
+        if _is_disk_full(err):
+            raise _disk_full(path, err) from None
         raise
+
+
+def remove_path(path: str | os.PathLike[str]) -> None:
+    """Remove a file, a directory tree or a symlink (the link only, never what it points to); nothing if absent."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
 
 
 def _previous(path: Path) -> Path:
@@ -75,17 +110,18 @@ def atomic_dir(path: str | os.PathLike[str]):
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
-        if path.exists():
+        if os.path.lexists(path):
             old = _previous(path)
-            if old.exists():
-                shutil.rmtree(old)
+            remove_path(old)
             os.replace(path, old)
             os.replace(tmp, path)
-            shutil.rmtree(old)
+            remove_path(old)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if _is_disk_full(err):
+            raise _disk_full(path, err) from None
         raise
 
 
@@ -94,9 +130,9 @@ def recover_dir(path: str | os.PathLike[str]) -> None:
     version goes back in place; with both present, the previous one is dropped."""
     path = Path(path)
     old = _previous(path)
-    if old.is_dir():
-        if path.exists():
-            shutil.rmtree(old)
+    if old.is_dir() or old.is_symlink():
+        if os.path.lexists(path):
+            remove_path(old)
         else:
             os.replace(old, path)
 
@@ -104,8 +140,6 @@ def recover_dir(path: str | os.PathLike[str]) -> None:
 def check_output_dir(path: str | os.PathLike[str], marker: str | None = None) -> Path:
     """A directory a command may write into: new, empty, or made earlier by the same command (its README.md starts
     with ``marker``). Anything else — a file, or someone's non-empty directory — is an error naming it."""
-    from unlearn.errors import UnlearnError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UnlearnError(f"{path} is a file; give a directory to write into")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,41 @@ from typing import Any
 import yaml
 
 from unlearn.errors import UnlearnError
-from unlearn.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl, write_text
+from unlearn.io import append_jsonl, read_json, read_jsonl, remove_path, write_json, write_jsonl, write_text
 
 SCHEMA_VERSION = 1
 """Version of ``metrics.json``. 0 = files written before versioning (``run.kind`` instead of ``run.stage``)."""
 
 STAGES = ("finetune", "unlearn", "eval")
+
+
+def _inside(path: Path, container: Path) -> bool:
+    """``path`` is ``container`` or lies below it, compared both as written and with symlinks resolved."""
+    pairs = ((path.absolute(), container.absolute()), (path.resolve(), container.resolve()))
+    return any(p == c or c in p.parents for p, c in pairs)
+
+
+@dataclass(frozen=True)
+class CommandInput:
+    """A path a command reads (its model, data, a reference run): nothing of it may be removed or written over.
+
+    ``whole``: everything below the path is input (a model directory, a run directory); otherwise only the path itself
+    and what holds it count (a data root: a run may live in a folder below it)."""
+
+    key: str
+    path: Path
+    whole: bool = True
+
+    def touched_by(self, target: Path) -> bool:
+        """Would removing or replacing ``target`` change this input?"""
+        return _inside(self.path, target) or (self.whole and _inside(target, self.path))
+
+    def holds(self, path: Path) -> bool:
+        """``path`` is this input or lies inside it, for an input read whole."""
+        return self.whole and _inside(path, self.path)
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.key})"
 
 
 @dataclass
@@ -134,7 +163,11 @@ class RunDirectory:
     CHECKPOINT = "checkpoint"
     ATTACKS = "attacks"  # `unlearn attack` results on this run's model
     TRACKING = "tracking"  # the experiment tracker's files (report_to=tensorboard)
-    OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT, ATTACKS, TRACKING)
+    OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT, ATTACKS, TRACKING,
+             "ranks")
+    MARKERS = (CONFIG, METRICS, CHECKPOINT, TRAIN_LOG)
+    """Files only a run of this toolkit writes (``config.yaml`` first of all): without one of them, nothing here is
+    a run's, whatever its name."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -202,9 +235,36 @@ class RunDirectory:
         """True when ``metrics.json`` exists: it is written last, after every other result file."""
         return self.metrics_file.is_file()
 
-    def holds_run(self) -> bool:
-        """True when any file a run owns is here (a finished run, an unfinished one, or its leftovers)."""
-        return any((self.path / name).exists() for name in self.OWNED)
+    def holds_run(self, inputs: Sequence[CommandInput] = ()) -> bool:
+        """True when a run's files are here (a finished run, an unfinished one, or its leftovers), not counting the
+        command's own ``inputs`` (e.g. ``model/`` evaluated in place)."""
+        return bool(self.removable(inputs))
+
+    def entries(self) -> list[Path]:
+        """The run's own entries present here (with the leftover temporary copies of killed writes)."""
+        found = [self.path / name for name in self.OWNED if os.path.lexists(self.path / name)]
+        return found + self.leftovers()
+
+    def leftovers(self) -> list[Path]:
+        """Temporary copies left by a process killed while writing (``.NAME.*.tmp``, and ``.NAME.old`` beside a
+        finished ``NAME``), in the run directory and its result folders: they can be as big as the model."""
+        found: list[Path] = []
+        for folder in (self.path, self.eval_dir, self.plots_dir, self.attacks_dir):
+            if folder.is_dir():
+                found += [p for p in folder.iterdir() if p.name.startswith(".") and (
+                    p.name.endswith(".tmp") or (p.name.endswith(".old") and (folder / p.name[1:-4]).exists()))]
+        return sorted(found)
+
+    def has_marker(self) -> bool:
+        return any(os.path.lexists(self.path / name) for name in self.MARKERS)
+
+    def removable(self, inputs: Sequence[CommandInput] = ()) -> list[Path]:
+        """What :meth:`clear` removes: the run's entries that no input of the command is in."""
+        return [p for p in self.entries() if not any(i.touched_by(p) for i in inputs)]
+
+    def kept_inputs(self, inputs: Sequence[CommandInput] = ()) -> list[tuple[Path, CommandInput]]:
+        """The run's entries that :meth:`clear` keeps because an input of the command is in them."""
+        return [(p, i) for p in self.entries() for i in inputs if i.touched_by(p)]
 
     def check_writable(self) -> None:
         """One clear line, before any compute, when the directory cannot be written (nothing is created)."""
@@ -219,18 +279,20 @@ class RunDirectory:
     def holds_config(self, config_text: str) -> bool:
         return self.config_file.is_file() and self.config_file.read_text(encoding="utf-8") == config_text
 
-    def clear(self) -> None:
-        """Remove every file this run owns (and nothing else in the directory)."""
-        for name in self.OWNED:
-            target = self.path / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    def clear(self, inputs: Sequence[CommandInput] = ()) -> list[Path]:
+        """Remove every entry this run owns, except those holding one of the command's ``inputs``, and nothing else
+        in the directory (a symlink is removed, never what it points to). Returns what was removed."""
+        removed = self.removable(inputs)
+        for target in removed:
+            remove_path(target)
+        return removed
+
+    def drop_leftovers(self) -> None:
+        for target in self.leftovers():
+            remove_path(target)
 
     def drop_checkpoint(self) -> None:
-        if self.checkpoint_dir.is_dir():
-            shutil.rmtree(self.checkpoint_dir)
+        remove_path(self.checkpoint_dir)
 
     # -- config ------------------------------------------------------------------------------------------
     def write_config(self, text: str) -> None:

@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from unlearn.evaluation.tasks.base import EvalResult, TaskEvaluator
 from unlearn.evaluation.tasks.harness import HarnessEvaluator, JoinedHarness, split_rows
 from unlearn.hub import hub_problem, looks_local
 from unlearn.models.loading import load_model_and_tokenizer
-from unlearn.runs import RunDirectory, RunInfo, RunResults
+from unlearn.runs import CommandInput, RunDirectory, RunInfo, RunResults
 from unlearn.train.checkpoint import Checkpoint
 
 log = logging.getLogger("unlearn")
@@ -243,6 +243,26 @@ def differing_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]
     return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
 
 
+def command_inputs(cfg: RunConfig) -> list[CommandInput]:
+    """The local paths a run reads — its model, tokenizer, data, reference models and runs — that an overwrite must
+    never remove and a saved model must never replace (:class:`RunSetup`)."""
+    named = [("model.path", cfg.model.path, True), ("model.tokenizer", cfg.model.tokenizer, True),
+             ("data.root", cfg.data.root, False), ("data.forget_corpus", cfg.data.forget_corpus, True),
+             ("data.retain_corpus", cfg.data.retain_corpus, True), ("data.idk_path", cfg.data.idk_path, True),
+             ("method.reference", cfg.method.reference, True), ("eval.retain_reference", cfg.eval.retain_reference,
+                                                                True),
+             ("eval.mia_reference", cfg.eval.mia_reference, True), ("eval.mmlu_root", cfg.eval.mmlu_root, False),
+             ("eval.from_generations", cfg.eval.from_generations, True)]
+    named += [("eval.lm_eval", task, True) for task in cfg.eval.lm_eval or ()]
+    return [CommandInput(key, Path(value).expanduser(), whole) for key, value, whole in named
+            if value and os.path.lexists(Path(value).expanduser())]
+
+
+def _listing(paths: list[Path]) -> str:
+    names = [p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in paths]
+    return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") if names else "nothing"
+
+
 @dataclass
 class RunSetup:
     """Where a run writes, checked before any model is loaded; :meth:`commit` then clears (when overwriting) and
@@ -250,7 +270,9 @@ class RunSetup:
 
     - a directory holding a run is refused unless ``overwrite`` (its old files are removed first) or ``resume``;
     - ``resume`` needs a checkpoint whose configuration fingerprint equals this run's;
-    - the directory must be writable.
+    - the directory must be writable;
+    - the command's ``inputs`` (:func:`command_inputs`) are never removed, the output directory may not lie in an
+      input read whole (a model or run directory), and a saved model (``writes_model``) may not replace one.
     """
 
     run: RunDirectory
@@ -258,25 +280,48 @@ class RunSetup:
     fingerprint: dict[str, Any] | None
     resume: bool = False
     overwrite: bool = False
+    inputs: list[CommandInput] = field(default_factory=list)
+    writes_model: bool = False
 
     def check(self) -> RunSetup:
         run = self.run
         run.check_writable()
+        self._check_inputs()
         if self.resume and self.overwrite:
             raise ConfigError("--resume continues the run in output_dir and --overwrite replaces it: choose one")
         if self.resume:
             self._check_resume()
-        elif run.holds_run() and not self.overwrite:
+        elif run.holds_run(self.inputs) and not run.has_marker():
+            found = _listing(run.removable(self.inputs))
+            raise UnlearnError(f"{run.path} holds {found} but no run of unlearn (no {RunDirectory.CONFIG}): nothing "
+                               "there is removed or replaced, even with --overwrite; choose another output_dir")
+        elif run.holds_run(self.inputs) and not self.overwrite:
+            removed = f" (--overwrite removes {_listing(run.removable(self.inputs))}{self._kept()})"
             if run.is_complete():
                 raise UnlearnError(f"{run.path} holds a finished run ({RunDirectory.METRICS}); add --overwrite to "
-                                   "replace it, or choose another output_dir")
+                                   f"replace it{removed}, or choose another output_dir")
             if Checkpoint(run.checkpoint_dir).exists():
                 step = Checkpoint(run.checkpoint_dir).read_state()["global_step"]
                 raise UnlearnError(f"{run.path} holds an unfinished run with a checkpoint at step {step}; add --resume "
-                                   "to continue it or --overwrite to start over")
-            raise UnlearnError(f"{run.path} holds files of an earlier run; add --overwrite to replace them, or choose "
-                               "another output_dir")
+                                   f"to continue it or --overwrite to start over{removed}")
+            raise UnlearnError(f"{run.path} holds files of an earlier run; add --overwrite to replace them{removed}, "
+                               "or choose another output_dir")
         return self
+
+    def _kept(self) -> str:
+        kept = self.run.kept_inputs(self.inputs)
+        return "".join(f"; it keeps {p.name}/, the input {i.key}" for p, i in kept)
+
+    def _check_inputs(self) -> None:
+        out = self.run.path
+        for given in self.inputs:
+            if given.holds(out):
+                raise ConfigError(f"output_dir {out} is (or lies inside) {given.describe()}, an input of this "
+                                  "command; its files would be replaced: choose another output_dir")
+            if self.writes_model and given.touched_by(self.run.model_dir):
+                raise ConfigError(f"save_model=true would replace {self.run.model_dir}, which holds "
+                                  f"{given.describe()}, an input of this command: choose another output_dir (or "
+                                  "save_model=false)")
 
     def _check_resume(self) -> None:
         run, checkpoint = self.run, Checkpoint(self.run.checkpoint_dir)
@@ -304,8 +349,11 @@ class RunSetup:
         state = process_state()
         state.wait_for_everyone()
         if state.is_main_process:
-            if self.overwrite:
-                self.run.clear()
+            if self.overwrite and self.run.holds_run(self.inputs):
+                removing = _listing(self.run.removable(self.inputs))
+                log.warning("--overwrite: removing %s from %s%s", removing, self.run.path, self._kept())
+                self.run.clear(self.inputs)
+            self.run.drop_leftovers()  # killed writes of an earlier process: only this command writes here now
             self.run.create().write_config(self.config_text)
         state.wait_for_everyone()
         return self.run

@@ -14,6 +14,7 @@ from unlearn.experiments.common import (
     Timer,
     build_evaluator,
     check_evaluation,
+    command_inputs,
     config_text,
     finish_run,
     load_model,
@@ -40,7 +41,8 @@ def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
     else:
         open_data(cfg)
     check_evaluation(cfg)
-    setup = RunSetup(output_dir(cfg, "runs/eval"), config_text(cfg), None, overwrite=overwrite).check()
+    setup = RunSetup(output_dir(cfg, "runs/eval"), config_text(cfg), None, overwrite=overwrite,
+                     inputs=command_inputs(cfg)).check()
     model, _, formatter = load_model(cfg)
     task, evaluator = build_evaluator(cfg, formatter, model)
     run = setup.commit()
@@ -64,9 +66,10 @@ def rescore_generations(cfg: RunConfig, overwrite: bool = False) -> Path:
     task = get_task(old.task if old is not None else cfg.eval.task)
     out = source
     if cfg.output_dir and Path(cfg.output_dir).resolve() != source.path.resolve():
-        out = RunSetup(RunDirectory(cfg.output_dir), "", None, overwrite=overwrite).check().run
+        inputs = command_inputs(cfg)
+        out = RunSetup(RunDirectory(cfg.output_dir), "", None, overwrite=overwrite, inputs=inputs).check().run
         if overwrite:
-            out.clear()
+            out.clear(inputs)
         out.create()
     results = task.rescore(source, cfg, old)
     task.write(out, results.evaluation)

@@ -13,6 +13,7 @@ from unlearn.experiments.common import (
     check_chunk_length,
     check_evaluation,
     check_training,
+    command_inputs,
     config_text,
     epoch_hook,
     fingerprint,
@@ -48,7 +49,7 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     n_train = data.prepare_finetune()
     name = "-".join(s.replace("/", "_") for s in cfg.data.train_splits)
     setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg), fingerprint(cfg), resume,
-                     overwrite).check()
+                     overwrite, inputs=command_inputs(cfg), writes_model=cfg.save_model).check()
     model, tokenizer, formatter = load_model(cfg)
     check_chunk_length(cfg, model)
     apply_training_options(cfg, model)

@@ -29,6 +29,7 @@ from unlearn.experiments.common import (
     check_chunk_length,
     check_evaluation,
     check_training,
+    command_inputs,
     config_text,
     epoch_hook,
     fingerprint,
@@ -237,7 +238,8 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
     forget_name = cfg.data.forget_split or cfg.data.forget_corpus  # a corpus file (WMDP) has no split name
     name = (cfg.data.forget_split or Path(cfg.data.forget_corpus or "corpus").stem).replace("/", "_")
     setup = RunSetup(output_dir(cfg, f"runs/{method.name}-{name}"), unlearning_config_text(cfg, method),
-                     fingerprint(resolved_config(cfg, method)), resume, overwrite).check()
+                     fingerprint(resolved_config(cfg, method)), resume, overwrite, inputs=command_inputs(cfg),
+                     writes_model=cfg.save_model).check()
     model, tokenizer, formatter = load_model(cfg)
     check_chunk_length(cfg, model)
     apply_training_options(cfg, model)

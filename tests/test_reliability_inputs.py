@@ -1,0 +1,135 @@
+"""A command never removes or replaces its own inputs (the model it evaluates, the data, a reference run), removes
+only files a run of this toolkit wrote, and says what it removes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_reliability import _error
+from unlearn.cli import main
+from unlearn.runs import CommandInput, RunDirectory
+
+
+@pytest.fixture
+def common(bench_dir, tiny_model_dir):
+    return [f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "train.max_steps=2",
+            "train.batch_size=4", "train.grad_accum=1", "train.lr=1e-3", "eval.enabled=false", "data.max_length=128"]
+
+
+def _with(common, **values) -> list[str]:
+    keys = {k.replace("__", ".") for k in values}
+    return [a for a in common if a.split("=", 1)[0] not in keys] + [f"{k.replace('__', '.')}={v}"
+                                                                   for k, v in values.items()]
+
+
+EVAL = {"eval__enabled": "true", "eval__sets": "[forget]", "eval__generate": "false", "eval__bootstrap": "0"}
+
+
+def _weights(model_dir: Path) -> bytes:
+    return (model_dir / "model.safetensors").read_bytes()
+
+
+@pytest.fixture
+def finished_run(common, tmp_path) -> Path:
+    """A finished unlearning run with its saved model."""
+    run = tmp_path / "RUN"
+    assert main(["run", *_with(common, save_model="true", method="ga+gd"), f"output_dir={run}"]) == 0
+    return run
+
+
+def test_eval_overwrite_into_the_run_keeps_the_model_it_evaluates(capsys, caplog, common, finished_run):
+    model = finished_run / "model"
+    weights = _weights(model)
+    args = _with(common, model=model, **EVAL)
+    err = _error(capsys, ["eval", *args, f"output_dir={finished_run}"])
+    assert "holds a finished run" in err and "it keeps model/, the input model.path" in err
+    with caplog.at_level(logging.WARNING, logger="unlearn"):
+        assert main(["eval", *args, f"output_dir={finished_run}", "--overwrite"]) == 0
+    assert _weights(model) == weights  # the input survived the overwrite
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "removing config.yaml, train_log.jsonl, metrics.json from" in said and "keeps model/" in said
+    assert json.loads((finished_run / "metrics.json").read_text())["run"]["stage"] == "eval"
+
+
+def test_run_overwrite_keeps_the_input_model_and_refuses_to_save_over_it(capsys, common, finished_run):
+    model = finished_run / "model"
+    weights = _weights(model)
+    args = _with(common, model=model, method="npo+gd")
+    assert main(["run", *_with(args, save_model="false"), f"output_dir={finished_run}", "--overwrite"]) == 0
+    assert _weights(model) == weights
+    err = _error(capsys, ["run", *_with(args, save_model="true"), f"output_dir={finished_run}", "--overwrite"])
+    assert "save_model=true would replace" in err and "model.path" in err
+    assert _weights(model) == weights and "npo+gd" in (finished_run / "config.yaml").read_text()
+    err = _error(capsys, ["finetune", *_with(args, save_model="true"), f"output_dir={finished_run}", "--overwrite"])
+    assert "save_model=true would replace" in err
+
+
+def test_a_folder_of_the_users_own_model_and_data_is_not_an_earlier_run(capsys, common, bench_dir, tiny_model_dir,
+                                                                         tmp_path):
+    mine = tmp_path / "mine"
+    shutil.copytree(tiny_model_dir, mine / "model")
+    shutil.copytree(bench_dir, mine / "data")
+    weights = _weights(mine / "model")
+    args = _with(common, model=mine / "model", data=mine / "data")
+    assert main(["run", *args, f"output_dir={mine}"]) == 0  # no --overwrite needed: nothing there is a run's
+    assert _weights(mine / "model") == weights and (mine / "data" / "forget10.json").is_file()
+    assert main(["run", *args, f"output_dir={mine}", "--overwrite"]) == 0
+    assert _weights(mine / "model") == weights and (mine / "data" / "forget10.json").is_file()
+
+
+def test_a_model_folder_no_run_wrote_is_never_removed(capsys, common, tiny_model_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other / "model")  # somebody's model, not this command's input
+    for flag in ([], ["--overwrite"]):
+        err = _error(capsys, ["run", *common, f"output_dir={other}", *flag])
+        assert "holds model/ but no run of unlearn" in err
+    assert (other / "model" / "model.safetensors").is_file()
+
+
+def test_output_dir_inside_an_input_run_is_refused(capsys, common, finished_run, tiny_model_dir):
+    args = _with(common, **EVAL)
+    err = _error(capsys, ["eval", *args, f"eval.retain_reference={finished_run}", f"output_dir={finished_run}",
+                          "--overwrite"])
+    assert "is (or lies inside)" in err and "eval.retain_reference" in err
+    assert (finished_run / "metrics.json").is_file()
+    err = _error(capsys, ["run", *common, f"output_dir={tiny_model_dir / 'sub'}"])
+    assert "model.path" in err and "choose another output_dir" in err
+
+
+def test_a_symlinked_model_folder_is_unlinked_not_followed(capsys, common, finished_run, tiny_model_dir, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(tiny_model_dir, elsewhere)
+    weights = _weights(elsewhere)
+    shutil.rmtree(finished_run / "model")
+    (finished_run / "model").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["run", *_with(common, save_model="true"), f"output_dir={finished_run}", "--overwrite"]) == 0
+    assert _weights(elsewhere) == weights  # what the link pointed to is untouched
+    assert not (finished_run / "model").is_symlink() and (finished_run / "model" / "config.json").is_file()
+    # the link pointing at this command's input model: refused, not replaced
+    shutil.rmtree(finished_run / "model")
+    (finished_run / "model").symlink_to(elsewhere, target_is_directory=True)
+    err = _error(capsys, ["run", *_with(common, save_model="true", model=elsewhere), f"output_dir={finished_run}",
+                          "--overwrite"])
+    assert "would replace" in err and _weights(elsewhere) == weights
+
+
+def test_command_input_touch_rules(tmp_path):
+    run = tmp_path / "run"
+    model = CommandInput("model.path", run / "model")
+    assert model.touched_by(run / "model") and model.touched_by(run) and not model.touched_by(run / "eval")
+    assert model.touched_by(run / "model" / "config.json")  # read whole
+    data = CommandInput("data.root", tmp_path / "data", whole=False)
+    assert data.touched_by(tmp_path / "data") and not data.touched_by(tmp_path / "data" / "runs" / "x")
+    assert not data.holds(tmp_path / "data" / "runs") and model.holds(run / "model" / "sub")
+    (run / "model").mkdir(parents=True)
+    (run / "eval").mkdir()
+    (run / "config.yaml").write_text("x: 1\n")
+    directory = RunDirectory(run)
+    assert [p.name for p in directory.removable([model])] == ["config.yaml", "eval"]
+    assert [p.name for p, _ in directory.kept_inputs([model])] == ["model"]
+    assert [p.name for p in directory.clear([model])] == ["config.yaml", "eval"] and (run / "model").is_dir()
