@@ -133,3 +133,46 @@ def test_command_input_touch_rules(tmp_path):
     assert [p.name for p in directory.removable([model])] == ["config.yaml", "eval"]
     assert [p.name for p, _ in directory.kept_inputs([model])] == ["model"]
     assert [p.name for p in directory.clear([model])] == ["config.yaml", "eval"] and (run / "model").is_dir()
+
+
+def test_leftover_temporary_copies_of_a_killed_write_are_removed_on_resume(common, tmp_path, monkeypatch):
+    from tests.test_reliability import _interrupted_run
+
+    out = tmp_path / "run"
+    args = _interrupted_run(common, out, monkeypatch)
+    for name in (".checkpoint.k1ll3d.tmp", ".model.k1ll3d.tmp"):
+        (out / name).mkdir()
+        (out / name / "model.safetensors").write_bytes(b"\0" * 4096)  # as big as the model, in real life
+    (out / ".metrics.json.k1ll3d.tmp").write_text("{")
+    assert main(["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"]) == 0
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert (out / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"),
+                                     RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter "
+                                                  "failed writing file data/3: file write failed")])
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_previous_checkpoint_resumes(capsys, common, tmp_path,
+                                                                                         monkeypatch, failure):
+    import torch
+
+    from unlearn.train import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    args = _with(common, train__max_steps=3, train__save_every=1)
+    real_save, saves = torch.save, []
+
+    def fills_the_disk(obj, f, *a, **k):
+        saves.append(f)
+        if len(saves) == 2:
+            raise failure
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(ckpt.torch, "save", fills_the_disk)
+    err = _error(capsys, ["run", *args, f"output_dir={out}"])
+    assert err.startswith("error: disk full while writing ") and str(out / "checkpoint") in err
+    monkeypatch.undo()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # nothing half-written left
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["global_step"] == 1
+    assert main(["run", *args, f"output_dir={out}", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["run"]["resumed_from_step"] == 1
