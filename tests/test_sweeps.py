@@ -3,6 +3,8 @@ hand-made candidates, every input error before a run starts, and a tiny sweep th
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -146,3 +148,50 @@ def test_sweep_end_to_end_resumes_and_runs_in_processes(bench_dir, tiny_model_di
     loose = read_json(out / "loose.json")
     assert loose["utility_ratio"] == 0.5 and read_json(out / "sweep.json")["utility_ratio"] == 0.9
     assert (out / "loose.md").is_file() and (out / "plots" / "loose_front.png").is_file()
+
+
+def test_sweep_never_replaces_finished_runs_and_ignores_where_it_lives(bench_dir, tiny_model_dir, tmp_path, capsys,
+                                                                       monkeypatch):
+    retain = tmp_path / "retain"
+    common = [f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
+              "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "eval.bootstrap=0",
+              "eval.generate=false", "eval.sets=[forget]", "sweep.forget_metric=forget_quality",
+              "sweep.utility_metric=forget_quality"]
+    assert main(["eval", *common[:-2], f"output_dir={retain}"]) == 0
+    out = tmp_path / "sweep"
+    args = ["sweep", *common, "method=ga+gd", "train.lr=1e-3,3e-3", "train.max_steps=1", "train.batch_size=4",
+            "train.grad_accum=1", "train.eval_every_epoch=true", f"eval.retain_reference={retain}"]
+    # no retain reference: refused before any run, not after every run has trained and been evaluated
+    no_fq = [a for a in args if not a.startswith("eval.retain_reference")]
+    err = _cli_error(capsys, [*no_fq, f"output_dir={out}"])
+    assert "needs eval.retain_reference" in err and not out.exists()
+    assert main([*args, f"output_dir={out}"]) == 0
+    stamps = {p: p.read_bytes() for p in out.glob("runs/*/metrics.json")}
+    assert len(stamps) == 2
+    # the same grid with another base value into the same directory: refused, nothing replaced
+    err = _cli_error(capsys, [*args, "train.weight_decay=0.1", f"output_dir={out}"])
+    assert "already hold a run of another configuration" in err and "train.weight_decay" in err
+    assert "--overwrite" in err and all(p.read_bytes() == b for p, b in stamps.items())
+    # a copied sweep directory is the same sweep: nothing runs again
+    copy = tmp_path / "copied"
+    shutil.copytree(out, copy)
+    capsys.readouterr()
+    assert main([*args, f"output_dir={copy}"]) == 0
+    assert "2 runs, 2 finished, 0 to run" in capsys.readouterr().out
+    # a diverging grid point names its run
+    import unlearn.objectives.forget as F
+
+    real_ga = F.ga_loss
+    monkeypatch.setattr(F, "ga_loss", lambda forget: real_ga(forget) * float("nan"))
+    err = _cli_error(capsys, [*args, f"output_dir={tmp_path / 'nan'}"])
+    assert "sweep run ga_gd-train.lr=1e-3-" in err and "loss became nan" in err
+
+
+def _cli_error(capsys, args) -> str:
+    capsys.readouterr()
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]

@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sweep", "run a grid of unlearning runs (key=v1,v2 axes, METHOD:key=… per-method axes), resumable; "
                      "the forgetting–utility front, the best run per method under a utility floor, and a report")
     p.add_argument("--yes", action="store_true", help="run more than sweep.max_runs runs")
+    p.add_argument("--overwrite", action="store_true", help="replace grid runs whose directories hold a finished "
+                   "run of another configuration (an earlier sweep into this output_dir); without it they are refused")
     _add_config_args(p)
 
     p = add("compare", "print one markdown table across runs (methods as rows): FQ, MU-9, MU-18, FE, forget and "
@@ -320,7 +322,7 @@ def _sweep(args: argparse.Namespace) -> int:
     grid = [o for o in args.overrides if not o.startswith("sweep.") and o not in out_items]
     sweep = load_config(SweepConfig, None, settings, base=base.pop("sweep", None) or {})
     out = Path(out_items[-1].partition("=")[2].strip() if out_items else base.pop("output_dir", None) or "runs/sweep")
-    out = run_sweep(base, grid, sweep, out, yes=args.yes)
+    out = run_sweep(base, grid, sweep, out, yes=args.yes, overwrite=args.overwrite)
     print((out / f"{sweep.name}.md").read_text(encoding="utf-8"))
     print(f"results: {out / f'{sweep.name}.json'}, {out / f'{sweep.name}.md'}")
     return 0

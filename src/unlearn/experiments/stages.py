@@ -1,23 +1,55 @@
-"""Stages of multi-stage experiments (the demo, benchmark scripts): run one, reuse it, or resume it."""
+"""Stages of multi-stage experiments (the demo, sweeps, scenarios, benchmark scripts): run one, reuse it, or resume
+it. A stage's identity is its resolved configuration, not where it lives: a copied run directory is still reused."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import yaml
 
 from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
+
+LOCATION_KEYS = ("output_dir",)
+"""Keys that say where a run is, not what it is: ignored when a stage's configuration is compared."""
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict) and node:
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def config_difference(run: RunDirectory, config_text: str) -> list[str]:
+    """The dotted keys whose values differ between ``run``'s stored ``config.yaml`` and ``config_text`` (the
+    location keys aside); ``["config.yaml"]`` when the run has none or it does not parse."""
+    stored = run.read_config()
+    if stored is None:
+        return [RunDirectory.CONFIG]
+    current = yaml.safe_load(config_text) or {}
+    a, b = (_flat({k: v for k, v in c.items() if k not in LOCATION_KEYS}) for c in (stored, current))
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 def stage_action(run: RunDirectory, config_text: str) -> str:
     """What a stage in ``run`` needs: ``reuse`` (finished with this configuration), ``resume`` (started with it and
     holding a checkpoint) or ``restart`` (anything else: another configuration's run, an unfinished run without a
     checkpoint, leftovers)."""
-    same = run.holds_config(config_text)
+    same = run.config_file.is_file() and not config_difference(run, config_text)
     if same and run.is_complete():
         return "reuse"
     if same and Checkpoint(run.checkpoint_dir).exists():
         return "resume"
     return "restart"
+
+
+def other_run(run: RunDirectory, config_text: str) -> list[str]:
+    """The keys that differ when ``run`` holds a finished run, or one with a checkpoint, of another configuration
+    (what a restart would destroy); empty otherwise."""
+    if not (run.is_complete() or Checkpoint(run.checkpoint_dir).exists()):
+        return []
+    return config_difference(run, config_text)
 
 
 def run_stage(run: RunDirectory, config_text: str, execute: Callable[..., object]) -> bool:

@@ -66,13 +66,37 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
         except UnlearnError as err:
             raise type(err)(f"grid run {run.name}: {err}") from None
         planned.append((run, text))
-    selection_metrics(runs[0].config, sweep)
+    forget_key, _ = selection_metrics(runs[0].config, sweep)
+    if forget_key == "forget_quality":
+        missing = [r.name for r in runs if not r.config.eval.retain_reference]
+        if missing:
+            raise ConfigError(f"the selection ranks by forget_quality, which needs eval.retain_reference (the retain "
+                              f"model's run directory or TOFU eval log); {len(missing)} run(s) have none, e.g. "
+                              f"{missing[0]}: set eval.retain_reference=…, or choose sweep.forget_metric")
     if sweep.target is None and not all(r.config.train.eval_every_epoch for r in runs):
         raise ConfigError("the selection needs the target model's utility: set train.eval_every_epoch=true (epoch 0 "
                           "is the model before unlearning) or sweep.target=RUN_DIR (the target's evaluation)")
     if sweep.target is not None and not RunDirectory(sweep.target).is_complete():
         raise ConfigError(f"sweep.target={sweep.target!r} is not a finished run directory (with metrics.json)")
     return planned
+
+
+def check_finished_runs(planned: Sequence[tuple[PlannedRun, str]], out: Path, overwrite: bool) -> None:
+    """A run directory of the grid that holds a finished (or checkpointed) run of another configuration — an earlier
+    sweep into this output_dir with another base value — is never replaced without ``--overwrite``."""
+    from unlearn.experiments.stages import other_run
+
+    others = [(run, keys) for run, text in planned if (keys := other_run(RunDirectory(run.config.output_dir), text))]
+    if others and not overwrite:
+        run, keys = others[0]
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        raise UnlearnError(f"{out}: {len(others)} run(s) of this grid already hold a run of another configuration, "
+                           f"e.g. {run.config.output_dir} (differs in {shown}); a sweep never replaces finished runs: "
+                           "choose another output_dir, or add --overwrite to replace them")
+
+
+def _named(run: PlannedRun, err: UnlearnError) -> UnlearnError:
+    return type(err)(f"sweep run {run.name} ({run.config.output_dir}): {err}")
 
 
 def _execute_here(planned: Sequence[tuple[PlannedRun, str]], threads: int, echo) -> None:
@@ -85,7 +109,10 @@ def _execute_here(planned: Sequence[tuple[PlannedRun, str]], threads: int, echo)
     for i, (run, text) in enumerate(planned, start=1):
         def execute(run: PlannedRun = run, i: int = i, **how: bool) -> None:
             echo(f"[{i}/{len(planned)}] {run.name}")
-            run_unlearning(run.config, **how)
+            try:
+                run_unlearning(run.config, **how)
+            except UnlearnError as err:
+                raise _named(run, err) from None
 
         run_stage(RunDirectory(run.config.output_dir), text, execute)
 
@@ -121,7 +148,16 @@ def _execute_processes(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepCo
     with ThreadPoolExecutor(max_workers=len(slots)) as pool:
         failed = [name for name, code in pool.map(launch, enumerate(planned, start=1)) if code != 0]
     if failed:
-        raise UnlearnError(f"{len(failed)} sweep run(s) failed: {', '.join(failed[:5])} (logs in {logs})")
+        why = _last_error(logs / f"{failed[0]}.log")
+        raise UnlearnError(f"{len(failed)} sweep run(s) failed: {', '.join(failed[:5])}; {failed[0]}: {why} (logs "
+                           f"in {logs})")
+
+
+def _last_error(log: Path) -> str:
+    """The run process's own one-line error, else its last line."""
+    lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else (lines[-1] if lines else "no output")
 
 
 def candidates_of(run: PlannedRun, forget_key: str, utility_key: str, epochs: bool) -> tuple[list[Candidate],
@@ -145,9 +181,11 @@ def candidates_of(run: PlannedRun, forget_key: str, utility_key: str, epochs: bo
 
 
 def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig, out: Path, yes: bool = False,
-              echo=print) -> Path:
-    """Plan, run what is not finished, select, report. Returns the sweep directory."""
+              echo=print, overwrite: bool = False) -> Path:
+    """Plan, run what is not finished, select, report. Returns the sweep directory. ``overwrite``: replace grid runs
+    that hold another configuration's finished run."""
     planned = plan_sweep(base, items, sweep, out, yes)
+    check_finished_runs(planned, out, overwrite)
     forget_key, utility_key = selection_metrics(planned[0][0].config, sweep)
     from unlearn.experiments.stages import stage_action
 
