@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,8 +269,72 @@ def test_attacks_need_a_tofu_run_and_say_so(tiny_model_dir, bench_dir, tmp_path,
     run = tmp_path / "muse_run"
     shutil.copytree(tiny_model_dir, run / "model")
     (run / "config.yaml").write_text(f"eval:\n  task: muse_news\ndata:\n  root: {bench_dir}\n")
+    (run / "metrics.json").write_text('{"task": "muse_news"}')
     assert main(["attack", "leak", str(run)]) == 2
     assert "works on TOFU-layout question answering" in capsys.readouterr().err
     (run / "config.yaml").write_text("data:\n  root: elsewhere/not_here\n")
     assert main(["attack", "leak", str(run)]) == 2
     assert "does not exist from here" in capsys.readouterr().err
+
+
+def _with_remote_code(run, tmp_path):
+    """``run``'s config asks for remote code, and its model folder carries code that leaves a mark when imported."""
+    import json
+
+    marker = tmp_path / "remote_code_ran"
+    (run / "model" / "evil_modeling.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import LlamaForCausalLM\n\nclass EvilModel(LlamaForCausalLM):\n    pass\n")
+    config = json.loads((run / "model" / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "evil_modeling.EvilModel"}
+    (run / "model" / "config.json").write_text(json.dumps(config))
+    text = (run / "config.yaml").read_text().replace("trust_remote_code: false", "trust_remote_code: true")
+    assert "trust_remote_code: true" in text
+    (run / "config.yaml").write_text(text)
+    return marker
+
+
+def test_a_run_directory_does_not_grant_remote_code(finetuned, tmp_path, caplog):
+    import logging
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finetuned, run)
+    marker = _with_remote_code(run, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="unlearn"):
+        assert main(["attack", "leak", str(run), "k=1", "max_rows=2"]) == 0
+    assert not marker.exists()  # the folder's own code never ran
+    assert any("a run directory is data, not permission" in r.getMessage() for r in caplog.records)
+    assert main(["attack", "leak", str(run), "k=1", "max_rows=2", "model.trust_remote_code=true"]) == 0
+    assert marker.read_text() == "ran"  # this command line asked for it
+
+
+def test_attacks_refuse_unfinished_and_read_only_runs_before_any_model_loads(finetuned, tmp_path, capsys,
+                                                                            monkeypatch):
+    import os
+    import shutil
+
+    from unlearn.attacks import target
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(finetuned, unfinished)
+    (unfinished / "metrics.json").unlink()
+    assert main(["attack", "leak", str(unfinished)]) == 2
+    err = capsys.readouterr().err
+    assert "unfinished run (no metrics.json)" in err and err.count("\n") == 1
+    locked = tmp_path / "locked"
+    shutil.copytree(finetuned, locked)
+    for folder in (locked, locked / "attacks"):
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o555)
+    if os.geteuid() == 0:  # root may write anywhere: let the check see the directory as a user would
+        real_access = os.access
+        monkeypatch.setattr(target.os, "access",
+                            lambda p, mode: not Path(p).is_relative_to(locked) and real_access(p, mode))
+    try:
+        assert main(["attack", "leak", str(locked), "k=1"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot be written" in err and err.count("\n") == 1
+    finally:
+        for folder in (locked, locked / "attacks"):
+            folder.chmod(0o755)

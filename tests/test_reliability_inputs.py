@@ -123,9 +123,12 @@ def test_command_input_touch_rules(tmp_path):
     model = CommandInput("model.path", run / "model")
     assert model.touched_by(run / "model") and model.touched_by(run) and not model.touched_by(run / "eval")
     assert model.touched_by(run / "model" / "config.json")  # read whole
-    data = CommandInput("data.root", tmp_path / "data", whole=False)
+    data = CommandInput("data.root", tmp_path / "data", kind="root")
     assert data.touched_by(tmp_path / "data") and not data.touched_by(tmp_path / "data" / "runs" / "x")
     assert not data.holds(tmp_path / "data" / "runs") and model.holds(run / "model" / "sub")
+    reference = CommandInput("eval.retain_reference", tmp_path / "retain", kind="run")
+    assert reference.holds(tmp_path / "retain") and reference.touched_by(tmp_path / "retain" / "eval")
+    assert not reference.holds(tmp_path / "retain" / "attacks" / "relearn" / "s0")  # an attack's own runs
     (run / "model").mkdir(parents=True)
     (run / "eval").mkdir()
     (run / "config.yaml").write_text("x: 1\n")

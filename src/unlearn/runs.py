@@ -45,20 +45,23 @@ def _inside(path: Path, container: Path) -> bool:
 class CommandInput:
     """A path a command reads (its model, data, a reference run): nothing of it may be removed or written over.
 
-    ``whole``: everything below the path is input (a model directory, a run directory); otherwise only the path itself
-    and what holds it count (a data root: a run may live in a folder below it)."""
+    ``kind`` says how much of it is read: ``tree``, everything below it (a model directory, a file); ``run``, a run
+    directory's results (its ``attacks/`` folder may hold other runs' output, e.g. a relearning attack's runs);
+    ``root``, only the path itself and what holds it (a data root: a run may live in a folder below it)."""
 
     key: str
     path: Path
-    whole: bool = True
+    kind: str = "tree"
+
+    def holds(self, path: Path) -> bool:
+        """``path`` is this input or lies inside the part of it that is read."""
+        if self.kind == "root":
+            return False
+        return _inside(path, self.path) and not (self.kind == "run" and _inside(path, self.path / "attacks"))
 
     def touched_by(self, target: Path) -> bool:
         """Would removing or replacing ``target`` change this input?"""
-        return _inside(self.path, target) or (self.whole and _inside(target, self.path))
-
-    def holds(self, path: Path) -> bool:
-        """``path`` is this input or lies inside it, for an input read whole."""
-        return self.whole and _inside(path, self.path)
+        return _inside(self.path, target) or self.holds(target)
 
     def describe(self) -> str:
         return f"{self.path} ({self.key})"

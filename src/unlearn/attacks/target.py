@@ -7,6 +7,8 @@ checked here, before any model is loaded, and every problem is one line naming t
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,25 @@ from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import ConfigError, DataError, UnlearnError
 from unlearn.experiments.common import with_task_defaults
 from unlearn.runs import RunDirectory
+
+log = logging.getLogger("unlearn")
+
+
+def command_line_trust(overrides: Sequence[str]) -> bool:
+    """Whether this command line itself says ``model.trust_remote_code=true``: the only permission to run a model
+    folder's own code (a run's stored config is not)."""
+    own = [o for o in overrides if o.partition("=")[0].strip() == "model.trust_remote_code"]
+    return bool(own) and load_config(RunConfig, None, own).model.trust_remote_code
+
+
+def writable(folder: Path) -> None:
+    """One line, before any model loads, when results cannot be written into ``folder`` (created or not)."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UnlearnError(f"{folder} cannot be written ({probe} is read-only for this user): the attack's results "
+                           "go there; make it writable or copy the run directory")
 
 
 def saved_model(run: RunDirectory) -> Path | None:
@@ -57,9 +78,18 @@ class AttackTarget:
                                "for the demo's runs)")
         if not run.config_file.is_file():
             raise UnlearnError(f"{run.path} has no {RunDirectory.CONFIG}: not a run directory of `unlearn`")
+        if not run.is_complete():
+            raise UnlearnError(f"{run.path} is an unfinished run (no {RunDirectory.METRICS}): an attack compares with "
+                               "the run's own evaluation; finish the run first (`unlearn run … --resume`)")
+        writable(run.attacks_dir)
         cfg = with_task_defaults(load_config(RunConfig, run.config_file, overrides))
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(run.model_dir)))
-        return cls(run, cfg)
+        trust = command_line_trust(overrides)
+        if cfg.model.trust_remote_code and not trust:
+            log.warning("%s asks for model.trust_remote_code=true; a run directory is data, not permission: the "
+                        "model loads without its own code (give model.trust_remote_code=true on this command line "
+                        "to run it)", run.config_file)
+        model = dataclasses.replace(cfg.model, path=str(run.model_dir), trust_remote_code=trust)
+        return cls(run, dataclasses.replace(cfg, model=model))
 
     @property
     def out_dir(self) -> Path:

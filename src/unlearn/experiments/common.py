@@ -246,15 +246,15 @@ def differing_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]
 def command_inputs(cfg: RunConfig) -> list[CommandInput]:
     """The local paths a run reads — its model, tokenizer, data, reference models and runs — that an overwrite must
     never remove and a saved model must never replace (:class:`RunSetup`)."""
-    named = [("model.path", cfg.model.path, True), ("model.tokenizer", cfg.model.tokenizer, True),
-             ("data.root", cfg.data.root, False), ("data.forget_corpus", cfg.data.forget_corpus, True),
-             ("data.retain_corpus", cfg.data.retain_corpus, True), ("data.idk_path", cfg.data.idk_path, True),
-             ("method.reference", cfg.method.reference, True), ("eval.retain_reference", cfg.eval.retain_reference,
-                                                                True),
-             ("eval.mia_reference", cfg.eval.mia_reference, True), ("eval.mmlu_root", cfg.eval.mmlu_root, False),
-             ("eval.from_generations", cfg.eval.from_generations, True)]
-    named += [("eval.lm_eval", task, True) for task in cfg.eval.lm_eval or ()]
-    return [CommandInput(key, Path(value).expanduser(), whole) for key, value, whole in named
+    named = [("model.path", cfg.model.path, "tree"), ("model.tokenizer", cfg.model.tokenizer, "tree"),
+             ("data.root", cfg.data.root, "root"), ("data.forget_corpus", cfg.data.forget_corpus, "tree"),
+             ("data.retain_corpus", cfg.data.retain_corpus, "tree"), ("data.idk_path", cfg.data.idk_path, "tree"),
+             ("method.reference", cfg.method.reference, "tree"), ("eval.mia_reference", cfg.eval.mia_reference, "tree"),
+             ("eval.retain_reference", cfg.eval.retain_reference, "run"),
+             ("eval.from_generations", cfg.eval.from_generations, "run"),
+             ("eval.mmlu_root", cfg.eval.mmlu_root, "root")]
+    named += [("eval.lm_eval", task, "tree") for task in cfg.eval.lm_eval or ()]
+    return [CommandInput(key, Path(value).expanduser(), kind) for key, value, kind in named
             if value and os.path.lexists(Path(value).expanduser())]
 
 
