@@ -179,3 +179,19 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_previous_checkpoint
     assert json.loads((out / "checkpoint" / "state.json").read_text())["global_step"] == 1
     assert main(["run", *args, f"output_dir={out}", "--resume"]) == 0
     assert json.loads((out / "metrics.json").read_text())["run"]["resumed_from_step"] == 1
+
+
+def test_resume_after_the_data_changed_is_refused_naming_the_file(capsys, common, bench_dir, tmp_path, monkeypatch):
+    from tests.test_reliability import _interrupted_run
+
+    data = tmp_path / "data"
+    shutil.copytree(bench_dir, data)
+    out = tmp_path / "run"
+    args = _interrupted_run(_with(common, data=data), out, monkeypatch)
+    rows = [json.loads(line) for line in (data / "forget10.json").read_text().splitlines() if line.strip()]
+    rows[0]["answer"] = "Something else entirely."
+    (data / "forget10.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    err = _error(capsys, ["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"])
+    assert "data file forget10.json changed since the checkpoint" in err
+    shutil.copy(bench_dir / "forget10.json", data / "forget10.json")  # the content it trained on: resumes
+    assert main(["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"]) == 0

@@ -8,13 +8,29 @@ Rows are numbered 0.. in file order across all layouts; JSON-lines layouts also 
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from unlearn.data.records import QARecord, record_from_dict
 from unlearn.errors import DataError
+
+_ledgers: list[dict[Path, str]] = []
+
+
+@contextmanager
+def recording_reads() -> Iterator[dict[Path, str]]:
+    """Collect the sha256 of every data file read inside the block (resolved path → hex digest), in read order:
+    what a run was trained on, by content (a resume checks it)."""
+    ledger: dict[Path, str] = {}
+    _ledgers.append(ledger)
+    try:
+        yield ledger
+    finally:
+        _ledgers.remove(ledger)
 
 
 def read_utf8(path: str | Path) -> str:
@@ -24,6 +40,10 @@ def read_utf8(path: str | Path) -> str:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     data = path.read_bytes()
+    if _ledgers:
+        digest = hashlib.sha256(data).hexdigest()
+        for ledger in _ledgers:
+            ledger[path.resolve()] = digest
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:

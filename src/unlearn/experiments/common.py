@@ -239,6 +239,20 @@ def fingerprint(cfg: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in FINGERPRINT_IGNORES}
 
 
+DATA_KEY = "data.sha256"
+
+
+def data_fingerprint(cfg: RunConfig, reads: dict[Path, str]) -> dict[str, str]:
+    """``data.sha256[FILE]`` for every data file a run trained on (:func:`unlearn.data.files.recording_reads`),
+    named relative to ``data.root`` where it lies inside it: a resume on changed files is refused, naming them."""
+    root = Path(cfg.data.root).expanduser().resolve() if cfg.data.root else None
+    out = {}
+    for path, digest in reads.items():
+        name = str(path.relative_to(root)) if root is not None and root in path.parents else str(path)
+        out[f"{DATA_KEY}[{name}]"] = digest
+    return out
+
+
 def differing_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
 
@@ -336,9 +350,12 @@ class RunSetup:
             raise UnlearnError(f"--resume: the checkpoint in {run.path} records no configuration (written by an "
                                "older unlearn); start over with --overwrite")
         keys = differing_keys(stored, self.fingerprint)
+        if not any(k.startswith(DATA_KEY) for k in stored):  # written before data hashes were stored
+            keys = [k for k in keys if not k.startswith(DATA_KEY)]
+            log.warning("--resume: the checkpoint in %s records no data hashes (an older unlearn): the data files "
+                        "cannot be checked against it", run.path)
         if keys:
-            shown = "; ".join(f"{k}: {stored.get(k)!r} in the checkpoint, {self.fingerprint.get(k)!r} now"
-                              for k in keys[:6])
+            shown = "; ".join(_difference(k, stored.get(k), self.fingerprint.get(k)) for k in keys[:6])
             more = f" (and {len(keys) - 6} more)" if len(keys) > 6 else ""
             raise UnlearnError(f"--resume: the checkpoint in {run.path} belongs to another configuration — {shown}"
                                f"{more}; use the same configuration or --overwrite")
@@ -357,6 +374,15 @@ class RunSetup:
             self.run.create().write_config(self.config_text)
         state.wait_for_everyone()
         return self.run
+
+
+def _difference(key: str, stored: Any, current: Any) -> str:
+    if key.startswith(DATA_KEY):
+        name = key[len(DATA_KEY) + 1:-1]
+        if stored is None or current is None:
+            return f"data file {name} {'was not read' if stored is None else 'is not read now'} in the checkpoint's run"
+        return f"data file {name} changed since the checkpoint (sha256 {stored[:12]}… then, {current[:12]}… now)"
+    return f"{key}: {stored!r} in the checkpoint, {current!r} now"
 
 
 def output_dir(cfg: RunConfig, default: str) -> RunDirectory:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearn.config import RunConfig
+from unlearn.data.files import recording_reads
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
@@ -15,6 +16,7 @@ from unlearn.experiments.common import (
     check_training,
     command_inputs,
     config_text,
+    data_fingerprint,
     epoch_hook,
     fingerprint,
     load_model,
@@ -46,10 +48,12 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     data = open_data(cfg)
     check_evaluation(cfg)
     check_training(cfg)
-    n_train = data.prepare_finetune()
+    with recording_reads() as reads:
+        n_train = data.prepare_finetune()
     name = "-".join(s.replace("/", "_") for s in cfg.data.train_splits)
-    setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg), fingerprint(cfg), resume,
-                     overwrite, inputs=command_inputs(cfg), writes_model=cfg.save_model).check()
+    setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg),
+                     fingerprint(cfg) | data_fingerprint(cfg, reads), resume, overwrite, inputs=command_inputs(cfg),
+                     writes_model=cfg.save_model).check()
     model, tokenizer, formatter = load_model(cfg)
     check_chunk_length(cfg, model)
     apply_training_options(cfg, model)

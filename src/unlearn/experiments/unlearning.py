@@ -19,6 +19,7 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig
+from unlearn.data.files import recording_reads
 from unlearn.data.parts import PartData
 from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
@@ -31,6 +32,7 @@ from unlearn.experiments.common import (
     check_training,
     command_inputs,
     config_text,
+    data_fingerprint,
     epoch_hook,
     fingerprint,
     load_model,
@@ -233,12 +235,14 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
     check_evaluation(cfg)
     check_training(cfg)
     users = method.idk_users if isinstance(method, LossMethod) else ()
-    n_forget = data.prepare_unlearning(method_parts(method), users, method.name)
+    with recording_reads() as reads:
+        n_forget = data.prepare_unlearning(method_parts(method), users, method.name)
 
     forget_name = cfg.data.forget_split or cfg.data.forget_corpus  # a corpus file (WMDP) has no split name
     name = (cfg.data.forget_split or Path(cfg.data.forget_corpus or "corpus").stem).replace("/", "_")
     setup = RunSetup(output_dir(cfg, f"runs/{method.name}-{name}"), unlearning_config_text(cfg, method),
-                     fingerprint(resolved_config(cfg, method)), resume, overwrite, inputs=command_inputs(cfg),
+                     fingerprint(resolved_config(cfg, method)) | data_fingerprint(cfg, reads), resume, overwrite,
+                     inputs=command_inputs(cfg),
                      writes_model=cfg.save_model).check()
     model, tokenizer, formatter = load_model(cfg)
     check_chunk_length(cfg, model)
