@@ -195,3 +195,17 @@ def test_resume_after_the_data_changed_is_refused_naming_the_file(capsys, common
     assert "data file forget10.json changed since the checkpoint" in err
     shutil.copy(bench_dir / "forget10.json", data / "forget10.json")  # the content it trained on: resumes
     assert main(["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"]) == 0
+
+
+def test_a_split_name_cannot_leave_the_data_root(capsys, common, bench_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(bench_dir, data)
+    (tmp_path / "outside").mkdir()
+    shutil.copy(bench_dir / "forget10.json", tmp_path / "outside" / "stolen.json")
+    args = _with(common, data=data, model=tmp_path / "no_model_needed")
+    err = _error(capsys, ["run", *args, "data.forget_split=../outside/stolen", "data.retain_split=retain90"])
+    assert "split '../outside/stolen.json' lies outside data.root" in err
+    err = _error(capsys, ["finetune", *args, "data.train_splits=[full,../outside/stolen]"])
+    assert "lies outside data.root" in err
+    err = _error(capsys, ["run", *args, "task=muse_news", "data.forget_split=../../etc/passwd"])
+    assert "lies outside data.root" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,18 @@ def read_utf8(path: str | Path) -> str:
         line = data[:err.start].count(b"\n") + 1
         raise DataError(f"{path}: not UTF-8 text (line {line}, byte {err.start}: {data[err.start:err.start + 1]!r}); "
                         "save the file as UTF-8") from None
+
+
+def inside_root(root: str | Path, name: str) -> Path:
+    """``root/name``, refused when ``name`` leads out of ``root`` (``../x``, an absolute path): a split or corpus
+    name picks a file of the benchmark, never one elsewhere. Compared as written, so symlinks inside the root (a
+    Hugging Face snapshot's) still work."""
+    candidate = Path(os.path.normpath(Path(root) / name))
+    base = Path(os.path.normpath(root))
+    if candidate != base and base not in candidate.parents:
+        raise DataError(f"split {name!r} lies outside data.root {root} ({candidate}): split and corpus names are "
+                        "files of data.root; to read another directory, set data.root (or data.forget_corpus)")
+    return candidate
 
 
 def read_raw_rows(path: str | Path) -> list[tuple[Any, int | None]]:

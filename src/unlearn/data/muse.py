@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn.data.files import read_raw_rows
+from unlearn.data.files import inside_root, read_raw_rows
 from unlearn.data.records import QARecord, record_from_dict
 from unlearn.data.text import read_texts
 from unlearn.errors import DataError
@@ -64,7 +64,7 @@ class MuseData:
         if not self.is_local:
             return None
         for candidate in self._candidates(name):
-            given = Path(self.root) / candidate
+            given = inside_root(self.root, candidate)
             if given.suffix in SUFFIXES and given.is_file():
                 return given
             for suffix in SUFFIXES:

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from unlearn.data.files import read_records, read_text_lines
+from unlearn.data.files import inside_root, read_records, read_text_lines
 from unlearn.data.idk import builtin_idk_templates
 from unlearn.data.records import QARecord, record_from_dict
 from unlearn.errors import DataError
@@ -49,7 +49,7 @@ class TofuData:
     # -- files -----------------------------------------------------------------------------------------
     def local_file(self, name: str) -> Path | None:
         for suffix in (".json", ".jsonl"):
-            candidate = Path(self.root) / f"{name}{suffix}"
+            candidate = inside_root(self.root, f"{name}{suffix}")
             if candidate.is_file():
                 return candidate
         return None
