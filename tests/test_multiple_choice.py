@@ -40,19 +40,70 @@ def test_prompt_is_lm_eval_format():
 def test_bad_questions_name_file_and_row(tmp_path):
     path = tmp_path / "bio_questions.json"
     path.write_text(json.dumps([{"question": "q", "choices": ["a", "b", "c"], "answer": 0}]))
-    with pytest.raises(DataError, match=r"bio_questions.json:0: field 'choices' must hold exactly four options, got 3"):
+    with pytest.raises(DataError, match=r"bio_questions.json: row 0: field 'choices' must hold exactly four options, "
+                                        "got 3"):
         read_wmdp(path)
     path.write_text(json.dumps([{"question": "q", "choices": ["a", "b", "c", "d"], "answer": 4}]))
-    with pytest.raises(DataError, match=r"bio_questions.json:0: field 'answer' must be an index 0-3"):
+    with pytest.raises(DataError, match=r"bio_questions.json: row 0: field 'answer' must be an index 0-3"):
+        read_wmdp(path)
+    path.write_text(json.dumps({"question": "q"}))
+    with pytest.raises(DataError, match=r"expected a list of questions, got a JSON dict"):
         read_wmdp(path)
     csv = tmp_path / "anatomy_test.csv"
     csv.write_text("q1,a,b,c,d,B\n")  # the original header-less format, letter answers
     assert read_mmlu_csv(csv, "anatomy")[0].answer == 1
     csv.write_text("question,choice0,choice1,choice2,choice3,answer\nq1,a,b,c,d\n")
-    with pytest.raises(DataError, match=r"row 1 has 5 columns"):
+    with pytest.raises(DataError, match=r"row 0 \(line 2\) has 5 columns"):
         read_mmlu_csv(csv, "anatomy")
     with pytest.raises(ConfigError, match=r"unknown MMLU subject\(s\): 'anatomyy' \(did you mean 'anatomy'\?\)"):
         check_subjects(["anatomyy"])
+
+
+def test_row_numbers_count_the_same_way_in_json_json_lines_and_csv(tmp_path):
+    good = {"question": "q", "choices": ["a", "b", "c", "d"], "answer": 1}
+    bad = {"question": "q", "choices": ["a", "b", "c", "d"], "answer": 7}
+    rows = [good, good, bad]
+    (tmp_path / "list.json").write_text(json.dumps(rows))
+    (tmp_path / "lines.json").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "anatomy_test.csv").write_text("question,c0,c1,c2,c3,answer\n" + "".join(
+        f"q,a,b,c,d,{r['answer']}\n" for r in rows))
+    messages = []
+    for read in (lambda: read_wmdp(tmp_path / "list.json"), lambda: read_wmdp(tmp_path / "lines.json"),
+                 lambda: read_mmlu_csv(tmp_path / "anatomy_test.csv", "anatomy")):
+        with pytest.raises(DataError) as err:
+            read()
+        messages.append(str(err.value))
+    assert ": row 2:" in messages[0] and ": row 2 (line 3):" in messages[1] and ": row 2 (line 4):" in messages[2]
+    # and a question's id in the evaluation rows counts the same way
+    (tmp_path / "anatomy_test.csv").write_text("q,a,b,c,d,A\nq,a,b,c,d,B\n")
+    (tmp_path / "two.json").write_text(json.dumps([good, good]))
+    assert [q.source.rsplit(":", 1)[1] for q in read_mmlu_csv(tmp_path / "anatomy_test.csv", "anatomy")] == \
+        [q.source.rsplit(":", 1)[1] for q in read_wmdp(tmp_path / "two.json")] == ["0", "1"]
+
+
+def test_bad_multiple_choice_and_muse_files_fail_before_any_model_loads(tmp_path, capsys, bench_dir):
+    from unlearn.cli import main
+
+    no_model = tmp_path / "empty_model"
+    no_model.mkdir()
+    wmdp = tmp_path / "wmdp"
+    wmdp.mkdir()
+    (wmdp / "bio_questions.json").write_text(json.dumps([{"question": "q", "choices": ["a"], "answer": 0}]))
+    mmlu = tmp_path / "mmlu" / "test"
+    mmlu.mkdir(parents=True)
+    (mmlu / "anatomy_test.csv").write_text("q,a,b,c,d,Z\n")
+    muse = tmp_path / "muse"
+    (muse / "raw").mkdir(parents=True)
+    (muse / "raw" / "forget.txt").write_text("some text")
+    cases = [(["task=wmdp_bio", f"data={wmdp}"], "bio_questions.json: row 0: field 'choices'"),
+             (["task=wmdp", f"data={wmdp}"], "bio_questions.json: row 0: field 'choices'"),
+             (["task=mmlu", f"data={tmp_path / 'mmlu'}"], "anatomy_test.csv: row 0 (line 1): field 'answer'"),
+             (["task=muse_news", f"data={muse}", "eval.sets=[verbmem_forget]"], "'verbmem/forget' not found")]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(["eval", f"model={no_model}", *args, f"output_dir={tmp_path / 'out'}"]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (args, err)
 
 
 def test_mmlu_categories_cover_the_57_subjects():

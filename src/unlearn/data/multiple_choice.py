@@ -50,8 +50,9 @@ class MCQuestion:
     subject: str = ""
 
 
-def mc_question(row: object, where: str, subject: str = "") -> MCQuestion:
-    """One question from a ``{question, choices, answer}`` row; bad rows are a DataError naming ``where``."""
+def mc_question(row: object, where: str, subject: str = "", source: str | None = None) -> MCQuestion:
+    """One question from a ``{question, choices, answer}`` row; bad rows are a DataError naming ``where``;
+    ``source`` (default ``where``) identifies it in the evaluation rows."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected an object with question, choices and answer, got {type(row).__name__}")
     question, choices, answer = row.get("question"), row.get("choices"), row.get("answer")
@@ -66,41 +67,55 @@ def mc_question(row: object, where: str, subject: str = "") -> MCQuestion:
         answer = int(answer.strip())
     if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < 4:
         raise DataError(f"{where}: field 'answer' must be an index 0-3 or a letter A-D, got {answer!r}")
-    return MCQuestion(question, tuple(str(c) for c in choices), answer, where, subject)  # type: ignore[arg-type]
+    return MCQuestion(question, tuple(str(c) for c in choices), answer, source or where,  # type: ignore[arg-type]
+                      subject)
+
+
+def _where(path: Path, row: int, line: int | None) -> str:
+    """Where a question sits: its row (0-based, as for TOFU's record files and in the ``id`` of evaluation rows) and
+    its line in the file where the layout has lines — the same count in JSON, JSON lines and CSV."""
+    return f"{path}: row {row}" + (f" (line {line})" if line is not None else "")
 
 
 def read_wmdp(path: str | Path) -> list[MCQuestion]:
     """A WMDP question file: a JSON list (or JSON lines) of ``{question, choices, answer}``."""
     path = Path(path)
     text = read_utf8(path)
+    rows: list[tuple[object, int | None]] = []
     try:
-        rows = json.loads(text)
+        whole = json.loads(text)
     except json.JSONDecodeError:
-        try:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: neither a JSON list nor JSON lines ({err.msg})") from None
-    if not isinstance(rows, list) or not rows:
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((json.loads(line), line_no))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}: neither a JSON list nor JSON lines (line {line_no}: {err.msg})") from None
+    else:
+        if not isinstance(whole, list):
+            raise DataError(f"{path}: expected a list of questions, got a JSON {type(whole).__name__}")
+        rows = [(row, None) for row in whole]
+    if not rows:
         raise DataError(f"{path}: expected a non-empty list of questions")
-    return [mc_question(row, f"{path}:{i}") for i, row in enumerate(rows)]
+    return [mc_question(row, _where(path, i, line), source=f"{path}:{i}") for i, (row, line) in enumerate(rows)]
 
 
 def read_mmlu_csv(path: str | Path, subject: str) -> list[MCQuestion]:
     """One MMLU subject file: a header ``question,choice0..3,answer`` (our copy), or the original header-less
     ``question,A,B,C,D,letter`` rows."""
     path = Path(path)
-    rows = list(csv.reader(io.StringIO(read_utf8(path))))
-    if rows and [c.strip().lower() for c in rows[0]][:1] == ["question"]:
-        rows = rows[1:]
-    out = []
-    for i, row in enumerate(rows):
-        if not row:
+    reader = csv.reader(io.StringIO(read_utf8(path)))
+    out: list[MCQuestion] = []
+    for row in reader:
+        line = reader.line_num
+        if not row or (line == 1 and [c.strip().lower() for c in row][:1] == ["question"]):
             continue
+        where = _where(path, len(out), line)
         if len(row) != 6:
-            raise DataError(f"{path}: row {i + 1} has {len(row)} columns, expected 6 (question, four choices, "
-                            "answer)")
-        out.append(mc_question({"question": row[0], "choices": row[1:5], "answer": row[5]}, f"{path}:{i + 1}",
-                               subject))
+            raise DataError(f"{where} has {len(row)} columns, expected 6 (question, four choices, answer)")
+        out.append(mc_question({"question": row[0], "choices": row[1:5], "answer": row[5]}, where, subject,
+                               source=f"{path}:{len(out)}"))
     if not out:
         raise DataError(f"{path}: no questions")
     return out

@@ -284,6 +284,20 @@ class TofuEvaluator:
             s = self.settings
             self.scorer = TextScorer(formatter.tokenizer, s.embedding_model, s.nli_model, device)
 
+    def check_context(self, limit: int | None) -> None:
+        """Every scored sequence fits the model's ``limit`` positions (checked before the weights load)."""
+        if not limit:
+            return
+        for name, encoded in self.sets.items():
+            samples = [*encoded.answer, *encoded.paraphrase, *(p for group in encoded.perturbed for p in group)]
+            sources = [r.source for r in encoded.eval_set.records]
+            longest = max(range(len(samples)), key=lambda i: len(samples[i].input_ids), default=None)
+            if longest is not None and len(samples[longest].input_ids) > limit:
+                row = sources[longest % len(sources)] if longest < 2 * len(sources) else f"eval set {name}"
+                raise DataError(f"{row}: a scored sequence of eval set {name} has {len(samples[longest].input_ids)} "
+                                f"tokens, more than the model's {limit} positions; lower data.max_length or use a "
+                                "model with a longer context")
+
     def _encode(self, name: str, es: EvalSet) -> _EncodedSet:
         fmt, records = self.formatter, es.records
         para_texts = [r.paraphrased_answer if es.set_type != OPTION_NORMALISED else r.answer for r in records]

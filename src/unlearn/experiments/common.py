@@ -26,7 +26,8 @@ from unlearn.evaluation.tasks import Task, get_task
 from unlearn.evaluation.tasks.base import EvalResult, TaskEvaluator
 from unlearn.evaluation.tasks.harness import HarnessEvaluator, JoinedHarness, split_rows
 from unlearn.hub import hub_problem, looks_local
-from unlearn.models.loading import load_model_and_tokenizer
+from unlearn.models.loading import ResolvedModel, context_length, load_model_config, load_tokenizer, resolve_model
+from unlearn.models.loading import load_weights as load_model_weights
 from unlearn.runs import CommandInput, RunDirectory, RunInfo, RunResults
 from unlearn.train.checkpoint import Checkpoint
 
@@ -173,28 +174,67 @@ def check_evaluation(cfg: RunConfig) -> Task:
     return task
 
 
+@dataclass
+class OpenedModel:
+    """A model before its weights: the tokenizer, the formatter and the context length (from its config), enough
+    to encode every input and check it fits before the weights load."""
+
+    resolved: ResolvedModel
+    tokenizer: Any
+    formatter: ChatFormatter
+    context: int | None
+
+
+def open_model(cfg: RunConfig) -> OpenedModel:
+    """Tokenizer, formatter and context length of ``cfg.model`` — no weights."""
+    m = cfg.model
+    resolved = resolve_model(require(m.path, "model.path"), m.gguf_file)
+    tokenizer = load_tokenizer(resolved, m.tokenizer, m.trust_remote_code)
+    context = context_length(load_model_config(resolved, m.trust_remote_code))
+    return OpenedModel(resolved, tokenizer, ChatFormatter(tokenizer, m.template, m.system_prompt), context)
+
+
+def load_weights(cfg: RunConfig, opened: OpenedModel) -> torch.nn.Module:
+    """The weights of an opened model (fp32; autocast handles bf16 on GPU)."""
+    return load_model_weights(opened.resolved, opened.tokenizer, cfg.model.trust_remote_code, what=cfg.model.path)
+
+
 def load_model(cfg: RunConfig):
     """Model, tokenizer and formatter from ``cfg.model`` (fp32; autocast handles bf16 on GPU)."""
-    model, tokenizer = load_model_and_tokenizer(
-        require(cfg.model.path, "model.path"), cfg.model.gguf_file, cfg.model.tokenizer, cfg.model.trust_remote_code
-    )
-    formatter = ChatFormatter(tokenizer, cfg.model.template, cfg.model.system_prompt)
-    return model, tokenizer, formatter
+    opened = open_model(cfg)
+    return load_weights(cfg, opened), opened.tokenizer, opened.formatter
 
 
-def check_chunk_length(cfg: RunConfig, model: torch.nn.Module) -> None:
-    """Training on text chunks: ``data.max_length`` must fit the model's context (checked before any compute)."""
-    limit = getattr(model.config, "max_position_embeddings", None)
-    chunked = get_task(cfg.eval.task).data_kind == "muse"
-    if chunked and limit and cfg.data.max_length and cfg.data.max_length > limit:
+def check_context(cfg: RunConfig, context: int | None, training: bool = True) -> None:
+    """Lengths the configuration fixes must fit the model's context (checked before its weights load): the text
+    chunk length of the corpora trained on, and TOFU-style generation's total length."""
+    if not context:
+        return
+    task = get_task(cfg.eval.task)
+    chunked = task.data_kind == "muse"
+    if training and chunked and cfg.data.max_length and cfg.data.max_length > context:
         raise ConfigError(f"data.max_length={cfg.data.max_length} (the text chunk length) exceeds the context of "
-                          f"{cfg.model.path} ({limit} tokens); lower data.max_length")
+                          f"{cfg.model.path} ({context} positions); lower data.max_length")
+    if cfg.eval.enabled and cfg.eval.generate and task.generates_to_max_length and cfg.eval.max_length > context:
+        raise ConfigError(f"eval.max_length={cfg.eval.max_length} (prompt + generated tokens) exceeds the context "
+                          f"of {cfg.model.path} ({context} positions); lower eval.max_length")
+
+
+def check_part_lengths(parts: Any, context: int | None, model: str) -> None:
+    """Every training item fits the model's context (a position past it gives silently wrong numbers)."""
+    if not context:
+        return
+    longest = max((len(s.input_ids) for part in parts.parts.values() for s in part), default=0)
+    if longest > context:
+        raise DataError(f"a training item has {longest} tokens, more than the {context} positions of {model}; "
+                        "lower data.max_length (longer QA samples are then reported by row) or use a model with a "
+                        "longer context")
 
 
 def build_evaluator(cfg: RunConfig, formatter: ChatFormatter,
-                    model: torch.nn.Module | None = None) -> tuple[Task, TaskEvaluator | None]:
+                    context: int | None = None) -> tuple[Task, TaskEvaluator | None]:
     """The run's task (``eval.task``) and, when evaluation is on, its evaluator with the sets encoded — and, given
-    the model, checked to fit its context (before any training or evaluation compute)."""
+    the model's context length, checked to fit it (before the weights load)."""
     task = get_task(cfg.eval.task)
     if not cfg.eval.enabled:
         return task, None
@@ -203,8 +243,8 @@ def build_evaluator(cfg: RunConfig, formatter: ChatFormatter,
     if cfg.eval.lm_eval:
         plan = harness.plan(cfg.eval.lm_eval)
         evaluator = JoinedHarness(evaluator, HarnessEvaluator(plan, cfg, formatter))
-    if model is not None and hasattr(evaluator, "check_context"):
-        evaluator.check_context(model)
+    if context and hasattr(evaluator, "check_context"):
+        evaluator.check_context(context)
     return task, evaluator
 
 

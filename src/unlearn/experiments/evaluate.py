@@ -13,13 +13,15 @@ from unlearn.experiments.common import (
     RunSetup,
     Timer,
     build_evaluator,
+    check_context,
     check_evaluation,
     command_inputs,
     config_text,
     finish_run,
-    load_model,
+    load_weights,
     make_accelerator,
     open_data,
+    open_model,
     output_dir,
     require,
     with_task_defaults,
@@ -43,8 +45,10 @@ def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
     check_evaluation(cfg)
     setup = RunSetup(output_dir(cfg, "runs/eval"), config_text(cfg), None, overwrite=overwrite,
                      inputs=command_inputs(cfg)).check()
-    model, _, formatter = load_model(cfg)
-    task, evaluator = build_evaluator(cfg, formatter, model)
+    opened = open_model(cfg)  # every input is encoded and checked against the context before the weights load
+    check_context(cfg, opened.context, training=False)
+    task, evaluator = build_evaluator(cfg, opened.formatter, opened.context)
+    model = load_weights(cfg, opened)
     run = setup.commit()
     accelerator = make_accelerator(cfg)
     model.to(accelerator.device)

@@ -11,17 +11,19 @@ from unlearn.experiments.common import (
     Timer,
     apply_training_options,
     build_evaluator,
-    check_chunk_length,
+    check_context,
     check_evaluation,
+    check_part_lengths,
     check_training,
     command_inputs,
     config_text,
     data_fingerprint,
     epoch_hook,
     fingerprint,
-    load_model,
+    load_weights,
     make_accelerator,
     open_data,
+    open_model,
     output_dir,
     process_state,
     with_task_defaults,
@@ -54,12 +56,15 @@ def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) 
     setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg),
                      fingerprint(cfg) | data_fingerprint(cfg, reads), resume, overwrite, inputs=command_inputs(cfg),
                      writes_model=cfg.save_model).check()
-    model, tokenizer, formatter = load_model(cfg)
-    check_chunk_length(cfg, model)
-    apply_training_options(cfg, model)
+    opened = open_model(cfg)  # tokenizer and context length: every input is encoded and checked before the weights
+    check_context(cfg, opened.context)
+    formatter, tokenizer = opened.formatter, opened.tokenizer
     parts = data.finetune_parts(formatter)
-    check_processes(process_state().num_processes, len(parts), settings)  # before any model runs
-    task, evaluator = build_evaluator(cfg, formatter, model)
+    check_part_lengths(parts, opened.context, cfg.model.path)
+    check_processes(process_state().num_processes, len(parts), settings)
+    task, evaluator = build_evaluator(cfg, formatter, opened.context)
+    model = load_weights(cfg, opened)
+    apply_training_options(cfg, model)
     run = setup.commit()
 
     accelerator = make_accelerator(cfg, run)

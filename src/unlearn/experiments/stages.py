@@ -23,7 +23,7 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_difference(run: RunDirectory, config_text: str) -> list[str]:
     """The dotted keys whose values differ between ``run``'s stored ``config.yaml`` and ``config_text`` (the
-    location keys aside); ``["config.yaml"]`` when the run has none or it does not parse."""
+    location keys aside); the config file's own name when the run has none or it does not parse."""
     stored = run.read_config()
     if stored is None:
         return [RunDirectory.CONFIG]

@@ -27,18 +27,20 @@ from unlearn.experiments.common import (
     Timer,
     apply_training_options,
     build_evaluator,
-    check_chunk_length,
+    check_context,
     check_evaluation,
+    check_part_lengths,
     check_training,
     command_inputs,
     config_text,
     data_fingerprint,
     epoch_hook,
     fingerprint,
-    load_model,
+    load_weights,
     log,
     make_accelerator,
     open_data,
+    open_model,
     output_dir,
     process_state,
     with_task_defaults,
@@ -244,15 +246,18 @@ def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False
                      fingerprint(resolved_config(cfg, method)) | data_fingerprint(cfg, reads), resume, overwrite,
                      inputs=command_inputs(cfg),
                      writes_model=cfg.save_model).check()
-    model, tokenizer, formatter = load_model(cfg)
-    check_chunk_length(cfg, model)
+    opened = open_model(cfg)  # tokenizer and context length: every input is encoded and checked before the weights
+    check_context(cfg, opened.context)
+    formatter, tokenizer = opened.formatter, opened.tokenizer
+    parts = data.unlearning_parts(formatter, method_parts(method))
+    check_part_lengths(parts, opened.context, cfg.model.path)
+    check_processes(process_state().num_processes, len(parts), settings)
+    n_forget = data.n_forget_items  # text corpora: the chunks, known only once tokenized
+    task, evaluator = build_evaluator(cfg, formatter, opened.context)
+    model = load_weights(cfg, opened)
     apply_training_options(cfg, model)
     if isinstance(method, LossMethod):
         method.prepare(model, cfg.train.seed)  # RMU: its layer fits the model? control vector, trainable parameters
-    parts = data.unlearning_parts(formatter, method_parts(method))
-    check_processes(process_state().num_processes, len(parts), settings)  # before reference log-probs
-    n_forget = data.n_forget_items  # text corpora: the chunks, known only once tokenized
-    task, evaluator = build_evaluator(cfg, formatter, model)
     run = setup.commit()
 
     accelerator = make_accelerator(cfg, run)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 from unlearn.errors import ModelError
 from unlearn.hub import hub_problem, looks_local
@@ -103,16 +103,29 @@ def load_tokenizer(resolved: ResolvedModel, tokenizer_path: str | None = None, t
     return tokenizer
 
 
-def load_model_and_tokenizer(
-    name_or_path: str,
-    gguf_file: str | None = None,
-    tokenizer_path: str | None = None,
-    trust_remote_code: bool = False,
-    dtype: torch.dtype = torch.float32,
-) -> tuple[PreTrainedModel, object]:
-    """Load a causal LM and its tokenizer; check they fit together before any compute."""
-    resolved = resolve_model(name_or_path, gguf_file)
-    tokenizer = load_tokenizer(resolved, tokenizer_path, trust_remote_code)
+def load_model_config(resolved: ResolvedModel, trust_remote_code: bool = False) -> PretrainedConfig:
+    """The model's configuration alone (no weights): its context length and shape, for checks before loading."""
+    kwargs: dict = {"trust_remote_code": trust_remote_code}
+    if resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    try:
+        return AutoConfig.from_pretrained(resolved.path, **kwargs)
+    except Exception as err:
+        raise ModelError(f"could not read the configuration of model {resolved.where!r}: {_first_line(err)}") from None
+
+
+def context_length(config: PretrainedConfig) -> int | None:
+    """Positions the model has (``max_position_embeddings``, GPT-2's ``n_positions``), None when it says none."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def load_weights(resolved: ResolvedModel, tokenizer, trust_remote_code: bool = False,
+                 dtype: torch.dtype = torch.float32, what: str = "model") -> PreTrainedModel:
+    """The causal LM's weights (safetensors, or a dequantized GGUF), checked to fit ``tokenizer``."""
     kwargs: dict = {"trust_remote_code": trust_remote_code, "dtype": dtype}
     if resolved.gguf_file:
         kwargs["gguf_file"] = resolved.gguf_file
@@ -128,8 +141,21 @@ def load_model_and_tokenizer(
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-    check_model_tokenizer(model, tokenizer, name_or_path)
-    return model, tokenizer
+    check_model_tokenizer(model, tokenizer, what)
+    return model
+
+
+def load_model_and_tokenizer(
+    name_or_path: str,
+    gguf_file: str | None = None,
+    tokenizer_path: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[PreTrainedModel, object]:
+    """Load a causal LM and its tokenizer; check they fit together before any compute."""
+    resolved = resolve_model(name_or_path, gguf_file)
+    tokenizer = load_tokenizer(resolved, tokenizer_path, trust_remote_code)
+    return load_weights(resolved, tokenizer, trust_remote_code, dtype, name_or_path), tokenizer
 
 
 def check_model_tokenizer(model: PreTrainedModel, tokenizer, what: str = "model") -> None:

@@ -117,6 +117,9 @@ def plan(cfg: RunConfig, scenario: ContinualConfig) -> ContinualPlan:
         raise DataError(f"{root}: retain split {retain_name} not found (closer-look's rule: retain{{100 − min(10·XX, "
                         "90)}}; or name one with data.retain_split)")
     base = [row for row, _ in read_raw_rows(retain_path)]
+    if scenario.tasks is not None and scenario.tasks > len(forget):
+        raise ConfigError(f"tasks={scenario.tasks}: {files[split]} holds {len(forget)} tasks (task_id "
+                          f"{min(forget)}–{max(forget)}); give tasks ≤ {len(forget)} or leave it out for all of them")
     tasks = list(forget)[: scenario.tasks] if scenario.tasks else list(forget)
     return ContinualPlan(forget, perturbed, base, retain_name, tasks)
 

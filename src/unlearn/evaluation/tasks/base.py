@@ -102,6 +102,8 @@ class Task(ABC):
     """The kind of training data of the task's benchmark (:mod:`unlearn.data.benchmarks`)."""
     defaults: ClassVar[dict[str, Any]] = {}
     """Dotted config keys the task fills when the run leaves them unset (``data.forget_split``, ...)."""
+    generates_to_max_length: ClassVar[bool] = False
+    """It generates up to ``eval.max_length`` tokens in all (prompt + answer), which must fit the model's context."""
 
     def complete_defaults(self, cfg: RunConfig) -> None:  # noqa: B027 - most tasks have none
         """Defaults that depend on other values (called after :attr:`defaults` are filled)."""

@@ -50,6 +50,10 @@ class JoinedHarness:
     def __init__(self, inner: Any, extra: HarnessEvaluator):
         self.inner, self.extra = inner, extra
 
+    def check_context(self, limit: int | None) -> None:
+        if hasattr(self.inner, "check_context"):
+            self.inner.check_context(limit)
+
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
                  n_resamples: int | None = None, generate: bool | None = None,
                  sets: Sequence[str] | None = None) -> EvalResult:

@@ -127,9 +127,11 @@ class WmdpTask(MCTask):
         return Path(cfg.data.root).expanduser() / f"{self.domain}_questions.json"
 
     def check(self, cfg: RunConfig) -> None:
-        if Path(cfg.data.root).expanduser().is_dir() and not self._path(cfg).is_file():
-            raise ConfigError(f"{self.name}: {self._path(cfg)} not found (data.root must hold "
-                              f"{self.domain}_questions.json)")
+        if Path(cfg.data.root).expanduser().is_dir():
+            if not self._path(cfg).is_file():
+                raise ConfigError(f"{self.name}: {self._path(cfg)} not found (data.root must hold "
+                                  f"{self.domain}_questions.json)")
+            read_wmdp(self._path(cfg))  # every row checked before any model loads
 
     def questions(self, cfg: RunConfig) -> list[MCQuestion]:
         if not Path(cfg.data.root).expanduser().is_dir():
@@ -154,6 +156,10 @@ class MmluTask(MCTask):
         if not 0 <= cfg.eval.num_fewshot <= 5:
             raise ConfigError(f"eval.num_fewshot must be in 0..5 (MMLU's dev split has 5 per subject), got "
                               f"{cfg.eval.num_fewshot}")
+        if Path(cfg.data.root).expanduser().is_dir():
+            questions = self.questions(cfg)  # every row checked before any model loads
+            if cfg.eval.num_fewshot:
+                read_mmlu(Path(cfg.data.root).expanduser(), "dev", tuple({q.subject for q in questions}))
 
     def questions(self, cfg: RunConfig) -> list[MCQuestion]:
         root = Path(cfg.data.root).expanduser()

@@ -31,6 +31,7 @@ from unlearn.evaluation.mia_eval import MiaSet, MiaSuite, score_rows
 from unlearn.evaluation.tasks import register
 from unlearn.evaluation.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
 from unlearn.evaluation.tofu_metrics import bootstrap_ci
+from unlearn.models.loading import context_length
 from unlearn.runs import RunDirectory
 
 VERBMEM_NEW_TOKENS = 128
@@ -151,10 +152,9 @@ class MuseEvaluator:
         reference = _load_reference(cfg, self.tokenizer) if "reference" in attacks else None
         self.suite = MiaSuite(attacks, cfg.eval.mia_k, self.pad_id, self.batch_size, reference)
 
-    def check_context(self, model: torch.nn.Module) -> None:
-        """Every prompt plus its new tokens, and every scored text, fits the model's context (checked before any
-        forward pass; a position past the context would give silently wrong numbers)."""
-        limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    def check_context(self, limit: int | None) -> None:
+        """Every prompt plus its new tokens, and every scored text, fits the model's context of ``limit`` positions
+        (checked before the weights load; a position past the context would give silently wrong numbers)."""
         if not limit:
             return
         for name, g in self.generation.items():
@@ -191,7 +191,7 @@ class MuseEvaluator:
         device = device or next(model.parameters()).device
         resamples = self.bootstrap if n_resamples is None else n_resamples
         wanted = set(sets) if sets is not None else None
-        self.check_context(model)
+        self.check_context(context_length(model.config) if hasattr(model, "config") else None)
         was_training = model.training
         model.eval()
         n_gen = sum(len(g.prompts) for n, g in self.generation.items() if wanted is None or n in wanted)
@@ -304,8 +304,15 @@ class MuseTask(Task):
             raise ConfigError(f"eval.retain_reference {reference!r} is not a finished run directory (the retrained "
                               "model's evaluation on this task)")
         root = Path(cfg.data.root).expanduser()
-        if "privleak" in chosen and root.is_dir():
+        if root.is_dir():  # every evaluation file read and checked before any model loads
             data = MuseData(root)
+            if "verbmem_forget" in chosen:
+                data.verbmem("verbmem/forget", "eval (verbmem_forget)")
+            for name in ("knowmem_forget", "knowmem_retain"):
+                if name in chosen:
+                    for part in QA_SETS[name]:
+                        data.qa(part, f"eval ({name})")
+        if "privleak" in chosen and root.is_dir():
             for split in ("forget", "holdout"):
                 if not data.has(PRIVLEAK_SPLITS[split]):
                     raise ConfigError(f"PrivLeak needs {PRIVLEAK_SPLITS[split]} in {root} (a holdout set of texts "

@@ -86,6 +86,9 @@ class RealWorldEvaluator:
         self.own = {name: [r.extra[OWN] for r in s.records] for name, s in sets.items()}
         self.bootstrap, self.seed = cfg.eval.bootstrap, cfg.train.seed
 
+    def check_context(self, limit: int | None) -> None:
+        self.inner.check_context(limit)
+
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
                  n_resamples: int | None = None, generate: bool | None = None,
                  sets: Sequence[str] | None = None) -> EvalResult:
@@ -103,6 +106,7 @@ class RealWorldEvaluator:
 
 
 class RealWorldTask(Task):
+    generates_to_max_length = True
     name = "real_world"
     summary = ("real-world individuals (closer-look §5.3): forget people the model knows, regularize on neighbors, "
                "utility on a third set of people; metrics against golden answers, CS against the model's own answers")
