@@ -82,3 +82,16 @@ def test_continual_tasks_beyond_the_file_are_refused(capsys, common, bench_dir):
     args = [a for a in common if not a.startswith("data=")] + [f"data={bench_dir / 'continual'}"]
     err = _error(capsys, ["scenario", "continual", *args, "tasks=99"])
     assert "tasks=99" in err and "holds 9 tasks" in err
+
+
+def test_yaml_errors_are_one_line(capsys, common, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text('train:\n  lr: !!python/object/apply:os.system ["echo owned"]\n')
+    for command in ("run", "demo", "sweep"):
+        err = _error(capsys, [command, "-c", str(config)])
+        assert "not valid YAML" in err and "at line 2, column 7" in err and "never read" in err
+    task = tmp_path / "broken_task.yaml"
+    task.write_text("task: mine\ndataset_path: [unclosed\n")
+    pytest.importorskip("lm_eval")
+    err = _error(capsys, ["eval", *common, "eval.enabled=true", f"eval.lm_eval=[{task}]"])
+    assert f"lm_eval: task file {task} cannot be read" in err and "at line 3, column 1" in err

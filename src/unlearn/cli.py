@@ -371,17 +371,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _demo_benchmark(config: str | None, overrides: list[str]) -> str:
     """Which demo: ``benchmark=…`` on the command line, else in the config file, else ``tofu``."""
-    import yaml
-
     for item in reversed(overrides):
         key, _, value = item.partition("=")
         if key.strip() == "benchmark":
             return value.strip()
     if config:
-        from unlearn.data.files import read_utf8
+        from unlearn.config.parsing import read_yaml
 
-        values = yaml.safe_load(read_utf8(config)) or {}
-        if isinstance(values, dict) and "benchmark" in values:
+        values = read_yaml(config)
+        if "benchmark" in values:
             return str(values["benchmark"])
     return "tofu"
 

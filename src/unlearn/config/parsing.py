@@ -51,6 +51,18 @@ def field_default(f: dataclasses.Field) -> Any:
     return MISSING
 
 
+def yaml_problem(err: BaseException) -> str:
+    """A YAML parser error in one line: what is wrong and where (PyYAML's own message spans four, with a caret)."""
+    problem = getattr(err, "problem", None)
+    mark = getattr(err, "problem_mark", None)
+    if problem:
+        context = getattr(err, "context", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        hint = "; tags that build Python objects are never read" if "python/" in problem else ""
+        return f"{context + ': ' if context else ''}{problem}{where}{hint}"
+    return " ".join(str(err).split())
+
+
 # ------------------------------------------------------------------------------------------ checks
 def check(ok: bool, key: str, requirement: str, value: Any) -> None:
     """Raise ``ConfigError("KEY must REQUIREMENT, got VALUE")`` unless ``ok``."""
@@ -301,7 +313,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

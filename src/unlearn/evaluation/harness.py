@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from unlearn.config.parsing import yaml_problem
 from unlearn.errors import ConfigError
 from unlearn.hub import hub_problem
 
@@ -157,7 +158,7 @@ def resolve(specs: Sequence[str]) -> HarnessPlan:
             try:
                 entry = TaskIndex.entry_from_config(load_yaml(Path(spec).expanduser(), resolve_func=False))
             except Exception as err:  # YAML errors, include cycles, …
-                raise ConfigError(f"lm_eval: task file {spec} cannot be read ({err})") from None
+                raise ConfigError(f"lm_eval: task file {spec} cannot be read ({yaml_problem(err)})") from None
             if entry is None:
                 raise ConfigError(f"lm_eval: {spec} is not an lm-eval task file (no `task:` or `group:` key)")
             if entry.kind not in (Kind.TASK, Kind.PY_TASK) and not index:
