@@ -27,8 +27,9 @@ def test_loss_zlib_and_min_k_by_hand():
     s = _stats()
     assert mia.loss_score(s) == pytest.approx(sum(math.log(p) for p in (0.5, 0.1, 0.9, 0.2, 0.05)) / 5)
     text = "the cat sat on the mat"
-    assert mia.zlib_score(s, text) == pytest.approx(
-        sum(math.log(p) for p in (0.5, 0.1, 0.9, 0.2, 0.05)) / len(zlib.compress(text.encode())))
+    # Carlini et al.'s ratio of the log-perplexity (the MEAN token NLL, not the sum) to the zlib entropy
+    log_perplexity = -sum(math.log(p) for p in (0.5, 0.1, 0.9, 0.2, 0.05)) / 5
+    assert mia.zlib_score(s, text) == pytest.approx(-log_perplexity / len(zlib.compress(text.encode())))
     # k = 40 % of 5 tokens = 2 lowest: p = 0.05 and 0.1
     assert mia.min_k_score(s, 0.4) == pytest.approx((math.log(0.05) + math.log(0.1)) / 2)
     # k = 20 % → 1 token; k·n is rounded down (0.3·5 = 1.5 → 1 token), at least one token

@@ -7,7 +7,8 @@ vocabulary of the log-probabilities at that position (for Min-K%++). The same pa
 the other metrics use.
 
 - ``loss``: mean token log-probability, −average NLL (Yeom et al., 2018);
-- ``zlib``: −NLL_sum / the zlib-compressed length of the text in bytes (Carlini et al., 2021);
+- ``zlib``: −mean NLL (the log-perplexity) / the zlib-compressed length of the text in bytes (Carlini et al.,
+  2021; MUSE's and the Min-K% reference code);
 - ``min_k``: mean of the lowest k % token log-probabilities (Shi et al., 2024, Min-K% Prob);
 - ``min_k_plus_plus``: mean of the lowest k % of (log p(x_t) − μ_t)/σ_t, with μ_t and σ_t² the mean and variance
   of log p over the whole vocabulary at position t (Zhang et al., 2024, Min-K%++);
@@ -87,8 +88,9 @@ def loss_score(s: TokenStats) -> float:
 
 
 def zlib_score(s: TokenStats, text: str) -> float:
-    """−NLL_sum / zlib entropy, the entropy being the zlib-compressed length of the text in bytes."""
-    return -s.nll_sum / len(zlib.compress(text.encode("utf-8")))
+    """−log-perplexity / zlib entropy: the mean token NLL over the zlib-compressed length of the text in bytes
+    (Carlini et al., 2021, §6.1 "ratio of log-perplexity to zlib entropy"; MUSE's privleak and the Min-K% code)."""
+    return -(s.nll_sum / s.n) / len(zlib.compress(text.encode("utf-8")))
 
 
 def lowest_k_mean(values: np.ndarray, k: float) -> float:
