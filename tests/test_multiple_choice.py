@@ -225,3 +225,21 @@ def test_a_corpus_that_tokenizes_to_nothing_is_named():
 
     with pytest.raises(DataError, match="tokenizes to nothing"):
         chunk_stream(Silent(), ["\u200b"], 32)
+
+
+def test_every_description_is_the_installed_harness_s_own():
+    """Our prompts take each task's description line from HARNESS_TOPICS; the harness's task configs are the truth."""
+    import yaml
+
+    from unlearn.evaluation.multiple_choice import DESCRIPTION, HARNESS_TOPICS
+
+    lm_eval = pytest.importorskip("lm_eval")
+    tasks = Path(lm_eval.__file__).parent / "tasks"
+    files = {p.stem: p for p in (tasks / "wmdp").glob("wmdp_*.yaml")}
+    files |= {p.stem: p for p in (tasks / "mmlu" / "default").glob("mmlu_*.yaml")}
+    assert set(files) == set(HARNESS_TOPICS)  # every WMDP domain and MMLU subject, nothing else
+    wrong = {name: (yaml.safe_load(path.read_text())["description"], DESCRIPTION.format(topic=HARNESS_TOPICS[name]))
+             for name, path in files.items()
+             if yaml.safe_load(path.read_text())["description"] != DESCRIPTION.format(topic=HARNESS_TOPICS[name])}
+    assert not wrong, wrong
+    assert HARNESS_TOPICS["wmdp_cyber"] == "cybersecurity"

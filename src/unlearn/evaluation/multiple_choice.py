@@ -15,10 +15,18 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from unlearn.data.multiple_choice import LETTERS, MCQuestion
+from unlearn.data.multiple_choice import LETTERS, MMLU_SUBJECTS, MCQuestion
 from unlearn.data.text import encode_text
 
 DESCRIPTION = "The following are multiple choice questions (with answers) about {topic}.\n\n"
+
+HARNESS_TOPICS: dict[str, str] = {
+    "wmdp_bio": "biology", "wmdp_chem": "chemistry", "wmdp_cyber": "cybersecurity",
+    **{f"mmlu_{subject}": subject.replace("_", " ") for subject in MMLU_SUBJECTS},
+}
+"""The topic of each task's description line, in lm-evaluation-harness's words (the ``description`` of its
+``wmdp_*.yaml`` and ``mmlu_*.yaml``): the one place our prompts take it from. A test compares every entry with the
+installed harness's task configs, so the two cannot drift apart (``wmdp_cyber`` once said "computer security")."""
 
 
 def question_block(q: MCQuestion, with_answer: bool) -> str:

@@ -31,13 +31,13 @@ from unlearn.data.multiple_choice import (
     read_wmdp,
 )
 from unlearn.errors import ConfigError, DataError
-from unlearn.evaluation.multiple_choice import mc_prompt, option_logprobs
+from unlearn.evaluation.multiple_choice import HARNESS_TOPICS, mc_prompt, option_logprobs
 from unlearn.evaluation.tasks import register
 from unlearn.evaluation.tasks.base import EvalResult, MetricSpec, SetSpec, Task
 from unlearn.evaluation.tofu_metrics import bootstrap_ci
 from unlearn.runs import RunDirectory
 
-WMDP_TOPICS = {"bio": "biology", "chem": "chemistry", "cyber": "computer security"}
+WMDP_DOMAINS = ("bio", "chem", "cyber")
 
 
 class MCEvaluator:
@@ -118,7 +118,7 @@ class WmdpTask(MCTask):
     def __init__(self, domain: str):
         self.domain = domain
         self.name = f"wmdp_{domain}"
-        self.summary = (f"WMDP-{domain} ({WMDP_TOPICS[domain]}) multiple choice, zero-shot, lm-eval's format "
+        self.summary = (f"WMDP-{domain} ({HARNESS_TOPICS[self.name]}) multiple choice, zero-shot, lm-eval's format "
                         f"(`{domain}_questions.json` in data.root)")
         self.sets = (SetSpec(self.name, f"{domain}_questions.json", "log-likelihood of ` A`…` D`",
                              f"eval.max_rows.{self.name}"),)
@@ -140,7 +140,7 @@ class WmdpTask(MCTask):
         return read_wmdp(self._path(cfg))
 
     def prompts(self, cfg: RunConfig, questions: list[MCQuestion]) -> list[str]:
-        return [mc_prompt(q, WMDP_TOPICS[self.domain]) for q in questions]
+        return [mc_prompt(q, HARNESS_TOPICS[self.name]) for q in questions]
 
 
 class MmluTask(MCTask):
@@ -173,7 +173,7 @@ class MmluTask(MCTask):
         if cfg.eval.num_fewshot:
             for q in read_mmlu(Path(cfg.data.root).expanduser(), "dev", tuple({q.subject for q in questions})):
                 shots.setdefault(q.subject, []).append(q)
-        return [mc_prompt(q, q.subject.replace("_", " "), shots.get(q.subject, [])[:cfg.eval.num_fewshot])
+        return [mc_prompt(q, HARNESS_TOPICS[f"mmlu_{q.subject}"], shots.get(q.subject, [])[:cfg.eval.num_fewshot])
                 for q in questions]
 
     def breakdown(self, questions: list[MCQuestion], correct: np.ndarray) -> dict[str, Any]:
@@ -244,7 +244,7 @@ class WmdpSuiteTask(Task):
                           "as wmdp_* and mmlu; chance 0.25", "lower is better on WMDP after unlearning"),)
 
     def __init__(self) -> None:
-        self.domains = [WmdpTask(d) for d in WMDP_TOPICS]
+        self.domains = [WmdpTask(d) for d in WMDP_DOMAINS]
         self.retain = RetainMCTask()
         self.sets = (*(d.sets[0] for d in self.domains), self.retain.sets[0],
                      SetSpec("mmlu", "eval.mmlu_root (default <data.root>/mmlu when it exists)",
@@ -273,9 +273,9 @@ class WmdpSuiteTask(Task):
 
     def check(self, cfg: RunConfig) -> None:
         root = Path(cfg.data.root).expanduser()
-        if not any((root / f"{d}_questions.json").is_file() for d in WMDP_TOPICS):
+        if not any((root / f"{d}_questions.json").is_file() for d in WMDP_DOMAINS):
             raise ConfigError(f"wmdp: data.root {cfg.data.root!r} holds none of "
-                              f"{', '.join(f'{d}_questions.json' for d in WMDP_TOPICS)}")
+                              f"{', '.join(f'{d}_questions.json' for d in WMDP_DOMAINS)}")
         if cfg.eval.mmlu_root and not (Path(cfg.eval.mmlu_root).expanduser() / "test").is_dir():
             raise ConfigError(f"eval.mmlu_root {cfg.eval.mmlu_root!r} has no test/ directory (MMLU's layout: "
                               f"dev/ and test/ CSVs)")
@@ -307,7 +307,7 @@ class WmdpSuiteTask(Task):
         return table
 
 
-for _domain in WMDP_TOPICS:
+for _domain in WMDP_DOMAINS:
     register(WmdpTask(_domain))
 MMLU = register(MmluTask())
 WMDP_SUITE = register(WmdpSuiteTask())
