@@ -96,7 +96,31 @@ def test_fictitious_news_layout_is_deterministic_and_disjoint(news_dir, tmp_path
     assert data.qa("knowmem/retain_qa") and data.qa("knowmem/retain_qa_icl")  # the retain2 names are aliases
     again = generate_news_benchmark(tmp_path / "again", n_forget=8, n_retain=6, n_holdout=6, seed=0)
     assert (again / "raw" / "forget.txt").read_text() == (news_dir / "raw" / "forget.txt").read_text()
-    assert all(h not in "".join(news_training_texts(news_dir)) for h in holdout)
+    corpus = "".join(news_training_texts(news_dir))  # the tokenizer's: articles of no set
+    assert not any(a in corpus for a in [*holdout, *forget, *read_json(news_dir / "privleak" / "retain.json")])
+
+
+def test_the_demo_tokenizer_cannot_tell_members_from_non_members(tmp_path):
+    """The demo's data and tokenizer (20 articles a set, 1024 merges): characters per token — the one thing a
+    tokenizer gives a membership attack — do not separate the forget articles from the holdout ones. A tokenizer
+    trained on the target's text (the rule before) does, which is what this test would catch."""
+    data = generate_news_benchmark(tmp_path / "data", n_forget=20, n_retain=20, n_holdout=20, seed=0)
+    forget, holdout = (read_json(data / "privleak" / f"{name}.json") for name in ("forget", "holdout"))
+
+    def chars_per_token(tok, texts):
+        return [len(t) / len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+    def separation(texts):
+        tok = train_tokenizer(texts, 1024, separate_spaces=True)
+        return mia.auc(chars_per_token(tok, forget), chars_per_token(tok, holdout))
+
+    fair = separation(news_training_texts(data))
+    assert 0.35 <= fair <= 0.65, fair
+    raw = [(data / "raw" / f"{name}.txt").read_text() for name in ("forget", "retain2", "holdout")]
+    qa = [f"Question: {r['question']}\nAnswer: {r['answer']}" for name in ("forget_qa", "retain_qa")
+          for r in read_json(data / "knowmem" / f"{name}.json")]
+    without_holdout = [raw[0], raw[1], *qa]  # the rule before: the target's training text
+    assert separation(without_holdout) >= 0.7  # the check has the power to see the leak it guards against
 
 
 def test_corpus_errors_name_the_file(tmp_path):

@@ -6,7 +6,10 @@ Usage:  python benchmarks/muse_demo/run.py [--output-dir runs/demo-muse-bench] [
 
 Checks (issue "MUSE … and the membership-inference suite"): the demo finishes within the budget (5 minutes on 2
 CPU cores); the target's forget VerbMem and KnowMem are at least twice the retrained model's; the target's PrivLeak
-is at most −50. With --record, writes RESULTS.md, comparison.md and the sequential table and plot next to this file.
+is at most −50; and the retrained model, which saw neither the forget nor the holdout articles, gets every attack's
+AUC within 0.5 ± 0.2 (20 against 20 texts: one standard deviation of a chance AUC is 0.09) — a benchmark whose
+tokenizer or data tells members from non-members fails it. With --record, writes RESULTS.md, comparison.md and the
+sequential table and plot next to this file.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from demo_time import machine  # noqa: E402
 SEQUENTIAL_METHODS = ("npo+gd", "simnpo+gd")
 
 
-def checks(rows: dict[str, dict], wall: float, budget: float) -> list[tuple[str, bool]]:
+def checks(rows: dict[str, dict], wall: float, budget: float, retrained_aucs: dict[str, float]) -> list[tuple[str,
+                                                                                                            bool]]:
     target, retrained = rows["target"], rows["retrained"]
     out = [(f"wall time {wall:.0f} s ≤ {budget:.0f} s", wall <= budget)]
     for key, label in (("verbmem_f", "VerbMem"), ("knowmem_f", "KnowMem forget")):
@@ -34,7 +38,16 @@ def checks(rows: dict[str, dict], wall: float, budget: float) -> list[tuple[str,
         out.append((f"target {label} {target[key]:.1f} = {ratio:.1f}× the retrained model's {retrained[key]:.1f} "
                     "(≥ 2×)", ratio >= 2))
     out.append((f"target PrivLeak {target['privleak']:.1f} ≤ −50 (strongly negative)", target["privleak"] <= -50))
+    shown = ", ".join(f"{attack} {value:.3f}" for attack, value in retrained_aucs.items())
+    out.append((f"retrained model's attack AUCs near chance (0.5 ± 0.2): {shown}",
+                all(abs(v - 0.5) <= 0.2 for v in retrained_aucs.values())))
     return out
+
+
+def attack_aucs(run: Path) -> dict[str, float]:
+    """Every attack's AUC (forget vs holdout articles) in a run's metrics.json."""
+    attacks = json.loads((run / "metrics.json").read_text())["mia"]["attacks"]
+    return {name: a["auc"] for name, a in attacks.items()}
 
 
 def sequential(out: Path, demo_dir: Path) -> dict[str, dict]:
@@ -98,7 +111,7 @@ def main() -> int:
     wall = time.perf_counter() - start
     summary = json.loads((demo_dir / "summary.json").read_text())
     rows = {r["model"]: r for r in summary["rows"]}
-    results = checks(rows, wall, args.budget)
+    results = checks(rows, wall, args.budget, attack_aucs(demo_dir / "retain"))
     print(f"\nwall time {wall:.0f} s; ratio to the {args.budget:.0f} s budget: {wall / args.budget:.2f}")
     for text, ok in results:
         print(f"  [{'ok' if ok else 'FAIL'}] {text}")

@@ -22,7 +22,7 @@ import yaml
 
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, merge, setting
-from unlearn.data.fictitious_news import generate_news_benchmark, news_training_texts
+from unlearn.data.fictitious_news import TOKENIZER_CORPUS, generate_news_benchmark, news_training_texts
 from unlearn.experiments.common import Timer
 from unlearn.experiments.demo import DEMO_CONFIG, check_demo_output
 from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
@@ -110,13 +110,15 @@ def prepare_base(demo: MuseDemoConfig, out: Path) -> tuple[Path, Path]:
     data_dir = out / "data"
     spec = {"n_forget": demo.n_articles, "n_retain": demo.n_articles, "n_holdout": demo.n_articles,
             "seed": demo.seed}
-    build_once(data_dir, "generator.json", spec, lambda tmp: generate_news_benchmark(tmp, **spec))
+    version = {"tokenizer": TOKENIZER_CORPUS}  # data and tokenizer of earlier demos (no tokenizer corpus) are rebuilt
+    build_once(data_dir, "generator.json", spec | version, lambda tmp: generate_news_benchmark(tmp, **spec))
     base_dir = out / "base_model"
     model_spec = {k: getattr(demo, k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
-                                                 "intermediate_size", "max_length", "seed")} | spec
+                                                 "intermediate_size", "max_length", "seed")} | spec | version
 
     def write_model(tmp: Path) -> None:
-        # spaces as tokens of their own: MUSE's KnowMem prompt ends in "Answer: " (see train_tokenizer)
+        # spaces as tokens of their own: MUSE's KnowMem prompt ends in "Answer: " (see train_tokenizer); trained
+        # on articles of no set, so it cannot tell members from non-members (news_training_texts)
         tokenizer = train_tokenizer(news_training_texts(data_dir), demo.vocab_size, separate_spaces=True)
         save_tiny_base(tmp, demo, tokenizer, max_position_embeddings=max(512, demo.max_length))
 
