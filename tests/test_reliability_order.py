@@ -95,3 +95,16 @@ def test_yaml_errors_are_one_line(capsys, common, tmp_path):
     pytest.importorskip("lm_eval")
     err = _error(capsys, ["eval", *common, "eval.enabled=true", f"eval.lm_eval=[{task}]"])
     assert f"lm_eval: task file {task} cannot be read" in err and "at line 3, column 1" in err
+
+
+def test_a_bad_wmdp_corpus_row_is_named_before_the_weights(capsys, weightless, tmp_path):
+    wmdp = tmp_path / "wmdp"
+    wmdp.mkdir()
+    (wmdp / "bio_questions.json").write_text(json.dumps([{"question": "q", "choices": ["a", "b", "c", "d"],
+                                                          "answer": 0}]))
+    corpus = tmp_path / "forget.jsonl"
+    corpus.write_text('{"text": "a forget text"}\n{"text": oops}\n')
+    args = [f"model={weightless}", f"data={wmdp}", "task=wmdp_bio", "method=ga", "progress=false",
+            "eval.enabled=false", "data.max_length=64", f"data.forget_corpus={corpus}"]
+    err = _error(capsys, ["run", *args])
+    assert "data.forget_corpus" in err and "forget.jsonl: line 2 is not valid JSON" in err

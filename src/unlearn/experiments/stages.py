@@ -23,11 +23,17 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_difference(run: RunDirectory, config_text: str) -> list[str]:
     """The dotted keys whose values differ between ``run``'s stored ``config.yaml`` and ``config_text`` (the
-    location keys aside); the config file's own name when the run has none or it does not parse."""
-    stored = run.read_config()
-    if stored is None:
+    location keys aside); the config file's own name when the run has none, or when either is not a mapping and
+    the texts differ."""
+    if not run.config_file.is_file():
         return [RunDirectory.CONFIG]
-    current = yaml.safe_load(config_text) or {}
+    stored = run.read_config()
+    try:
+        current = yaml.safe_load(config_text)
+    except yaml.YAMLError:
+        current = None
+    if not isinstance(stored, dict) or not isinstance(current, dict):
+        return [] if run.holds_config(config_text) else [RunDirectory.CONFIG]
     a, b = (_flat({k: v for k, v in c.items() if k not in LOCATION_KEYS}) for c in (stored, current))
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
@@ -36,7 +42,7 @@ def stage_action(run: RunDirectory, config_text: str) -> str:
     """What a stage in ``run`` needs: ``reuse`` (finished with this configuration), ``resume`` (started with it and
     holding a checkpoint) or ``restart`` (anything else: another configuration's run, an unfinished run without a
     checkpoint, leftovers)."""
-    same = run.config_file.is_file() and not config_difference(run, config_text)
+    same = not config_difference(run, config_text)
     if same and run.is_complete():
         return "reuse"
     if same and Checkpoint(run.checkpoint_dir).exists():
