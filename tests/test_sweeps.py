@@ -195,3 +195,15 @@ def _cli_error(capsys, args) -> str:
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err
     return errors[0]
+
+
+def test_a_failed_run_process_is_named_with_its_own_error_line(tmp_path):
+    from unlearn.sweeps.run import _last_error
+
+    log = tmp_path / "run.log"
+    log.write_text("training...\nerror: loss became nan at step 3 (method npo+gd)\n\n")
+    assert _last_error(log) == "loss became nan at step 3 (method npo+gd)"
+    log.write_text("Traceback (most recent call last):\n  ...\nRuntimeError: boom\n")
+    assert _last_error(log) == "RuntimeError: boom"
+    log.write_text("")
+    assert _last_error(log) == "no output"
