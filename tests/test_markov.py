@@ -116,6 +116,7 @@ def test_empirical_transition_frequencies_match_the_matrix(name):
 
 def test_true_transition_logits_have_zero_kl_and_perturbed_ones_do_not():
     chains = make_chains()
+    assert set(chains) == set(CHAIN_NAMES)  # the loop below checks every chain, not none
     for chain in chains.values():
         states = torch.from_numpy(chain.sample(64, 12, np.random.default_rng(0)))
         transition = torch.from_numpy(chain.transition)
@@ -155,6 +156,7 @@ def test_evaluator_averages_kl_over_every_transition_position():
     assert scores["retain"] == pytest.approx(0.0, abs=1e-6)  # float32 logits
     # uniform predictions: KL(T[s] ‖ U) = log 10 − H(T[s]), averaged over s_1..s_{L−1} of the test sequences
     uniform = evaluator(_TableModel(torch.zeros(10, 10, dtype=torch.float64)))
+    assert set(uniform) == set(CHAIN_NAMES)  # a score for every chain, each checked below
     for name in CHAIN_NAMES:
         t = data[name].chain.transition
         per_state = math.log(10) + (t * np.log(t)).sum(1)

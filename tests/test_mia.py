@@ -77,7 +77,11 @@ def test_token_statistics_equal_a_plain_forward_pass(tokenizer):
 def test_gradnorm_is_the_norm_of_the_per_sample_gradient(tokenizer):
     model = make_tiny(tokenizer, seed=4)
     samples = [EncodedSample.sequence(tokenizer(t)["input_ids"]) for t in ("Lyon is a city.", "Paris")]
+    model.requires_grad_(False)  # a frozen model (e.g. evaluated after training): the attack takes every weight's
     scores = mia.gradnorm_scores(model, samples, tokenizer.pad_token_id, torch.device("cpu"))
+    assert not any(p.requires_grad for p in model.parameters())  # and gives the flags back as they were
+    assert all(p.grad is None for p in model.parameters())  # nothing accumulated into .grad
+    model.requires_grad_(True)  # the hand computation below takes every parameter's gradient
     for sample, score in zip(samples, scores, strict=True):
         model.zero_grad()
         ids = torch.tensor([sample.input_ids])
@@ -85,4 +89,3 @@ def test_gradnorm_is_the_norm_of_the_per_sample_gradient(tokenizer):
         torch.nn.functional.cross_entropy(logits, ids[0, 1:]).backward()
         norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in model.parameters() if p.grad is not None))
         assert score == pytest.approx(-norm, rel=1e-5)
-    assert all(not p.requires_grad or p.grad is None or True for p in model.parameters())

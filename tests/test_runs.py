@@ -90,3 +90,28 @@ def test_run_stage_reuses_resumes_or_replaces(tmp_path):
     assert run_stage(run, "cfg B", execute("cfg B")) is True  # another config: replaced, its files cleared first
     assert run.read_train_log() == [] and (run.path / "keep.txt").exists()
     assert calls == [("cfg A", False, True), ("cfg A", True, False), ("cfg B", False, True)]
+
+
+def test_atomic_writes_make_ordinary_files_and_never_touch_the_umask(tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    import unlearn.io as io
+
+    old = os.umask(0o027)
+    try:
+        io.write_text(tmp_path / "a.txt", "x")
+        with io.atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "f").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640  # 0o666 under the umask, not mkstemp's 0o600
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "d"]  # no temporary left behind
+    # neither importing nor writing calls os.umask (setting it, even briefly, races with other threads' files)
+    probe = ("import os\ndef no(mask): raise SystemExit('os.umask called')\nos.umask = no\nimport unlearn.io as io\n"
+             f"io.write_text({str(tmp_path / 'b.txt')!r}, 'z')\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -9,8 +9,8 @@ import errno
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +18,23 @@ from typing import Any
 
 from unlearn.errors import UnlearnError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+def _fresh(path: Path, make) -> Path:
+    """A new ``.NAME.<random>.tmp`` beside ``path``, made by ``make(candidate)``; the OS applies the process's umask
+    to the mode ``make`` asks for (so results are ordinary files, not mkstemp's 0600), and nothing here reads or
+    changes the umask itself."""
+    for _ in range(100):
+        candidate = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            make(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _new_file(candidate: Path) -> None:
+    os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
 
 
 class DiskFull(UnlearnError):
@@ -67,9 +82,7 @@ def atomic_path(path: str | os.PathLike[str]):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
+    tmp = _fresh(path, _new_file)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -106,8 +119,7 @@ def atomic_dir(path: str | os.PathLike[str]):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_UMASK)
+    tmp = _fresh(path, lambda candidate: os.mkdir(candidate, 0o777))
     try:
         yield tmp
         if os.path.lexists(path):
