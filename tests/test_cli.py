@@ -98,7 +98,7 @@ def test_tasks_lists_the_registry(capsys):
 
 def test_unknown_task_and_task_sets(capsys, base_args):
     error = _run_error(capsys, ["eval", *base_args, "task=muze"])
-    assert "unknown eval.task 'muze'; registered tasks:" in error and "muse_news" in error and "tofu_mia" in error
+    assert "unknown eval.task 'muze'; did you mean 'muse'" in error and "muse_news" in error and "tofu_mia" in error
     assert "the tofu task has: forget, retain" in _run_error(capsys, ["eval", *base_args, "eval.sets=bogus"])
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from unlearn.errors import UnlearnError
 from unlearn.runs import RunDirectory
-from unlearn.scenarios import SCENARIOS
 
 EXAMPLES = {
     "demo": "unlearn demo                      # everything, on the embedded benchmark\n"
@@ -159,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("scenario", "run a scenario built from the finetune / unlearn / evaluate stages; continual: the forget "
                         "file's tasks (task_id) one after another, each from the previous model, MU and FE per task "
                         "(closer-look §5.2)")
-    p.add_argument("scenario", metavar="NAME", choices=list(SCENARIOS),
+    p.add_argument("scenario", metavar="NAME",
                    help="continual (closer-look §5.2), real_world (closer-look §5.3: forget real people with the "
                         "model's own answers, utility on other people), memorization (SimNPO App. C: FQ on the "
                         "memorized and the never-trained half of the forget split), divergence (SimNPO App. G: KL "
@@ -290,11 +289,11 @@ def _scenario(args: argparse.Namespace) -> int:
     from unlearn.config import RunConfig, load_config
     from unlearn.config.parsing import partition_overrides, read_yaml
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.scenarios import load_scenario
+    from unlearn.scenarios import SCENARIOS, load_scenario
 
     quiet_libraries()
     config_class, run_scenario = load_scenario(args.scenario)
-    result_file = args.scenario
+    result_file = SCENARIOS.canonical(args.scenario)
     keys = frozenset(config_class.__dataclass_fields__)
     values = read_yaml(args.config) if args.config else {}
     scenario_overrides, run_overrides = partition_overrides(args.overrides, keys)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from unlearn.errors import ConfigError
+from unlearn.registry import Registry, RegistryError
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class Attack:
     loaded for it."""
 
 
-def _attacks() -> dict[str, Attack]:
+def _builtin_attacks() -> None:
     from unlearn.attacks.leak import check_leak, run_leak
     from unlearn.attacks.paraphrase import check_paraphrase, run_paraphrase
     from unlearn.attacks.quantize import check_quantize, run_quantize
     from unlearn.attacks.relearn import check_relearn, run_relearn
 
-    return {a.name: a for a in (
+    for attack in (
         Attack("paraphrase", "the forget metrics with TOFU's paraphrased_question asked instead of question",
                run_paraphrase, check_paraphrase),
         Attack("leak", "leak@k: k sampled answers per forget question at temperature T; the fraction whose best "
@@ -42,14 +42,22 @@ def _attacks() -> dict[str, Attack]:
         Attack("quantize", "8- and 4-bit weight quantization (optimum-quanto), then the run's evaluation again; "
                            "says when quantization restores forgotten knowledge", run_quantize, check_quantize,
                loads_model=False),
-    )}
+    ):
+        register_attack(attack)
+
+
+ATTACKS: Registry[Attack] = Registry("attack", loader=_builtin_attacks)
+
+
+def register_attack(attack: Attack) -> Attack:
+    """Add an :class:`Attack` under its name (a plugin's too: :func:`unlearn.extend.register_attack`)."""
+    if not isinstance(attack, Attack):
+        raise RegistryError(f"register_attack expects an Attack, got {type(attack).__name__}")
+    return ATTACKS.register(attack.name, attack, origin=getattr(attack.run, "__module__", ""))
 
 
 def get_attack(name: str) -> Attack:
-    attacks = _attacks()
-    if name not in attacks:
-        raise ConfigError(f"unknown attack {name!r}; attacks: {', '.join(attacks)}")
-    return attacks[name]
+    return ATTACKS.get_entry(name)
 
 
 def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), config: str | None = None) -> Path:

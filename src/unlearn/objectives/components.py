@@ -19,6 +19,7 @@ from unlearn.errors import ConfigError
 from unlearn.objectives import forget as F
 from unlearn.objectives import retain as R
 from unlearn.objectives.needs import Need, StepInputs
+from unlearn.registry import Registry
 
 
 def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
@@ -389,8 +390,9 @@ class ActivationPreservation(Regularizer):
         return R.activation_loss(part.hidden, step.reference["retain"].hidden, part.batch["attention_mask"])
 
 
-FORGET_OBJECTIVES: dict[str, type[ForgetObjective]] = {
-    cls.name: cls for cls in (GA, NPO, SimNPO, WeightedGA, IDK, DPO, ME, RMU)
-}
-REGULARIZERS: dict[str, type[Regularizer]] = {cls.name: cls for cls in (NoRegularizer, GD, KL, AP,
-                                                                          ActivationPreservation)}
+FORGET_OBJECTIVES: Registry[type[ForgetObjective]] = Registry("forget objective")
+for _cls in (GA, NPO, SimNPO, WeightedGA, IDK, DPO, ME, RMU):
+    FORGET_OBJECTIVES.register(_cls.name, _cls)
+REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+for _cls in (NoRegularizer, GD, KL, AP, ActivationPreservation):
+    REGULARIZERS.register(_cls.name, _cls)

@@ -131,13 +131,17 @@ def parse_method_name(name: str) -> tuple[str, str]:
     key = _canonical(name)
     forget_name, plus, reg_name = key.partition("+")
     reg_name = reg_name if plus else "none"
-    if forget_name not in FORGET_OBJECTIVES or reg_name not in REGULARIZERS or "+" in reg_name:
-        raise ConfigError(
-            f"unknown method {name!r}: write FORGET+REGULARIZER with FORGET in {{{', '.join(FORGET_OBJECTIVES)}}} "
-            f"and REGULARIZER in {{{', '.join(REGULARIZERS)}}} (e.g. simnpo+gd, npo+kl, idk+ap, ga), or a "
-            f"weight-edit method ({', '.join(WEIGHT_EDIT_METHODS)})"
-        )
-    return forget_name, reg_name
+    form = (f"write FORGET+REGULARIZER with FORGET in {{{', '.join(FORGET_OBJECTIVES)}}} and REGULARIZER in "
+            f"{{{', '.join(REGULARIZERS)}}} (e.g. simnpo+gd, npo+kl, idk+ap, ga), or a weight-edit method "
+            f"({', '.join(WEIGHT_EDIT_METHODS)})")
+    if "+" in reg_name:
+        raise ConfigError(f"unknown method {name!r}: one regularizer at most; {form}")
+    for part, registry in ((forget_name, FORGET_OBJECTIVES), (reg_name, REGULARIZERS)):
+        if part not in registry:
+            if registry is FORGET_OBJECTIVES and part in WEIGHT_EDIT_METHODS:
+                raise ConfigError(f"unknown method {name!r}: {part} is a weight-edit method and takes no regularizer")
+            raise ConfigError(f"unknown method {name!r}: {registry.unknown(part)}; {form}")
+    return FORGET_OBJECTIVES.canonical(forget_name), REGULARIZERS.canonical(reg_name)
 
 
 def _check_weight(label: str, w: Any) -> float:

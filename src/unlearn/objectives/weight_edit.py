@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from unlearn.objectives.components import param
+from unlearn.registry import Registry
 
 if TYPE_CHECKING:
     from unlearn.config.recipes import ResolvedRecipe
@@ -71,4 +72,5 @@ class TaskVector(WeightEditMethod):
         return negate_task_vector(base, tuned, self.params.alpha)
 
 
-WEIGHT_EDIT_METHODS: dict[str, type[WeightEditMethod]] = {cls.name: cls for cls in (TaskVector,)}
+WEIGHT_EDIT_METHODS: Registry[type[WeightEditMethod]] = Registry("weight-edit method")
+WEIGHT_EDIT_METHODS.register(TaskVector.name, TaskVector)

@@ -4,21 +4,50 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-SCENARIOS: dict[str, tuple[str, str]] = {
-    "continual": ("ContinualConfig", "run_continual"),
-    "memorization": ("MemorizationConfig", "run_memorization"),
-    "divergence": ("DivergenceConfig", "run_divergence"),
-    "ref_perturbation": ("RefPerturbationConfig", "run_ref_perturbation"),
-    "real_world": ("RealWorldConfig", "run_real_world"),
-}
-"""Name → (its settings class, its runner) in ``unlearn.scenarios.<name>``; the runner takes (RunConfig, settings),
-writes ``<name>.json`` and ``<name>.md`` into the output directory and returns it."""
+from unlearn.registry import Registry, RegistryError
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario: its name, its settings dataclass (the ``key=value`` settings of ``unlearn scenario NAME`` that
+    are not run keys) and its runner ``runner(RunConfig, settings) -> output_dir``, which writes ``<name>.json``
+    and ``<name>.md`` there. ``load`` gives both, so a built-in's module is imported only when it runs."""
+
+    name: str
+    load: Callable[[], tuple[type, Callable[..., Any]]]
+
+
+def _lazy(module: str, config_class: str, runner: str) -> Callable[[], tuple[type, Callable[..., Any]]]:
+    def load() -> tuple[type, Callable[..., Any]]:
+        loaded = importlib.import_module(f"unlearn.scenarios.{module}")
+        return getattr(loaded, config_class), getattr(loaded, runner)
+
+    return load
+
+
+def _builtin() -> None:
+    for name, config_class, runner in (("continual", "ContinualConfig", "run_continual"),
+                                       ("memorization", "MemorizationConfig", "run_memorization"),
+                                       ("divergence", "DivergenceConfig", "run_divergence"),
+                                       ("ref_perturbation", "RefPerturbationConfig", "run_ref_perturbation"),
+                                       ("real_world", "RealWorldConfig", "run_real_world")):
+        SCENARIOS.register(name, Scenario(name, _lazy(name, config_class, runner)), origin=f"unlearn.scenarios.{name}")
+
+
+SCENARIOS: Registry[Scenario] = Registry("scenario", loader=_builtin)
+
+
+def register_scenario(name: str, config_class: type, runner: Callable[..., Any]) -> Scenario:
+    """Add a scenario from its settings dataclass and its runner (a plugin's: :func:`unlearn.extend`)."""
+    if not isinstance(config_class, type) or not callable(runner):
+        raise RegistryError(f"register_scenario({name!r}, …) needs a settings dataclass and a callable runner")
+    return SCENARIOS.register(name, Scenario(name, lambda: (config_class, runner)),
+                              origin=getattr(runner, "__module__", ""))
 
 
 def load_scenario(name: str) -> tuple[type, Callable[..., Any]]:
-    """The settings class and runner of scenario ``name`` (imported on demand)."""
-    module = importlib.import_module(f"unlearn.scenarios.{name}")
-    config_class, runner = SCENARIOS[name]
-    return getattr(module, config_class), getattr(module, runner)
+    """The settings class and runner of scenario ``name``; unknown is one line with the closest names."""
+    return SCENARIOS.get_entry(name).load()

@@ -1,37 +1,40 @@
 """Evaluation tasks, looked up by name (``eval.task``; ``unlearn tasks`` lists them).
 
-A new benchmark registers its task here with :func:`register`; nothing else in the toolkit needs to know its sets or
-metrics.
+A benchmark registers its task with :func:`register` (a plugin: :func:`unlearn.extend.register_task`); nothing else
+in the toolkit needs to know its sets or metrics.
 """
 
 from __future__ import annotations
 
-from unlearn.errors import ConfigError
 from unlearn.evaluation.harness import PREFIX as HARNESS_PREFIX
 from unlearn.evaluation.tasks.base import EvalResult, Task
+from unlearn.registry import Registry, RegistryError
 
-TASKS: dict[str, Task] = {}
+
+def _load_builtin() -> None:
+    """Import the built-in task modules (each registers itself)."""
+    from unlearn.evaluation.tasks import multiple_choice, muse, real_world, tofu, tofu_mia  # noqa: F401
+
+
+TASKS: Registry[Task] = Registry("eval.task", loader=_load_builtin,
+                                 hint=f"or {HARNESS_PREFIX}<task>[,<task>…] for lm-evaluation-harness tasks; "
+                                      "`unlearn tasks` lists them", fold_case=False)
 
 
 def register(task: Task) -> Task:
-    if task.name in TASKS:
-        raise ValueError(f"task {task.name!r} is registered twice")
-    TASKS[task.name] = task
-    return task
+    """Add a task (a :class:`Task` instance) under its ``name``; a name taken already is an error."""
+    if not isinstance(task, Task):
+        raise RegistryError(f"register_task expects a Task instance, got {type(task).__name__}")
+    return TASKS.register(task.name, task, origin=type(task).__module__)
 
 
 def get_task(name: str) -> Task:
-    _load_builtin()
     if name.startswith(HARNESS_PREFIX):  # any lm-evaluation-harness task, resolved when the run is checked
         from unlearn.evaluation.tasks.harness import HarnessTask
 
-        return TASKS.setdefault(name, HarnessTask(name))
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown eval.task {name!r}; registered tasks: {', '.join(_builtin())}, or "
-                          f"{HARNESS_PREFIX}<task>[,<task>…] for lm-evaluation-harness tasks (see unlearn tasks)") \
-            from None
+        if name not in TASKS:
+            TASKS.register(name, HarnessTask(name))
+    return TASKS.get_entry(name)
 
 
 def describe_tasks() -> str:
@@ -45,11 +48,6 @@ def describe_tasks() -> str:
 
 def _builtin() -> list[str]:
     return [name for name in TASKS if not name.startswith(HARNESS_PREFIX)]
-
-
-def _load_builtin() -> None:
-    """Import the built-in task modules (each registers itself)."""
-    from unlearn.evaluation.tasks import multiple_choice, muse, real_world, tofu, tofu_mia  # noqa: F401
 
 
 __all__ = ["TASKS", "EvalResult", "Task", "describe_tasks", "get_task", "register"]
