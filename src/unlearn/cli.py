@@ -57,6 +57,9 @@ def _add_run_dir_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unlearn",
+        epilog="Plugins (docs/extending.md): --plugin MODULE_OR_FILE (repeatable, anywhere on the line) or "
+               "plugins=[a,b] load code that registers methods, tasks, attacks or scenarios; installed plugins "
+               "(entry points) load by themselves.",
         description="Machine unlearning for LLMs: fine-tune, unlearn (forget objective × regularizer), evaluate.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -446,7 +449,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the plugin specs of ``--plugin X`` / ``--plugin=X`` / ``plugins=[a,b]``, the other arguments): plugins load
+    before the command line is parsed, so that their names are known everywhere."""
+    specs, rest, i = [], [], 0
+    while i < len(argv):
+        item = argv[i]
+        if item == "--plugin":
+            if i + 1 >= len(argv):
+                raise UnlearnError("--plugin needs a module name or a .py file")
+            specs.append(argv[i + 1])
+            i += 2
+            continue
+        if item.startswith("--plugin="):
+            specs.append(item.partition("=")[2])
+        elif item.partition("=")[0].strip() == "plugins" and "=" in item:
+            value = item.partition("=")[2].strip()
+            value = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+            specs += [v.strip().strip("'\"") for v in value.split(",") if v.strip()]
+        else:
+            rest.append(item)
+        i += 1
+    return specs, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    from unlearn.plugins import load_plugins
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        specs, argv = split_plugins(argv)
+        load_plugins(specs)
+    except UnlearnError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args = parse_args(argv)
     try:
         return COMMANDS[args.command](args)

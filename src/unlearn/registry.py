@@ -33,7 +33,7 @@ class Registry(Mapping[str, T], Generic[T]):
         self.hint = hint
         self.fold_case = fold_case  # False where names are paths (a harness task file)
         self._loader = loader
-        self._loaded = loader is None
+        self._loaded = False
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._origin: dict[str, str] = {}
@@ -114,5 +114,8 @@ class Registry(Mapping[str, T], Generic[T]):
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True  # first, so a loader that reads the registry does not recurse
-            assert self._loader is not None
-            self._loader()
+            if self._loader is not None:
+                self._loader()
+            from unlearn.plugins import load_entry_points
+
+            load_entry_points()  # installed plugins, once per process, whoever reads a registry first

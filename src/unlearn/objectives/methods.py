@@ -202,16 +202,18 @@ def _build_weight_edit(key: str, forget_params: dict[str, Any], retain_params: d
 
 def describe_registry() -> str:
     """Human-readable list of objectives, regularizers, weight-edit methods and recipes (``unlearn methods``)."""
-    def entry(n: str, c: Any) -> str:
+    def entry(registry: Any, n: str, c: Any) -> str:
         params = describe_params(c)
-        return f"  {n:12s} {c.summary}" + (f"\n  {'':12s} parameters: {params}" if params else "")
+        origin = registry.origin(n)
+        plugin = "" if origin.startswith("unlearn.") else f" [plugin: {origin}]"
+        return f"  {n:12s} {c.summary}{plugin}" + (f"\n  {'':12s} parameters: {params}" if params else "")
 
     lines = ["Forget objectives (loss methods are FORGET+REGULARIZER; parameters in the forget section):"]
-    lines += [entry(n, c) for n, c in FORGET_OBJECTIVES.items()]
+    lines += [entry(FORGET_OBJECTIVES, n, c) for n, c in FORGET_OBJECTIVES.items()]
     lines.append("Regularizers (parameters in the retain section):")
-    lines += [entry(n, c) for n, c in REGULARIZERS.items()]
+    lines += [entry(REGULARIZERS, n, c) for n, c in REGULARIZERS.items()]
     lines.append("Weight-edit methods (parameters in the forget section):")
-    lines += [entry(n, c) for n, c in WEIGHT_EDIT_METHODS.items()]
+    lines += [entry(WEIGHT_EDIT_METHODS, n, c) for n, c in WEIGHT_EDIT_METHODS.items()]
     lines.append("Recipes (method.recipe=auto picks the default variant for the run's task and forget split):")
     lines.append(describe_recipes())
     return "\n".join(lines)

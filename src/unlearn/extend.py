@@ -1,0 +1,78 @@
+"""The extension API: everything a plugin needs to add a forget objective, a regularizer, a weight-edit method, an
+evaluation task, an attack or a scenario without touching the package (docs/extending.md).
+
+A plugin is a module that calls these ``register_*`` functions when imported; :mod:`unlearn.plugins` says how it is
+found (entry points, ``--plugin``, :data:`unlearn.plugins.ENV`). What it registers is then usable wherever a
+built-in is: ``unlearn run method=mine+gd``, sweeps, attacks, reports, ``unlearn methods`` and ``unlearn tasks``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from unlearn.attacks import Attack, register_attack
+from unlearn.evaluation.tasks import register as _register_task
+from unlearn.evaluation.tasks.base import EvalResult, MetricSpec, SetSpec, Task
+from unlearn.objectives import forget as forget_losses
+from unlearn.objectives import retain as retain_losses
+from unlearn.objectives.components import (
+    FORGET_OBJECTIVES,
+    REGULARIZERS,
+    ForgetObjective,
+    Objective,
+    Regularizer,
+    param,
+)
+from unlearn.objectives.needs import Need, StepInputs
+from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
+from unlearn.plugins import load_plugins
+from unlearn.registry import Registry, RegistryError
+from unlearn.scenarios import register_scenario
+
+
+def _check_objective(cls: Any, base: type, what: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise RegistryError(f"register_{what} expects a subclass of {base.__name__}, got {cls!r}")
+    for attr in ("name", "summary"):
+        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
+            raise RegistryError(f"{cls.__name__} needs a class attribute {attr!r} (a non-empty string)")
+    if "+" in cls.name:
+        raise RegistryError(f"{cls.__name__}.name {cls.name!r}: '+' joins a forget objective and a regularizer")
+    if not dataclasses.is_dataclass(getattr(cls, "Params", None)):
+        raise RegistryError(f"{cls.__name__}.Params must be a dataclass of param(...) fields (or inherit the "
+                            "empty one)")
+
+
+def _register(registry: Registry, cls: Any, base: type, what: str, aliases: tuple[str, ...]) -> Any:
+    _check_objective(cls, base, what)
+    return registry.register(cls.name, cls, aliases=aliases, origin=cls.__module__)
+
+
+def register_forget_objective(cls: type[ForgetObjective], aliases: tuple[str, ...] = ()) -> type[ForgetObjective]:
+    """Add a forget objective; usable as a decorator. ``cls.name`` then composes with every regularizer
+    (``name+gd``, ``name+kl``, …)."""
+    return _register(FORGET_OBJECTIVES, cls, ForgetObjective, "forget_objective", aliases)
+
+
+def register_regularizer(cls: type[Regularizer], aliases: tuple[str, ...] = ()) -> type[Regularizer]:
+    """Add a retain regularizer; usable as a decorator."""
+    return _register(REGULARIZERS, cls, Regularizer, "regularizer", aliases)
+
+
+def register_weight_edit(cls: type[WeightEditMethod], aliases: tuple[str, ...] = ()) -> type[WeightEditMethod]:
+    """Add a weight-edit method (like ``task_vector``); usable as a decorator."""
+    return _register(WEIGHT_EDIT_METHODS, cls, WeightEditMethod, "weight_edit", aliases)
+
+
+def register_task(task: Task) -> Task:
+    """Add an evaluation task (an instance of a :class:`Task` subclass); ``eval.task=<its name>`` then selects it."""
+    return _register_task(task)
+
+
+__all__ = [
+    "Attack", "EvalResult", "ForgetObjective", "MetricSpec", "Need", "Objective", "Regularizer", "SetSpec",
+    "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins", "param", "register_attack",
+    "register_forget_objective", "register_regularizer", "register_scenario", "register_task",
+    "register_weight_edit", "retain_losses",
+]
