@@ -1,0 +1,31 @@
+"""`unlearn sequential`: unlearn a sequence of forget requests, each from the previous result (MUSE sustainability;
+default requests sust/forget_1..4), with KnowMem after each."""
+
+from __future__ import annotations
+
+import argparse
+
+from unlearn.cli.options import add_config_args
+
+NAME = "sequential"
+HELP = ("unlearn a sequence of forget requests, each from the previous result (MUSE sustainability; default "
+        "requests sust/forget_1..4), with KnowMem after each")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_config_args(p)
+    p.add_argument("--requests", help="comma-separated forget corpora (default: sust/forget_1,…,sust/forget_4)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from unlearn.config import RunConfig, load_config
+    from unlearn.experiments.common import quiet_libraries
+    from unlearn.experiments.sequential import DEFAULT_REQUESTS, format_sequential, run_sequential
+
+    quiet_libraries()
+    cfg = load_config(RunConfig, args.config, args.overrides)
+    requests = [r.strip() for r in args.requests.split(",") if r.strip()] if args.requests else DEFAULT_REQUESTS
+    result = run_sequential(cfg, requests)
+    print(format_sequential(result))
+    print(f"results: {cfg.output_dir}/sequential.json, sequential.md")
+    return 0
