@@ -62,3 +62,16 @@ def test_formulas_doc_anchors_cited_from_src_exist():
     cited = {a for p in (ROOT / "src").rglob("*.py")
              for a in re.findall(r"docs/formulas\.md#([\w-]+)", p.read_text(encoding="utf-8"))}
     assert cited and cited <= anchors, sorted(cited - anchors)
+
+
+def test_the_readme_is_a_door():
+    """≤ 12 KB, nothing a newcomer does not have (no ../shared), and every docs page reachable from its index."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode()) <= 12_000
+    assert "../shared" not in readme
+    pages = {p.name for p in (root / "docs").glob("*.md")}
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", readme))
+    assert pages <= linked, sorted(pages - linked)
+    for page in (root / "docs").glob("*.md"):  # no page points users at a folder they do not have
+        assert "../shared" not in page.read_text(encoding="utf-8"), page.name
