@@ -314,7 +314,6 @@ def test_attacks_refuse_unfinished_and_read_only_runs_before_any_model_loads(fin
     import os
     import shutil
 
-    from unlearn.attacks import target
 
     unfinished = tmp_path / "unfinished"
     shutil.copytree(finetuned, unfinished)
@@ -329,7 +328,7 @@ def test_attacks_refuse_unfinished_and_read_only_runs_before_any_model_loads(fin
         folder.chmod(0o555)
     if os.geteuid() == 0:  # root may write anywhere: let the check see the directory as a user would
         real_access = os.access
-        monkeypatch.setattr(target.os, "access",
+        monkeypatch.setattr(os, "access",
                             lambda p, mode: not Path(p).is_relative_to(locked) and real_access(p, mode))
     try:
         assert main(["attack", "leak", str(locked), "k=1"]) == 2

@@ -30,7 +30,7 @@ from unlearn.errors import ConfigError, UnlearnError
 ENTRY_POINT_GROUPS = ("unlearn.methods", "unlearn.tasks", "unlearn.attacks", "unlearn.scenarios")
 ENV = "UNLEARN_PLUGINS"
 
-_loaded: dict[str, ModuleType | object] = {}
+_loaded: dict[str, ModuleType] = {}
 _entry_points_done = False
 
 
@@ -83,9 +83,6 @@ def load_entry_points() -> None:
     _entry_points_done = True
     for group in ENTRY_POINT_GROUPS:
         for ep in importlib.metadata.entry_points(group=group):
-            key = f"{group}:{ep.name}={ep.value}"
-            if key in _loaded:
-                continue
             where = f"entry point {ep.name!r} of group {group}" + (f" ({ep.dist.name})" if ep.dist else "")
             try:
                 loaded = ep.load()
@@ -95,7 +92,6 @@ def load_entry_points() -> None:
                 raise PluginError(f"plugin {where}: {err}") from None
             except Exception as err:
                 raise PluginError(f"plugin {where} failed to import ({_first_line(err)})") from None
-            _loaded[key] = loaded
 
 
 def env_plugins() -> list[str]:
@@ -111,8 +107,3 @@ def load_plugins(specs: Sequence[str] = ()) -> None:
     if given:
         known = env_plugins()
         os.environ[ENV] = os.pathsep.join([*known, *(s for s in given if s not in known)])
-
-
-def loaded_plugins() -> list[str]:
-    """What this process has loaded (for provenance and `unlearn methods`)."""
-    return list(_loaded)

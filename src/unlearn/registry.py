@@ -31,7 +31,7 @@ class Registry(Mapping[str, T], Generic[T]):
                  fold_case: bool = True):
         self.kind = kind
         self.hint = hint
-        self.fold_case = fold_case  # False where names are paths (a harness task file)
+        self.fold_case = fold_case  # False keeps names as given (task names were always case-sensitive)
         self._loader = loader
         self._loaded = False
         self._entries: dict[str, T] = {}
@@ -40,8 +40,8 @@ class Registry(Mapping[str, T], Generic[T]):
 
     # -- writing -------------------------------------------------------------------------------------------
     def register(self, name: str, entry: T, *, aliases: tuple[str, ...] = (), origin: str = "") -> T:
-        """Add ``entry`` under ``name`` (lower-cased) and ``aliases``; returns ``entry`` so it can end a class
-        body's module (``register("mine", Mine)``)."""
+        """Add ``entry`` under ``name`` and ``aliases``; returns ``entry``, so that it serves as a class
+        decorator's body."""
         key = self._key(name)
         if not key:
             raise RegistryError(f"a {self.kind} needs a non-empty name")
@@ -77,17 +77,12 @@ class Registry(Mapping[str, T], Generic[T]):
         known = [*self._entries, *self._aliases]
         close = difflib.get_close_matches(self._key(name), known, n=3, cutoff=0.6)
         guess = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        names = [n for n in self._entries if not n.startswith("lm_eval:")]  # not the harness tasks resolved so far
-        return f"unknown {self.kind} {name!r}; {guess}known: {', '.join(names)}" + (f" ({self.hint})" if self.hint
-                                                                                   else "")
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"unknown {self.kind} {name!r}; {guess}known: {', '.join(self._entries)}{hint}"
 
     def origin(self, name: str) -> str:
         """The module that registered ``name``."""
         return self._origin[self.canonical(name)]
-
-    def aliases(self) -> dict[str, str]:
-        self._load()
-        return dict(self._aliases)
 
     def __getitem__(self, name: str) -> T:
         key = self.canonical(name)

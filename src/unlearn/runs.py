@@ -35,6 +35,15 @@ SCHEMA_VERSION = 1
 STAGES = ("finetune", "unlearn", "eval")
 
 
+def unwritable_ancestor(folder: Path) -> Path | None:
+    """The existing directory that would refuse ``folder`` (itself, or the nearest ancestor that exists when it
+    does not yet), or None when ``folder`` can be written or created."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    return None if probe.is_dir() and os.access(probe, os.W_OK | os.X_OK) else probe
+
+
 def _inside(path: Path, container: Path) -> bool:
     """``path`` is ``container`` or lies below it, compared both as written and with symlinks resolved."""
     pairs = ((path.absolute(), container.absolute()), (path.resolve(), container.resolve()))
@@ -273,10 +282,8 @@ class RunDirectory:
         """One clear line, before any compute, when the directory cannot be written (nothing is created)."""
         if self.path.exists() and not self.path.is_dir():
             raise UnlearnError(f"output_dir {self.path} is a file, not a directory")
-        probe = self.path
-        while not probe.exists():
-            probe = probe.parent
-        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        probe = unwritable_ancestor(self.path)
+        if probe is not None:
             raise UnlearnError(f"output_dir {self.path} is not writable ({probe} does not allow writing)")
 
     def holds_config(self, config_text: str) -> bool:

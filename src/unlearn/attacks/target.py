@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from unlearn.data.records import QARecord
 from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import ConfigError, DataError, UnlearnError
 from unlearn.experiments.common import with_task_defaults
-from unlearn.runs import RunDirectory
+from unlearn.runs import RunDirectory, unwritable_ancestor
 
 log = logging.getLogger("unlearn")
 
@@ -32,10 +31,8 @@ def command_line_trust(overrides: Sequence[str]) -> bool:
 
 def writable(folder: Path) -> None:
     """One line, before any model loads, when results cannot be written into ``folder`` (created or not)."""
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
+    probe = unwritable_ancestor(folder)
+    if probe is not None:
         raise UnlearnError(f"{folder} cannot be written ({probe} is read-only for this user): the attack's results "
                            "go there; make it writable or copy the run directory")
 

@@ -63,6 +63,14 @@ def yaml_problem(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
+def flat_keys(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted keys (``{"train": {"lr": 1}}`` → ``{"train.lr": 1}``); an empty mapping is a
+    value of its own, so ``forget: {}`` and no ``forget`` key differ."""
+    if isinstance(node, dict) and node:
+        return {k: v for key, value in node.items() for k, v in flat_keys(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
 # ------------------------------------------------------------------------------------------ checks
 def check(ok: bool, key: str, requirement: str, value: Any) -> None:
     """Raise ``ConfigError("KEY must REQUIREMENT, got VALUE")`` unless ``ok``."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn.data.files import read_utf8
+from unlearn.data.records import row_location
 from unlearn.errors import ConfigError, DataError
 
 LETTERS = ("A", "B", "C", "D")
@@ -71,12 +72,6 @@ def mc_question(row: object, where: str, subject: str = "", source: str | None =
                       subject)
 
 
-def _where(path: Path, row: int, line: int | None) -> str:
-    """Where a question sits: its row (0-based, as for TOFU's record files and in the ``id`` of evaluation rows) and
-    its line in the file where the layout has lines — the same count in JSON, JSON lines and CSV."""
-    return f"{path}: row {row}" + (f" (line {line})" if line is not None else "")
-
-
 def read_wmdp(path: str | Path) -> list[MCQuestion]:
     """A WMDP question file: a JSON list (or JSON lines) of ``{question, choices, answer}``."""
     path = Path(path)
@@ -98,7 +93,7 @@ def read_wmdp(path: str | Path) -> list[MCQuestion]:
         rows = [(row, None) for row in whole]
     if not rows:
         raise DataError(f"{path}: expected a non-empty list of questions")
-    return [mc_question(row, _where(path, i, line), source=f"{path}:{i}") for i, (row, line) in enumerate(rows)]
+    return [mc_question(row, row_location(path, i, line), source=f"{path}:{i}") for i, (row, line) in enumerate(rows)]
 
 
 def read_mmlu_csv(path: str | Path, subject: str) -> list[MCQuestion]:
@@ -111,7 +106,7 @@ def read_mmlu_csv(path: str | Path, subject: str) -> list[MCQuestion]:
         line = reader.line_num
         if not row or (line == 1 and [c.strip().lower() for c in row][:1] == ["question"]):
             continue
-        where = _where(path, len(out), line)
+        where = row_location(path, len(out), line)
         if len(row) != 6:
             raise DataError(f"{where} has {len(row)} columns, expected 6 (question, four choices, answer)")
         out.append(mc_question({"question": row[0], "choices": row[1:5], "answer": row[5]}, where, subject,

@@ -38,7 +38,9 @@ _KNOWN = {"question", "answer", "paraphrased_answer", "perturbed_answer", "optio
           "option4"}
 
 
-def _where(path: str, row: int, line: int | None) -> str:
+def row_location(path: object, row: int, line: int | None) -> str:
+    """Where a record sits, the one way every reader says it: its row (0-based, the ``file:row`` of sources) and,
+    where the layout has lines (JSON lines, CSV), its line."""
     return f"{path}: row {row}" + (f" (line {line})" if line is not None else "")
 
 
@@ -64,7 +66,7 @@ def record_from_dict(
 
     ``require`` names extra fields this split must have (e.g. ``perturbed_answer`` for eval splits).
     """
-    where = _where(path, row, line)
+    where = row_location(path, row, line)
     if not isinstance(raw, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(raw).__name__}")
     question = _require_text(raw, "question", where)

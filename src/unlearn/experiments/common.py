@@ -18,6 +18,7 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig, dump_yaml, to_dict
+from unlearn.config.parsing import flat_keys
 from unlearn.data.benchmarks import BENCHMARK_DATA, Benchmark
 from unlearn.data.formatting import ChatFormatter
 from unlearn.errors import ConfigError, DataError, UnlearnError
@@ -266,16 +267,7 @@ FINGERPRINT_IGNORES = ("output_dir", "progress", "save_model", "train.save_every
 def fingerprint(cfg: RunConfig) -> dict[str, Any]:
     """The resolved configuration as flat dotted keys, minus :data:`FINGERPRINT_IGNORES`: what a checkpoint
     belongs to. Resuming under another fingerprint is refused, naming the keys that differ."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.")
-        else:
-            flat[prefix[:-1]] = node
-
-    walk(json.loads(json.dumps(to_dict(cfg))), "")  # as a checkpoint stores it (tuples become lists)
+    flat = flat_keys(json.loads(json.dumps(to_dict(cfg))))  # as a checkpoint stores it (tuples become lists)
     return {k: v for k, v in flat.items() if k not in FINGERPRINT_IGNORES}
 
 
@@ -345,12 +337,14 @@ class RunSetup:
             raise ConfigError("--resume continues the run in output_dir and --overwrite replaces it: choose one")
         if self.resume:
             self._check_resume()
-        elif run.holds_run(self.inputs) and not run.has_marker():
-            found = _listing(run.removable(self.inputs))
-            raise UnlearnError(f"{run.path} holds {found} but no run of unlearn (no {RunDirectory.CONFIG}): nothing "
-                               "there is removed or replaced, even with --overwrite; choose another output_dir")
-        elif run.holds_run(self.inputs) and not self.overwrite:
-            removed = f" (--overwrite removes {_listing(run.removable(self.inputs))}{self._kept()})"
+            return self
+        removable = run.removable(self.inputs)  # a run's files here, the command's inputs aside
+        if removable and not run.has_marker():
+            raise UnlearnError(f"{run.path} holds {_listing(removable)} but no run of unlearn (no "
+                               f"{RunDirectory.CONFIG}): nothing there is removed or replaced, even with --overwrite; "
+                               "choose another output_dir")
+        if removable and not self.overwrite:
+            removed = f" (--overwrite removes {_listing(removable)}{self._kept()})"
             if run.is_complete():
                 raise UnlearnError(f"{run.path} holds a finished run ({RunDirectory.METRICS}); add --overwrite to "
                                    f"replace it{removed}, or choose another output_dir")

@@ -4,21 +4,15 @@ it. A stage's identity is its resolved configuration, not where it lives: a copi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import yaml
 
+from unlearn.config.parsing import flat_keys
 from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
 
 LOCATION_KEYS = ("output_dir",)
 """Keys that say where a run is, not what it is: ignored when a stage's configuration is compared."""
-
-
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict) and node:
-        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: node}
 
 
 def config_difference(run: RunDirectory, config_text: str) -> list[str]:
@@ -34,7 +28,7 @@ def config_difference(run: RunDirectory, config_text: str) -> list[str]:
         current = None
     if not isinstance(stored, dict) or not isinstance(current, dict):
         return [] if run.holds_config(config_text) else [RunDirectory.CONFIG]
-    a, b = (_flat({k: v for k, v in c.items() if k not in LOCATION_KEYS}) for c in (stored, current))
+    a, b = (flat_keys({k: v for k, v in c.items() if k not in LOCATION_KEYS}) for c in (stored, current))
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 

@@ -28,26 +28,24 @@ def register(task: Task) -> Task:
     return TASKS.register(task.name, task, origin=type(task).__module__)
 
 
+_HARNESS: dict[str, Task] = {}
+"""``lm_eval:…`` tasks, made on first use: any harness task is one, so they are not registered names."""
+
+
 def get_task(name: str) -> Task:
     if name.startswith(HARNESS_PREFIX):  # any lm-evaluation-harness task, resolved when the run is checked
         from unlearn.evaluation.tasks.harness import HarnessTask
 
-        if name not in TASKS:
-            TASKS.register(name, HarnessTask(name))
+        return _HARNESS.setdefault(name, HarnessTask(name))
     return TASKS.get_entry(name)
 
 
 def describe_tasks() -> str:
-    _load_builtin()
-    ordered = sorted((TASKS[n] for n in _builtin()), key=lambda t: (t.name != "tofu", t.data_kind != "tofu"))
+    ordered = sorted(TASKS.values(), key=lambda t: (t.name != "tofu", t.data_kind != "tofu"))
     from unlearn.evaluation.tasks.harness import SUMMARY
 
     harness = f"{HARNESS_PREFIX}<task>[,<task>…]: {SUMMARY}"
     return "\n\n".join([*(task.describe() for task in ordered), harness])  # the default first
-
-
-def _builtin() -> list[str]:
-    return [name for name in TASKS if not name.startswith(HARNESS_PREFIX)]
 
 
 __all__ = ["TASKS", "EvalResult", "Task", "describe_tasks", "get_task", "register"]
