@@ -12,10 +12,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from unlearn.data.fictitious import generate_benchmark, training_texts
 from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
+from unlearn.tasks.tofu.embedded import generate_benchmark, training_texts
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TOFU_DIR = SHARED / "data" / "tofu"
@@ -61,7 +61,7 @@ def forget10_parts(bench_dir, tokenizer):
     from unlearn.data.idk import builtin_idk_templates
     from unlearn.data.pairing import pair_forget_items
     from unlearn.data.parts import QASource
-    from unlearn.data.tofu import TofuData
+    from unlearn.tasks.tofu.data import TofuData
 
     data = TofuData(bench_dir)
     forget, retain = data.forget_split("forget10"), data.retain_split("forget10")

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from unlearn.errors import ModelError
-from unlearn.evaluation import closer_look as C
 from unlearn.evaluation.aux_models import NLIClassifier, SentenceEmbedder, Unavailable, load_embedder, load_nli
-from unlearn.evaluation.tofu_metrics import SetSamples, aggregate, bootstrap_ci
+from unlearn.tasks.tofu import closer_look as C
+from unlearn.tasks.tofu.metrics import SetSamples, aggregate, bootstrap_ci
 
 
 def test_token_entropy_by_hand():

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import TOFU_DIR
 from unlearn.data.files import read_records, read_text_lines
 from unlearn.data.pairing import pair_forget_items
-from unlearn.data.tofu import TofuData, retain_split_for
 from unlearn.errors import DataError
-from unlearn.evaluation.tasks.tofu import TOFU
+from unlearn.tasks.tofu.data import TofuData, retain_split_for
+from unlearn.tasks.tofu.task import TOFU
 
 ROWS = [{"question": f"q{i}?", "answer": f"a{i}."} for i in range(5)]
 
@@ -138,7 +138,7 @@ def test_pairing_rejects_empty_forget_set():
 
 @pytest.mark.skipif(not TOFU_DIR.is_dir(), reason="../shared/data/tofu not present")
 def test_tofu_subset(tmp_path):
-    from unlearn.data.tofu_subset import make_subset
+    from unlearn.tasks.tofu.subset import make_subset
 
     out, forget_name = make_subset(TOFU_DIR, tmp_path / "sub", n_authors=20, forget_authors=2)
     assert forget_name == "forget10"

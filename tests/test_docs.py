@@ -1,5 +1,5 @@
 """The configuration reference is rendered from the config dataclasses: every key, default and description of
-docs/configuration.md matches the code (regenerate with `python -m unlearn.config.docs docs/configuration.md`)."""
+docs/configuration.md matches the code (regenerate with `python -m unlearn.cli.config_docs docs/configuration.md`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from unlearn.cli.config_docs import config_classes, format_default, render_document, render_table
 from unlearn.config import RunConfig, known_keys
-from unlearn.config.docs import config_classes, format_default, render_document, render_table
 from unlearn.experiments.demo import DemoConfig
 from unlearn.experiments.demo_muse import MuseDemoConfig
 from unlearn.experiments.demo_wmdp import WmdpDemoConfig
@@ -21,7 +21,7 @@ DOC = ROOT / "docs" / "configuration.md"
 
 def test_configuration_md_is_rendered_from_the_code():
     text = DOC.read_text(encoding="utf-8")
-    assert render_document(text) == text, "run: python -m unlearn.config.docs docs/configuration.md"
+    assert render_document(text) == text, "run: python -m unlearn.cli.config_docs docs/configuration.md"
 
 
 @pytest.mark.parametrize("cls", [RunConfig, DemoConfig, MuseDemoConfig, WmdpDemoConfig, MarkovStudyConfig])

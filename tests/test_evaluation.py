@@ -10,16 +10,16 @@ import torch
 
 from unlearn.data.collate import pad_right
 from unlearn.data.formatting import ChatFormatter, EncodedSample
-from unlearn.data.tofu import TofuData
 from unlearn.errors import DataError
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_sequence_nll, shared_prompt_sequence_nll
-from unlearn.evaluation.tasks.tofu import TOFU
-from unlearn.evaluation.tofu_eval import EvalSettings, RetainReference, TofuEvaluator
-from unlearn.evaluation.tofu_metrics import model_utility_9
 from unlearn.io import read_json, read_jsonl
 from unlearn.objectives.sequence import sequence_stats
 from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks.tofu.data import TofuData
+from unlearn.tasks.tofu.evaluate import EvalSettings, RetainReference, TofuEvaluator
+from unlearn.tasks.tofu.metrics import model_utility_9
+from unlearn.tasks.tofu.task import TOFU
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from unlearn.data.fictitious import forget_author_count, generate_benchmark
-from unlearn.data.tofu import TofuData
-from unlearn.evaluation.tasks.tofu import TOFU
+from unlearn.tasks.tofu.data import TofuData
+from unlearn.tasks.tofu.embedded import forget_author_count, generate_benchmark
+from unlearn.tasks.tofu.task import TOFU
 
 
 def test_schema_and_splits(tmp_path):

@@ -13,10 +13,10 @@ import torch
 
 from unlearn.config import RunConfig, load_config
 from unlearn.errors import ConfigError
-from unlearn.evaluation import harness
-from unlearn.evaluation.tasks.harness import format_harness
 from unlearn.experiments.evaluate import run_evaluation
 from unlearn.models.loading import load_model_and_tokenizer
+from unlearn.tasks.lm_eval import harness
+from unlearn.tasks.lm_eval.task import format_harness
 
 pytest.importorskip("lm_eval", reason="the [lm-eval] extra (installed by `make install`)")
 

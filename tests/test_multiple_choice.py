@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from tests.conftest import make_tiny
-from unlearn.data.multiple_choice import (
+from unlearn.errors import ConfigError, DataError
+from unlearn.models.tiny import train_tokenizer
+from unlearn.tasks.multiple_choice.data import (
     CATEGORY_OF,
     MMLU_SUBJECTS,
     MCQuestion,
@@ -20,9 +22,7 @@ from unlearn.data.multiple_choice import (
     read_mmlu_csv,
     read_wmdp,
 )
-from unlearn.errors import ConfigError, DataError
-from unlearn.evaluation.multiple_choice import mc_prompt, option_logprobs
-from unlearn.models.tiny import train_tokenizer
+from unlearn.tasks.multiple_choice.scoring import mc_prompt, option_logprobs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 Q = MCQuestion("What is 2+2?", ("3", "4", "5", "6"), 1, "x", "elementary_mathematics")
@@ -231,7 +231,7 @@ def test_every_description_is_the_installed_harness_s_own():
     """Our prompts take each task's description line from HARNESS_TOPICS; the harness's task configs are the truth."""
     import yaml
 
-    from unlearn.evaluation.multiple_choice import DESCRIPTION, HARNESS_TOPICS
+    from unlearn.tasks.multiple_choice.scoring import DESCRIPTION, HARNESS_TOPICS
 
     lm_eval = pytest.importorskip("lm_eval")
     tasks = Path(lm_eval.__file__).parent / "tasks"

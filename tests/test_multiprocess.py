@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 from unlearn.cli import main
 from unlearn.data.idk import builtin_idk_templates
 from unlearn.data.pairing import pair_forget_items
-from unlearn.data.tofu import TofuData
 from unlearn.io import read_json, read_jsonl
+from unlearn.tasks.tofu.data import TofuData
 
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
 

@@ -11,15 +11,15 @@ import pytest
 
 from unlearn.cli import main
 from unlearn.config import RunConfig, load_config
-from unlearn.data.fictitious_news import generate_news_benchmark, news_training_texts
-from unlearn.data.muse import MuseData
 from unlearn.data.text import chunk_stream, encode_text, read_texts, start_tokens
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation import mia
-from unlearn.evaluation.tasks.muse import cut_at_stops, knowmem_prompt, privleak, rouge_l_f1
 from unlearn.io import read_json, read_jsonl
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
+from unlearn.tasks.muse.data import MuseData
+from unlearn.tasks.muse.embedded import generate_news_benchmark, news_training_texts
+from unlearn.tasks.muse.task import cut_at_stops, knowmem_prompt, privleak, rouge_l_f1
 
 # ------------------------------------------------------------------------------------------ formulas by hand
 
@@ -150,7 +150,7 @@ def _cfg(root: Path, model: Path | str = "m", **values) -> RunConfig:
 
 
 def test_task_checks_before_any_model(news_dir, tmp_path):
-    from unlearn.evaluation.tasks import get_task
+    from unlearn.tasks import get_task
 
     task = get_task("muse")
     with pytest.raises(ConfigError, match=r"data.max_length must be at least 16"):
@@ -171,7 +171,7 @@ def test_task_checks_before_any_model(news_dir, tmp_path):
 
 def test_evaluator_data_errors(news_dir, tokenizer, tmp_path):
     from unlearn.data.formatting import ChatFormatter
-    from unlearn.evaluation.tasks import get_task
+    from unlearn.tasks import get_task
 
     formatter = ChatFormatter(tokenizer, "qa")
     small = generate_news_benchmark(tmp_path / "small", n_forget=4, n_retain=2, n_holdout=2)
@@ -184,7 +184,7 @@ def test_evaluator_data_errors(news_dir, tokenizer, tmp_path):
 
 
 def test_text_benchmark_needs_a_named_retain_corpus(news_dir):
-    from unlearn.data.benchmarks import TextBenchmark
+    from unlearn.tasks.training_data import TextBenchmark
 
     bench = TextBenchmark(_cfg(news_dir, data__forget_split="raw/forget"))
     with pytest.raises(ConfigError, match=r"data.retain_split is required"):
@@ -365,7 +365,7 @@ MUSE_NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mu
 def test_muse_news_copy_loads_as_the_task_expects(tokenizer):
     """Our copy of MUSE-News (retain QA and texts named retain2) through the muse_news task, no model needed."""
     from unlearn.data.formatting import ChatFormatter
-    from unlearn.evaluation.tasks import get_task
+    from unlearn.tasks import get_task
 
     cfg = _cfg(MUSE_NEWS, eval__task="muse_news", eval__max_rows={"verbmem_forget": 5, "privleak_forget": 4,
                                                                    "privleak_holdout": 4, "privleak_retain": 4})

@@ -13,12 +13,12 @@ import pytest
 from unlearn.cli import main
 from unlearn.config import RunConfig, load_config
 from unlearn.data.files import read_raw_rows
-from unlearn.data.real_world import check_layout, read_eval_records
 from unlearn.errors import ConfigError, DataError
-from unlearn.evaluation.tasks.real_world import NO_FORGET_QUALITY, score_real_world
-from unlearn.evaluation.tofu_eval import TextScorer
 from unlearn.io import read_json, write_jsonl
 from unlearn.scenarios.real_world import RealWorldConfig, with_own_answers
+from unlearn.tasks.real_world.data import check_layout, read_eval_records
+from unlearn.tasks.real_world.task import NO_FORGET_QUALITY, score_real_world
+from unlearn.tasks.tofu.evaluate import TextScorer
 
 
 class MatchEmbedder:
@@ -137,7 +137,7 @@ def test_bad_real_world_data_is_one_line_before_any_compute(bench_dir, tmp_path,
         load_config(RealWorldConfig, None, ["targets=golden"])
     cfg = load_config(RunConfig, None, ["task=real_world", f"data={bench_dir / 'real_world'}",
                                         f"eval.retain_reference={tmp_path}"])
-    from unlearn.evaluation.tasks import get_task
+    from unlearn.tasks import get_task
 
     with pytest.raises(ConfigError, match="no Forget Quality"):
         get_task("real_world").check(cfg)

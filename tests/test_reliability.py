@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import TOFU_DIR
 from unlearn.cli import main
 from unlearn.errors import DataError
-from unlearn.evaluation.tofu_eval import RetainReference
 from unlearn.io import atomic_dir
 from unlearn.runs import RunDirectory
+from unlearn.tasks.tofu.evaluate import RetainReference
 from unlearn.train.checkpoint import Checkpoint, CheckpointError
 
 
@@ -94,7 +94,7 @@ def test_unwritable_output_dir_is_one_line_before_the_model_loads(capsys, common
 
 def _interrupted_run(common, out, monkeypatch, method="npo+gd"):
     """A run killed after training (during the final evaluation): a checkpoint, no metrics.json."""
-    from unlearn.evaluation import tofu_eval
+    from unlearn.tasks.tofu import evaluate as tofu_eval
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt

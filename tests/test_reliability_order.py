@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_reliability import _error
-from unlearn.data.fictitious_news import generate_news_benchmark
+from unlearn.tasks.muse.embedded import generate_news_benchmark
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from scipy import stats
 from unlearn.cli import main
 from unlearn.errors import UnlearnError
 from unlearn.io import read_jsonl
-from unlearn.reporting import plots, report, weights
+from unlearn.rendering import plots
+from unlearn.reporting import report, weights
 
 ES_REASON = "NLI classifier is not available offline"
 N = 8

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import TOFU_DIR
-from unlearn.evaluation import tofu_metrics as M
-from unlearn.evaluation.tofu_log import load_eval_log, log_from_samples, set_samples_from_log
+from unlearn.tasks.tofu import metrics as M
+from unlearn.tasks.tofu.log import load_eval_log, log_from_samples, set_samples_from_log
 
 REF_LOG = TOFU_DIR / "reference_eval" / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01" / "eval_log_aggregated.json"
 

@@ -10,15 +10,15 @@ import pytest
 from tests.conftest import make_tiny
 from unlearn.cli import main
 from unlearn.config import RunConfig, load_config
-from unlearn.data.fictitious_wmdp import FORGET_TOPIC, generate_wmdp_benchmark, mc_text, wmdp_training_texts
-from unlearn.data.multiple_choice import present_subjects, read_mmlu, read_wmdp
 from unlearn.data.text import chunk_texts, read_texts, start_tokens
 from unlearn.errors import ConfigError
-from unlearn.evaluation.multiple_choice import mc_prompt
-from unlearn.evaluation.tasks import get_task
 from unlearn.io import read_json
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import train_tokenizer
+from unlearn.tasks import get_task
+from unlearn.tasks.multiple_choice.data import present_subjects, read_mmlu, read_wmdp
+from unlearn.tasks.multiple_choice.embedded import FORGET_TOPIC, generate_wmdp_benchmark, mc_text, wmdp_training_texts
+from unlearn.tasks.multiple_choice.scoring import mc_prompt
 
 
 @pytest.fixture(scope="module")

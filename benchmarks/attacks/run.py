@@ -123,8 +123,8 @@ def tables(results: dict[str, dict[str, dict]]) -> list[str]:
 
 
 def plots(results: dict[str, dict[str, dict]], out: Path) -> list[Path]:
-    from unlearn.attacks.report import relearn_series
-    from unlearn.reporting.plots import plot_leak_curves, plot_relearn_curves
+    from unlearn.rendering.plots import plot_leak_curves, plot_relearn_curves
+    from unlearn.reporting.attacks import relearn_series
 
     drawn = []
     if "leak" in results:

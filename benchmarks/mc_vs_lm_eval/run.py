@@ -74,7 +74,7 @@ def harness_description(task: str) -> str:
 
 def write_tasks(out: Path, wmdp_rows: int, mmlu_rows: int) -> dict[str, list[dict]]:
     """The question subsets as JSON lists (one file per lm-eval task) and the task YAMLs; returns the rows."""
-    from unlearn.data.multiple_choice import read_mmlu, read_wmdp
+    from unlearn.tasks.multiple_choice.data import read_mmlu, read_wmdp
 
     tasks_dir = out / "tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
@@ -120,9 +120,9 @@ def run_lm_eval(model_dir: Path, out: Path, names: list[str], batch_size: int) -
 def run_ours(model_dir: Path, out: Path, rows: dict[str, list[dict]], batch_size: int) -> tuple[dict, float]:
     import torch
 
-    from unlearn.data.multiple_choice import MCQuestion
-    from unlearn.evaluation.multiple_choice import HARNESS_TOPICS, mc_prompt, option_logprobs
     from unlearn.models.loading import load_model_and_tokenizer
+    from unlearn.tasks.multiple_choice.data import MCQuestion
+    from unlearn.tasks.multiple_choice.scoring import HARNESS_TOPICS, mc_prompt, option_logprobs
 
     model, tokenizer = load_model_and_tokenizer(str(model_dir))
     model.eval()

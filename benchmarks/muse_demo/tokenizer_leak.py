@@ -17,9 +17,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from unlearn.data.fictitious_news import generate_news_benchmark, news_training_texts
 from unlearn.evaluation import mia
 from unlearn.models.tiny import train_tokenizer
+from unlearn.tasks.muse.embedded import generate_news_benchmark, news_training_texts
 
 
 def rows(seed: int, root: Path) -> list[tuple[str, float, float, float]]:

@@ -55,11 +55,11 @@ def measure_eval(model_name: str, data: str, rows: int, batch_size: int, max_len
     """Our evaluator and the per-sample loop on the same questions: samples/s of each, the largest loss difference
     and the number of identical generations."""
     from unlearn.data.formatting import ChatFormatter
-    from unlearn.data.tofu import EVAL_FIELDS, TofuData
     from unlearn.evaluation.generation import GenerationSettings
-    from unlearn.evaluation.tofu_eval import EvalSet, EvalSettings, TofuEvaluator
-    from unlearn.evaluation.tofu_sets import FORGET
     from unlearn.models.loading import load_model_and_tokenizer
+    from unlearn.tasks.tofu.data import EVAL_FIELDS, TofuData
+    from unlearn.tasks.tofu.evaluate import EvalSet, EvalSettings, TofuEvaluator
+    from unlearn.tasks.tofu.sets import FORGET
 
     path = MODELS.get(model_name, model_name)
     model, tokenizer = load_model_and_tokenizer(path)

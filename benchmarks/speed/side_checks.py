@@ -64,9 +64,9 @@ def prompts(rows: int, batch_size: int) -> None:
     from eval_vs_loop import MODELS
 
     from unlearn.data.formatting import ChatFormatter
-    from unlearn.data.tofu import EVAL_FIELDS, TofuData
     from unlearn.evaluation.likelihood import batched_sequence_nll, shared_prompt_sequence_nll
     from unlearn.models.loading import load_model_and_tokenizer
+    from unlearn.tasks.tofu.data import EVAL_FIELDS, TofuData
 
     model, tokenizer = load_model_and_tokenizer(MODELS["smollm2"])
     model.eval()

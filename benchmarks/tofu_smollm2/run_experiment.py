@@ -30,7 +30,6 @@ from typing import Any
 
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import merge, parse_overrides
-from unlearn.data.tofu_subset import make_subset
 from unlearn.experiments.common import quiet_libraries
 from unlearn.experiments.finetune import finetune_config_text, run_finetune
 from unlearn.experiments.stages import run_stage
@@ -38,6 +37,7 @@ from unlearn.experiments.unlearning import run_unlearning, unlearning_config_tex
 from unlearn.io import write_json, write_text
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory
+from unlearn.tasks.tofu.subset import make_subset
 
 HERE = Path(__file__).resolve().parent
 

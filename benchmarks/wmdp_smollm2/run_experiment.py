@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from unlearn.data.multiple_choice import read_mmlu_csv
+from unlearn.tasks.multiple_choice.data import read_mmlu_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"

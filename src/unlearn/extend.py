@@ -12,8 +12,6 @@ import dataclasses
 from typing import Any
 
 from unlearn.attacks import Attack, register_attack
-from unlearn.evaluation.tasks import register as _register_task
-from unlearn.evaluation.tasks.base import EvalResult, MetricSpec, SetSpec, Task
 from unlearn.objectives import forget as forget_losses
 from unlearn.objectives import retain as retain_losses
 from unlearn.objectives.components import (
@@ -29,6 +27,8 @@ from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
 from unlearn.plugins import load_plugins
 from unlearn.registry import Registry, RegistryError
 from unlearn.scenarios import register_scenario
+from unlearn.tasks import register as _register_task
+from unlearn.tasks.base import EvalResult, MetricSpec, SetSpec, Task
 
 
 def _check_objective(cls: Any, base: type, what: str) -> None:

@@ -117,7 +117,7 @@ class RunResults:
     """``metrics.json``: the task's aggregates plus what produced them.
 
     ``metrics`` holds the task's own aggregates (for TOFU: ``sets``, ``model_utility_9``, ``forget_quality``,
-    ``closer_look``, ``forget_quality_reference``; see :class:`unlearn.evaluation.tasks.tofu.TofuMetrics`); in the file
+    ``closer_look``, ``forget_quality_reference``; see :class:`unlearn.tasks.tofu.task.TofuMetrics`); in the file
     they sit at the top level, next to ``schema_version``, ``task``, ``run`` and ``seconds``.
     """
 

@@ -259,7 +259,7 @@ def main() -> None:
             raise SystemExit(f"{what} {path}: not found (see this script's docstring for where it comes from)")
     out = Path(args.out or f"runs/sweeps-tofu_smollm2-{args.scale}")
     if "subset" in scale:  # the first authors of TOFU with their own author-level forget split (forget10)
-        from unlearn.data.tofu_subset import make_subset
+        from unlearn.tasks.tofu.subset import make_subset
 
         if splits != ["forget10"]:
             raise SystemExit(f"--splits: the {args.scale} subset has one forget split, forget10")

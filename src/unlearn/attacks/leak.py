@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from unlearn.attacks.config import AttackConfig
 from unlearn.attacks.target import AttackTarget
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
-from unlearn.evaluation.tofu_metrics import rouge_l_recall
+from unlearn.tasks.tofu.metrics import rouge_l_recall
 
 
 def leak_at(hits: np.ndarray, k: int, j: int) -> np.ndarray:

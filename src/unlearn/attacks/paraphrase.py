@@ -18,12 +18,12 @@ from unlearn.attacks.config import AttackConfig
 from unlearn.attacks.target import AttackTarget
 from unlearn.data.records import QARecord
 from unlearn.errors import DataError
-from unlearn.evaluation.tasks import get_task
-from unlearn.evaluation.tofu_eval import EvalSet, TofuEvaluator
-from unlearn.evaluation.tofu_metrics import forget_quality
-from unlearn.evaluation.tofu_sets import FORGET
 from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer
 from unlearn.runs import RunDirectory
+from unlearn.tasks import get_task
+from unlearn.tasks.tofu.evaluate import EvalSet, TofuEvaluator
+from unlearn.tasks.tofu.metrics import forget_quality
+from unlearn.tasks.tofu.sets import FORGET
 
 VARIANTS = ("original", "paraphrased")
 METRICS = ("rouge", "prob", "truth_ratio")

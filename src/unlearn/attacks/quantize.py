@@ -109,7 +109,7 @@ def restored_share(quantized: float | None, unlearned: float | None, start: floa
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    from unlearn.evaluation.tasks.tofu import TofuMetrics
+    from unlearn.tasks.tofu.task import TofuMetrics
 
     return TofuMetrics.from_dict(metrics).headline()
 

@@ -122,7 +122,7 @@ def baseline_model(target: AttackTarget, given: str | None) -> tuple[str, Path] 
 def check_relearn(target: AttackTarget, settings: AttackConfig) -> None:
     """Everything relearning needs, before any model loads."""
     split = target.cfg.data.forget_split
-    from unlearn.data.tofu import TofuData
+    from unlearn.tasks.tofu.data import TofuData
 
     if not TofuData(target.cfg.data.root).split(split, ("question", "answer")):
         raise ConfigError(f"the forget split {split} in {target.cfg.data.root} is empty")
@@ -132,7 +132,7 @@ def check_relearn(target: AttackTarget, settings: AttackConfig) -> None:
 def run_relearn(target: AttackTarget, settings: AttackConfig, model: Any, formatter: Any,
                 device: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Relearn the run's model (and the baseline's) on every subset; (summary, one row per relearning × epoch)."""
-    from unlearn.data.tofu import TofuData
+    from unlearn.tasks.tofu.data import TofuData
 
     # relearning fine-tunes fresh copies of the saved weights (model and device are None: nothing loaded for it)
     cfg = target.cfg

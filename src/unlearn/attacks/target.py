@@ -14,10 +14,10 @@ from pathlib import Path
 
 from unlearn.config import RunConfig, load_config
 from unlearn.data.records import QARecord
-from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import ConfigError, DataError, UnlearnError
 from unlearn.experiments.common import with_task_defaults
 from unlearn.runs import RunDirectory, unwritable_ancestor
+from unlearn.tasks.tofu.data import EVAL_FIELDS, TofuData
 
 log = logging.getLogger("unlearn")
 

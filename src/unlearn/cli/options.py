@@ -28,9 +28,9 @@ def run_pipeline(args: argparse.Namespace, run: Callable) -> int:
     """Build a RunConfig from ``args``, run one pipeline (``run(cfg, args)`` returns the run directory), and print
     the task's summary of the results."""
     from unlearn.config import RunConfig, load_config
-    from unlearn.evaluation.tasks import get_task
     from unlearn.experiments.common import quiet_libraries
     from unlearn.runs import RunDirectory
+    from unlearn.tasks import get_task
 
     quiet_libraries()
     cfg = load_config(RunConfig, args.config, args.overrides)

@@ -6,7 +6,7 @@ the field is a list. A section that is a mapping (``forget``, ``method_overrides
 so per-method overrides use the same syntax as everything else: ``method_overrides.npo+gd.forget.beta=0.5``.
 
 Every field is declared with :func:`setting` (default + one-line documentation); ``docs/configuration.md`` is
-rendered from those declarations (:mod:`unlearn.config.docs`) and a test keeps the two identical. Field checks live
+rendered from those declarations (:mod:`unlearn.cli.config_docs`) and a test keeps the two identical. Field checks live
 in each dataclass's ``__post_init__`` and name the key, so a bad value is an error before any compute.
 """
 

@@ -19,17 +19,17 @@ from accelerate import Accelerator
 
 from unlearn.config import RunConfig, dump_yaml, to_dict
 from unlearn.config.parsing import flat_keys
-from unlearn.data.benchmarks import BENCHMARK_DATA, Benchmark
 from unlearn.data.formatting import ChatFormatter
 from unlearn.errors import ConfigError, DataError, UnlearnError
-from unlearn.evaluation import harness
-from unlearn.evaluation.tasks import Task, get_task
-from unlearn.evaluation.tasks.base import EvalResult, TaskEvaluator
-from unlearn.evaluation.tasks.harness import HarnessEvaluator, JoinedHarness, split_rows
 from unlearn.hub import hub_problem, looks_local
 from unlearn.models.loading import ResolvedModel, context_length, load_model_config, load_tokenizer, resolve_model
 from unlearn.models.loading import load_weights as load_model_weights
 from unlearn.runs import CommandInput, RunDirectory, RunInfo, RunResults
+from unlearn.tasks import Task, get_task
+from unlearn.tasks.base import EvalResult, TaskEvaluator
+from unlearn.tasks.lm_eval import harness
+from unlearn.tasks.lm_eval.task import HarnessEvaluator, JoinedHarness, split_rows
+from unlearn.tasks.training_data import BENCHMARK_DATA, Benchmark
 from unlearn.train.checkpoint import Checkpoint
 
 log = logging.getLogger("unlearn")

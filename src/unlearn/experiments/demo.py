@@ -22,11 +22,8 @@ import yaml
 
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, merge, setting
-from unlearn.data.fictitious import generate_benchmark, training_texts, write_general_task
 from unlearn.data.formatting import NAMED_TEMPLATES
-from unlearn.data.tofu import forget_percent
 from unlearn.errors import UnlearnError
-from unlearn.evaluation.tasks.tofu import TofuMetrics
 from unlearn.experiments.common import Timer
 from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
 from unlearn.experiments.finetune import finetune_config_text, run_finetune
@@ -36,6 +33,9 @@ from unlearn.io import write_json, write_text
 from unlearn.models.tiny import train_tokenizer
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks.tofu.data import forget_percent
+from unlearn.tasks.tofu.embedded import generate_benchmark, training_texts, write_general_task
+from unlearn.tasks.tofu.task import TofuMetrics
 
 DEFAULT_METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap"]
 

@@ -22,7 +22,6 @@ import yaml
 
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, merge, setting
-from unlearn.data.fictitious_news import TOKENIZER_CORPUS, generate_news_benchmark, news_training_texts
 from unlearn.experiments.common import Timer
 from unlearn.experiments.demo import DEMO_CONFIG, check_demo_output
 from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
@@ -31,9 +30,10 @@ from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
 from unlearn.models.tiny import train_tokenizer
-from unlearn.reporting.muse_report import MUSE_COLUMNS
 from unlearn.reporting.report import md_table, write_comparison
 from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks.muse.embedded import TOKENIZER_CORPUS, generate_news_benchmark, news_training_texts
+from unlearn.tasks.muse.report import MUSE_COLUMNS
 
 DEFAULT_METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "task_vector"]
 TASK = "muse"

@@ -1,6 +1,6 @@
 """``unlearn demo benchmark=wmdp``: the WMDP path on the embedded WMDP-style benchmark, on a CPU, in minutes.
 
-1. generate the benchmark (:mod:`unlearn.data.fictitious_wmdp`: a "hazardous" forget corpus, a retain corpus,
+1. generate the benchmark (:mod:`unlearn.tasks.multiple_choice.embedded`: a "hazardous" forget corpus, a retain corpus,
    four-option questions on both, stand-in MMLU) and train a tokenizer on its text;
 2. build a tiny Llama and fine-tune it on both corpora → the target;
 3. unlearn the forget corpus with each method (RMU, NPO+GD, SimNPO+GD; the retain corpus regularizes) and evaluate
@@ -26,7 +26,6 @@ import yaml
 
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, merge, setting
-from unlearn.data.fictitious_wmdp import generate_wmdp_benchmark, wmdp_training_texts
 from unlearn.experiments.common import Timer
 from unlearn.experiments.demo import DEMO_CONFIG, check_demo_output
 from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
@@ -37,9 +36,10 @@ from unlearn.io import write_json, write_text
 from unlearn.models.tiny import train_tokenizer
 from unlearn.objectives.components import RMU
 from unlearn.objectives.methods import build_method
-from unlearn.reporting import plots
+from unlearn.rendering import plots
 from unlearn.reporting.report import md_table
 from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks.multiple_choice.embedded import generate_wmdp_benchmark, wmdp_training_texts
 
 DEFAULT_METHODS = ["rmu", "npo+gd", "simnpo+gd"]
 TASK = "wmdp"

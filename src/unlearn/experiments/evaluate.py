@@ -8,7 +8,6 @@ from pathlib import Path
 
 from unlearn.config import RunConfig
 from unlearn.errors import ConfigError
-from unlearn.evaluation.tasks import get_task
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
@@ -28,6 +27,7 @@ from unlearn.experiments.common import (
     write_task_files,
 )
 from unlearn.runs import RunDirectory, RunInfo, RunResults
+from unlearn.tasks import get_task
 
 
 def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:

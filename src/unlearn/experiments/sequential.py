@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from unlearn.config import RunConfig
-from unlearn.data.benchmarks import TextBenchmark
 from unlearn.errors import ConfigError
 from unlearn.experiments.common import Timer, check_evaluation, open_data, with_task_defaults
 from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
-from unlearn.reporting import plots
+from unlearn.rendering import plots
 from unlearn.reporting.report import md_table
 from unlearn.runs import RunDirectory
+from unlearn.tasks.training_data import TextBenchmark
 
 DEFAULT_REQUESTS = tuple(f"sust/forget_{i}" for i in range(1, 5))
 METRICS = (("knowmem_f", "KnowMem forget ↓"), ("knowmem_r", "KnowMem retain ↑"), ("verbmem_f", "VerbMem forget ↓"),

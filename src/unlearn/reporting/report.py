@@ -2,7 +2,7 @@
 
 :func:`write_report` turns a run directory (its results, per-epoch rows, per-sample rows and configuration; see
 :mod:`unlearn.runs`) into its report with the TOFU table (Maini et al., Table 2 style, with 95 % bootstrap
-intervals), the closer-look table (TE, CS, ES, FE, MU-18), the figures of :mod:`unlearn.reporting.plots` and
+intervals), the closer-look table (TE, CS, ES, FE, MU-18), the figures of :mod:`unlearn.rendering.plots` and
 example generations (closer-look Tables 13/14). What cannot be drawn or computed is said, with the
 reason, never replaced by a different number. :func:`write_comparison` puts several runs side by side
 (``unlearn compare``).
@@ -19,19 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unlearn.attacks.report import attacks_section
 from unlearn.errors import UnlearnError
-from unlearn.evaluation.closer_look import (
-    CLOSER_LOOK_METRICS,
-    FORGET_EFFICACY_TERMS,
-    forget_efficacy,
-    model_utility_closer_look,
-)
-from unlearn.evaluation.tasks import get_task
-from unlearn.evaluation.tasks.tofu import TofuMetrics
-from unlearn.evaluation.tofu_sets import TOFU_SETS, UTILITY_SETS
 from unlearn.io import write_text
-from unlearn.reporting import muse_report, plots
+from unlearn.rendering import plots
+from unlearn.reporting.attacks import attacks_section
 from unlearn.reporting.weights import (
     DEFAULT_WEIGHT_EPOCHS,
     WEIGHT_FORMULAS,
@@ -40,6 +31,16 @@ from unlearn.reporting.weights import (
     weight_params,
 )
 from unlearn.runs import RunDirectory, RunInfo, RunResults
+from unlearn.tasks import get_task
+from unlearn.tasks.muse import report as muse_report
+from unlearn.tasks.tofu.closer_look import (
+    CLOSER_LOOK_METRICS,
+    FORGET_EFFICACY_TERMS,
+    forget_efficacy,
+    model_utility_closer_look,
+)
+from unlearn.tasks.tofu.sets import TOFU_SETS, UTILITY_SETS
+from unlearn.tasks.tofu.task import TofuMetrics
 
 EPOCHS_WHY = (f"per-epoch plots need train.eval_every_epoch=true (this run has no {RunDirectory.EPOCHS})")
 METRIC_NAMES = {"rouge": "ROUGE", "prob": "Prob", "truth_ratio": "TR", "token_entropy": "TE",
@@ -285,7 +286,7 @@ def _fe_mu_plot(run: Run, out: Path) -> PlotResult:
 
 
 def _truth_ratio_plot(run: Run, out: Path) -> PlotResult:
-    from unlearn.evaluation.tofu_eval import RetainReference
+    from unlearn.tasks.tofu.evaluate import RetainReference
 
     rows = run.rows("forget")
     if not rows:
@@ -502,7 +503,7 @@ def examples_table(rows: Sequence[Mapping[str, Any]] | None, k: int) -> str:
 
 
 def is_muse_or_mia(run: Run) -> bool:
-    """Runs of the MUSE tasks and of ``tofu_mia`` get :mod:`unlearn.reporting.muse_report`'s sections."""
+    """Runs of the MUSE tasks and of ``tofu_mia`` get :mod:`unlearn.tasks.muse.report`'s sections."""
     return run.task.startswith("muse") or run.task == "tofu_mia"
 
 
@@ -512,7 +513,7 @@ def render_report(run: Run, examples: int = 5, wanted_epochs: Sequence[int] = DE
     if run.task != "tofu" and is_muse_or_mia(run):
         return "\n".join(_header(run) + muse_report.render(run, examples) + harness_section(run)).rstrip() + "\n"
     if run.task != "tofu":  # a task without its own report sections: its summary of the aggregates
-        from unlearn.evaluation.tasks import get_task
+        from unlearn.tasks import get_task
 
         summary = get_task(run.task).format_results(run.results.metrics)
         extra = harness_section(run) if not run.task.startswith("lm_eval:") else []
@@ -538,7 +539,7 @@ def harness_section(run: Run) -> list[str]:
     results = run.results.metrics.get("lm_eval")
     if not results:
         return []
-    from unlearn.evaluation.tasks.harness import format_harness
+    from unlearn.tasks.lm_eval.task import format_harness
 
     return ["## General capability (lm-evaluation-harness)", "",
             "Scored by lm-evaluation-harness itself (its prompts, metrics and seeds); per-sample rows in "

@@ -16,7 +16,7 @@ import numpy as np
 
 from unlearn.config.recipes import default_forget_params
 from unlearn.objectives.components import NPO, SimNPO
-from unlearn.reporting import plots
+from unlearn.rendering import plots
 
 DEFAULT_WEIGHT_EPOCHS = (1, 2, -1)  # -1 = the last epoch
 GREEK = {"beta": "β", "gamma": "γ"}

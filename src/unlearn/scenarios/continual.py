@@ -19,11 +19,11 @@ from typing import Any
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, check_choice, setting
 from unlearn.data.files import read_raw_rows
-from unlearn.data.tofu import TofuData, forget_percent
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import write_json, write_text
 from unlearn.runs import RunDirectory
+from unlearn.tasks.tofu.data import TofuData, forget_percent
 
 RETAIN_SPLIT = "continual_retain"
 
@@ -208,7 +208,7 @@ def _series(results: dict[str, Any], key: str) -> dict[str, list[tuple[float, fl
 
 def continual_report(results: dict[str, Any], out: Path) -> list[str]:
     """Tables of MU and FE per task and method, and closer-look Fig. 6 / Fig. 12 as plots in ``out/plots``."""
-    from unlearn.reporting.plots import plot_metric_curves
+    from unlearn.rendering.plots import plot_metric_curves
 
     lines = [f"# Continual unlearning: {results['forget_split']}, tasks {results['tasks'][0]}–{results['tasks'][-1]} "
              f"of {results['rows_per_task']} rows (base retain {results['base_retain']}; reference: "

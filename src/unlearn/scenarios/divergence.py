@@ -75,7 +75,7 @@ def run_divergence(cfg: RunConfig, scenario: DivergenceConfig, echo=print) -> Pa
 
 
 def divergence_report(results: dict[str, Any], out: Path) -> list[str]:
-    from unlearn.reporting.plots import plot_metric_curves
+    from unlearn.rendering.plots import plot_metric_curves
 
     curves = results["curves"]
     path = plot_metric_curves({m: [(r["step"], r["kl"]) for r in rows] for m, rows in curves.items()},

@@ -19,12 +19,12 @@ import numpy as np
 from unlearn.config import RunConfig
 from unlearn.config.parsing import check, setting
 from unlearn.data.files import read_raw_rows
-from unlearn.data.tofu import TofuData, retain_split_for
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError
-from unlearn.evaluation.tofu_metrics import forget_quality
 from unlearn.io import write_json, write_text
 from unlearn.runs import RunDirectory
+from unlearn.tasks.tofu.data import TofuData, retain_split_for
+from unlearn.tasks.tofu.metrics import forget_quality
 
 TRAIN_SPLIT = "memorization_train"
 

@@ -24,10 +24,10 @@ from typing import Any
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import check, check_choice, setting
 from unlearn.data.files import read_raw_rows
-from unlearn.data.real_world import EVAL_FILES, TRAIN_FILES, split_file
 from unlearn.data.views import data_view
 from unlearn.io import read_json, write_json, write_text
 from unlearn.runs import RunDirectory
+from unlearn.tasks.real_world.data import EVAL_FILES, TRAIN_FILES, split_file
 
 TASK = "real_world"
 TARGETS_FILE = "own_answers.json"
@@ -195,7 +195,7 @@ def _aggregates(rows: list[dict[str, Any]]) -> tuple[str, str, str]:
 
 def real_world_report(results: dict[str, Any], out: Path) -> list[str]:
     """closer-look Table 2 (MU, FE, general capability) and Table 8 (each metric per set), and the FE–MU plot."""
-    from unlearn.reporting.plots import Trajectory, plot_fe_mu_trajectories
+    from unlearn.rendering.plots import Trajectory, plot_fe_mu_trajectories
 
     entries = {"initial": results["initial"], **results["methods"]}
     mu, fe, suffix = _aggregates(list(entries.values()))

@@ -39,10 +39,10 @@ class RefPerturbationConfig:
 
 
 def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=print) -> Path:
-    from unlearn.evaluation.tasks.tofu import TofuMetrics
     from unlearn.experiments.common import with_task_defaults
     from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+    from unlearn.tasks.tofu.task import TofuMetrics
 
     out = Path(cfg.output_dir or "runs/ref_perturbation")
     rows: dict[str, dict[str, Any]] = {}

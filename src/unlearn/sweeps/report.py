@@ -35,7 +35,7 @@ def fq_resolution(n: int, values: Sequence[float]) -> list[str]:
 
 def sweep_report(result: Mapping[str, Any], candidates: Sequence[Candidate], choices: Mapping[str, Choice],
                  out: Path, name: str = "sweep") -> list[str]:
-    from unlearn.reporting.plots import plot_sweep_front
+    from unlearn.rendering.plots import plot_sweep_front
 
     fk, uk = result["forget_metric"], result["utility_metric"]
     fname, uname = NAMES.get(fk, fk), NAMES.get(uk, uk)

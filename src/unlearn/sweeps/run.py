@@ -29,7 +29,7 @@ from unlearn.sweeps.select import Candidate, choose, metric_value, pareto_front
 
 def selection_metrics(cfg: RunConfig, sweep: SweepConfig) -> tuple[str, str]:
     """(forgetting, utility) metric keys, checked against what the run's task produces."""
-    from unlearn.evaluation.tasks import get_task
+    from unlearn.tasks import get_task
 
     task = get_task(cfg.eval.task)
     defaults = DEFAULT_METRICS.get(task.name, (None, None))

@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unlearn.attacks import run_attack
-    from unlearn.attacks.report import format_attack
     from unlearn.experiments.common import quiet_libraries
     from unlearn.io import read_json
+    from unlearn.reporting.attacks import format_attack
     from unlearn.reporting.report import write_report
     from unlearn.runs import RunDirectory
 

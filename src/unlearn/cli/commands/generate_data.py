@@ -21,12 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.news:
-        from unlearn.data.fictitious_news import generate_news_benchmark
+        from unlearn.tasks.muse.embedded import generate_news_benchmark
 
         out = generate_news_benchmark(args.out_dir, args.articles, args.articles, args.articles, args.seed)
         print(f"wrote the fictitious-news benchmark (MUSE layout) to {out}")
         return 0
-    from unlearn.data.fictitious import generate_benchmark
+    from unlearn.tasks.tofu.embedded import generate_benchmark
 
     out = generate_benchmark(args.out_dir, args.authors, args.questions, args.seed)
     print(f"wrote the fictitious-authors benchmark to {out}")

@@ -15,11 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unlearn.evaluation.tasks import get_task
-    from unlearn.evaluation.tofu_eval import RetainReference
-    from unlearn.evaluation.tofu_log import load_eval_log, load_eval_log_texts
-    from unlearn.evaluation.tofu_metrics import aggregate
     from unlearn.io import write_json
+    from unlearn.tasks import get_task
+    from unlearn.tasks.tofu.evaluate import RetainReference
+    from unlearn.tasks.tofu.log import load_eval_log, load_eval_log_texts
+    from unlearn.tasks.tofu.metrics import aggregate
 
     sets = load_eval_log(args.eval_log)
     reference = RetainReference.load(args.retain_log) if args.retain_log else None

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unlearn.evaluation.tasks import describe_tasks
+    from unlearn.tasks import describe_tasks
 
     print(describe_tasks())
     return 0

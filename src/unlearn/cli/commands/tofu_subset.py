@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unlearn.data.tofu_subset import make_subset
+    from unlearn.tasks.tofu.subset import make_subset
 
     out, forget = make_subset(args.src, args.out_dir, args.authors, args.forget_authors)
     print(f"wrote a {args.authors}-author TOFU subset to {out}; forget split: {forget}")

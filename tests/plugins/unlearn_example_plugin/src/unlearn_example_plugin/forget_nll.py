@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 import torch
 
 from unlearn.data.collate import pad_right
-from unlearn.data.tofu import TofuData
 from unlearn.extend import EvalResult, MetricSpec, SetSpec, Task, register_task
 from unlearn.objectives.sequence import sequence_stats
+from unlearn.tasks.tofu.data import TofuData
 
 
 class ForgetNllEvaluator:

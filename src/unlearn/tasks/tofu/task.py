@@ -1,8 +1,8 @@
 """The TOFU task (Maini et al., 2024) with the closer-look metrics: the first registered evaluation task.
 
 Sets, metrics and formulas: docs/formulas.md#tofu-metrics. The model-dependent work (likelihoods, generation) is
-:class:`unlearn.evaluation.tofu_eval.TofuEvaluator`; the numbers come from :mod:`unlearn.evaluation.tofu_metrics`
-and :mod:`unlearn.evaluation.closer_look`.
+:class:`unlearn.tasks.tofu.evaluate.TofuEvaluator`; the numbers come from :mod:`unlearn.tasks.tofu.metrics`
+and :mod:`unlearn.tasks.tofu.closer_look`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 from unlearn.config.schema import EvalConfig, RunConfig
 from unlearn.data.formatting import ChatFormatter
-from unlearn.data.tofu import EVAL_FIELDS, OPTION_EVAL_FIELDS, TofuData
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation.generation import GenerationSettings
-from unlearn.evaluation.tasks import register
-from unlearn.evaluation.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, SetSpec, Task
-from unlearn.evaluation.tofu_eval import (
+from unlearn.models.loading import load_tokenizer, resolve_model
+from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks import register
+from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, SetSpec, Task
+from unlearn.tasks.tofu.data import EVAL_FIELDS, OPTION_EVAL_FIELDS, TofuData
+from unlearn.tasks.tofu.evaluate import (
     EvalSet,
     EvalSettings,
     RetainReference,
@@ -28,10 +30,8 @@ from unlearn.evaluation.tofu_eval import (
     read_rows,
     score_rows,
 )
-from unlearn.evaluation.tofu_log import log_from_samples
-from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, RETAIN, TOFU_SETS
-from unlearn.models.loading import load_tokenizer, resolve_model
-from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks.tofu.log import log_from_samples
+from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, RETAIN, TOFU_SETS
 
 PER_SET_MEAN = "mean over the set's samples, with a 95 % bootstrap interval"
 

@@ -1,7 +1,7 @@
 """The embedded MUSE-style benchmark: fictitious news articles in the MUSE layout, deterministic for a seed.
 
 ``generate_news_benchmark(out_dir, n_forget=30, n_retain=30, n_holdout=30, seed=0)`` writes a directory that
-:class:`unlearn.data.muse.MuseData` reads like MUSE-News:
+:class:`unlearn.tasks.muse.data.MuseData` reads like MUSE-News:
 
 - ``raw/forget.txt``, ``raw/retain2.txt``, ``raw/holdout.txt``: the articles, joined by blank lines (a target model
   trains on forget + retain, a retrained model on retain only, nobody on holdout);
@@ -26,9 +26,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn.data.muse import write_muse_layout
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import check_output_dir
+from unlearn.tasks.muse.data import write_muse_layout
 
 _FIRST = ("Anna", "Boris", "Clara", "Dario", "Elin", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Katya", "Lars",
           "Mira", "Nils", "Olga", "Pavel", "Rosa", "Stefan", "Tilde", "Viktor")
@@ -194,7 +194,7 @@ def generate_news_benchmark(out_dir: str | Path, n_forget: int = 30, n_retain: i
         "privleak/forget.json": [a.text for a in forget], "privleak/holdout.json": [a.text for a in holdout],
         "privleak/retain.json": [a.text for a in retain],
         "README.md": f"{MARKER} (seed={seed}; {n_forget} forget, {n_retain} retain, {n_holdout} holdout "
-                     "articles). MUSE layout; see unlearn.data.fictitious_news.\n",
+                     "articles). MUSE layout; see unlearn.tasks.muse.embedded.\n",
     }
     # drawn last, so every file above is what it was before this corpus existed
     files[TOKENIZER_CORPUS] = _corpus(_articles(n_forget + n_retain + n_holdout, rng, seen), rng)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from unlearn.errors import DataError
-from unlearn.evaluation.tofu_metrics import SetSamples, as_ragged
-from unlearn.evaluation.tofu_sets import TOFU_SETS
 from unlearn.io import read_json
 from unlearn.runs import RunDirectory
+from unlearn.tasks.tofu.metrics import SetSamples, as_ragged
+from unlearn.tasks.tofu.sets import TOFU_SETS
 
 TOFU_LOG_KEYS = {
     "forget": "eval_log_forget.json",
@@ -110,7 +110,7 @@ def load_eval_log_texts(path: str | Path) -> dict[str, list[tuple[str, str, str]
 
 
 def log_from_samples(samples: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Our per-sample rows (see :mod:`unlearn.evaluation.tofu_eval`) in the TOFU log layout."""
+    """Our per-sample rows (see :mod:`unlearn.tasks.tofu.evaluate`) in the TOFU log layout."""
     log: dict[str, Any] = {}
     for name, rows in samples.items():
         if name not in TOFU_LOG_KEYS:

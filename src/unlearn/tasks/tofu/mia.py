@@ -13,14 +13,14 @@ from tqdm.auto import tqdm
 
 from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter, check_lengths
-from unlearn.data.tofu import TofuData, forget_percent
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation import mia
 from unlearn.evaluation.mia_eval import MiaSet, MiaSuite, score_rows
-from unlearn.evaluation.tasks import register
-from unlearn.evaluation.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
-from unlearn.evaluation.tasks.muse import _load_reference
 from unlearn.runs import RunDirectory
+from unlearn.tasks import register
+from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
+from unlearn.tasks.muse.task import _load_reference
+from unlearn.tasks.tofu.data import TofuData, forget_percent
 
 
 def holdout_split(forget_split: str) -> str:

@@ -25,16 +25,16 @@ import torch
 
 from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter
-from unlearn.data.real_world import EVAL_FILES, OWN, check_layout, read_eval_records
 from unlearn.errors import ConfigError
-from unlearn.evaluation.closer_look import CLOSER_LOOK_METRICS, FORGET_EFFICACY_TERMS, forget_efficacy, harmonic_mean
-from unlearn.evaluation.tasks import register
-from unlearn.evaluation.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, SetSpec, Task
-from unlearn.evaluation.tasks.tofu import PER_SET_MEAN, TofuTask, rescored_record, rescoring_scorer
-from unlearn.evaluation.tofu_eval import EvalSet, TextScorer, TofuEvaluator, set_samples_from_rows
-from unlearn.evaluation.tofu_metrics import aggregate_set
-from unlearn.evaluation.tofu_sets import FORGET, RETAIN
 from unlearn.runs import RunDirectory, RunResults
+from unlearn.tasks import register
+from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, SetSpec, Task
+from unlearn.tasks.real_world.data import EVAL_FILES, OWN, check_layout, read_eval_records
+from unlearn.tasks.tofu.closer_look import CLOSER_LOOK_METRICS, FORGET_EFFICACY_TERMS, forget_efficacy, harmonic_mean
+from unlearn.tasks.tofu.evaluate import EvalSet, TextScorer, TofuEvaluator, set_samples_from_rows
+from unlearn.tasks.tofu.metrics import aggregate_set
+from unlearn.tasks.tofu.sets import FORGET, RETAIN
+from unlearn.tasks.tofu.task import PER_SET_MEAN, TofuTask, rescored_record, rescoring_scorer
 
 SET_TYPES = {"forget": FORGET, "neighbor": RETAIN}
 NO_FORGET_QUALITY = ("not defined: the people were learned in pretraining, so there is no retain model trained "

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unlearn.evaluation import mia
-from unlearn.reporting import plots
+from unlearn.rendering import plots
 
 if TYPE_CHECKING:
     from unlearn.reporting.report import Notes, PlotResult, Run

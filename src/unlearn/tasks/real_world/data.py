@@ -19,8 +19,8 @@ from typing import Any
 
 from unlearn.data.files import read_raw_rows
 from unlearn.data.records import QARecord, record_from_dict
-from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import DataError
+from unlearn.tasks.tofu.data import EVAL_FIELDS, TofuData
 
 FORGET, NEIGHBOR = "forget", "neighbor"
 TRAIN_FILES = (FORGET, NEIGHBOR)

@@ -99,7 +99,7 @@ class Task(ABC):
     metrics: ClassVar[tuple[MetricSpec, ...]]
     dependencies: ClassVar[tuple[Dependency, ...]] = ()
     data_kind: ClassVar[str] = "tofu"
-    """The kind of training data of the task's benchmark (:mod:`unlearn.data.benchmarks`)."""
+    """The kind of training data of the task's benchmark (:mod:`unlearn.tasks.training_data`)."""
     defaults: ClassVar[dict[str, Any]] = {}
     """Dotted config keys the task fills when the run leaves them unset (``data.forget_split``, ...)."""
     generates_to_max_length: ClassVar[bool] = False

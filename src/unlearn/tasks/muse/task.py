@@ -21,18 +21,18 @@ from tqdm.auto import tqdm
 
 from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter, EncodedSample
-from unlearn.data.muse import MuseData
 from unlearn.data.records import QARecord
 from unlearn.data.text import encode_text, start_tokens
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation import mia
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.mia_eval import MiaSet, MiaSuite, score_rows
-from unlearn.evaluation.tasks import register
-from unlearn.evaluation.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
-from unlearn.evaluation.tofu_metrics import bootstrap_ci
 from unlearn.models.loading import context_length
 from unlearn.runs import RunDirectory
+from unlearn.tasks import register
+from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
+from unlearn.tasks.muse.data import MuseData
+from unlearn.tasks.tofu.metrics import bootstrap_ci
 
 VERBMEM_NEW_TOKENS = 128
 KNOWMEM_NEW_TOKENS = 32

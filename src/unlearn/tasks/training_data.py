@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from unlearn.data.checks import check_split, check_unlearning_data
 from unlearn.data.formatting import ChatFormatter
-from unlearn.data.muse import MuseData
 from unlearn.data.pairing import pair_forget_items
 from unlearn.data.parts import PARTS, PartData, QASource, SequenceSource, finetune_parts, sequence_part_data
 from unlearn.data.records import QARecord
 from unlearn.data.text import chunk_texts, read_texts
-from unlearn.data.tofu import TofuData
 from unlearn.errors import ConfigError, DataError
+from unlearn.tasks.muse.data import MuseData
+from unlearn.tasks.tofu.data import TofuData
 
 if TYPE_CHECKING:
     from unlearn.config.schema import RunConfig

@@ -1,5 +1,5 @@
 """Run a model over the TOFU evaluation sets and compute every TOFU and closer-look metric
-(docs/formulas.md#tofu-metrics). The TOFU task (:mod:`unlearn.evaluation.tasks.tofu`) drives it.
+(docs/formulas.md#tofu-metrics). The TOFU task (:mod:`unlearn.tasks.tofu.task`) drives it.
 
 Two stages, so text metrics can be recomputed from saved generations on another machine:
 
@@ -26,12 +26,14 @@ from unlearn.data.formatting import ChatFormatter, EncodedSample, check_lengths
 from unlearn.data.records import QARecord
 from unlearn.errors import DataError
 from unlearn.evaluation.aux_models import Unavailable, load_embedder, load_nli
-from unlearn.evaluation.closer_look import entailment_scores, token_entropy
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import shared_prompt_sequence_nll
-from unlearn.evaluation.tasks.base import EvalResult
-from unlearn.evaluation.tofu_log import load_eval_log, load_eval_log_texts
-from unlearn.evaluation.tofu_metrics import (
+from unlearn.io import read_jsonl
+from unlearn.runs import RunDirectory
+from unlearn.tasks.base import EvalResult
+from unlearn.tasks.tofu.closer_look import entailment_scores, token_entropy
+from unlearn.tasks.tofu.log import load_eval_log, load_eval_log_texts
+from unlearn.tasks.tofu.metrics import (
     SetSamples,
     aggregate,
     answer_probability,
@@ -39,9 +41,7 @@ from unlearn.evaluation.tofu_metrics import (
     rouge_l_recall,
     truth_ratios,
 )
-from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, TOFU_SETS
-from unlearn.io import read_jsonl
-from unlearn.runs import RunDirectory
+from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, TOFU_SETS
 from unlearn.train.distributed import rank_and_world
 
 log = logging.getLogger("unlearn")
@@ -49,7 +49,7 @@ log = logging.getLogger("unlearn")
 
 @dataclass(frozen=True)
 class EvalSet:
-    """One TOFU evaluation set: its name, its type (:mod:`unlearn.evaluation.tofu_sets`) and its records."""
+    """One TOFU evaluation set: its name, its type (:mod:`unlearn.tasks.tofu.sets`) and its records."""
 
     name: str
     set_type: str

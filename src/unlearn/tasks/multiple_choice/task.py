@@ -19,7 +19,11 @@ from tqdm.auto import tqdm
 
 from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter
-from unlearn.data.multiple_choice import (
+from unlearn.errors import ConfigError, DataError
+from unlearn.runs import RunDirectory
+from unlearn.tasks import register
+from unlearn.tasks.base import EvalResult, MetricSpec, SetSpec, Task
+from unlearn.tasks.multiple_choice.data import (
     CATEGORY_OF,
     LETTERS,
     MMLU_CATEGORIES,
@@ -30,12 +34,8 @@ from unlearn.data.multiple_choice import (
     read_mmlu,
     read_wmdp,
 )
-from unlearn.errors import ConfigError, DataError
-from unlearn.evaluation.multiple_choice import HARNESS_TOPICS, mc_prompt, option_logprobs
-from unlearn.evaluation.tasks import register
-from unlearn.evaluation.tasks.base import EvalResult, MetricSpec, SetSpec, Task
-from unlearn.evaluation.tofu_metrics import bootstrap_ci
-from unlearn.runs import RunDirectory
+from unlearn.tasks.multiple_choice.scoring import HARNESS_TOPICS, mc_prompt, option_logprobs
+from unlearn.tasks.tofu.metrics import bootstrap_ci
 
 WMDP_DOMAINS = ("bio", "chem", "cyber")
 

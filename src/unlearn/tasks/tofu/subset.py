@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 
 from unlearn.data.records import record_to_dict
-from unlearn.data.tofu import EVAL_FIELDS, TofuData
 from unlearn.errors import DataError
 from unlearn.io import check_output_dir, write_jsonl, write_text
+from unlearn.tasks.tofu.data import EVAL_FIELDS, TofuData
 
 ROWS_PER_AUTHOR = 20
 SUBSET_MARKER = "TOFU subset made by `unlearn tofu-subset`"

@@ -1,6 +1,6 @@
 """docs/configuration.md's key tables, rendered from the config dataclasses (defaults and one-line docs).
 
-``python -m unlearn.config.docs docs/configuration.md`` rewrites every table between the markers
+``python -m unlearn.cli.config_docs docs/configuration.md`` rewrites every table between the markers
 ``<!-- config-table: NAME -->`` and ``<!-- /config-table -->``; a test checks the file is up to date.
 """
 

@@ -6,14 +6,18 @@ in the toolkit needs to know its sets or metrics.
 
 from __future__ import annotations
 
-from unlearn.evaluation.harness import PREFIX as HARNESS_PREFIX
-from unlearn.evaluation.tasks.base import EvalResult, Task
 from unlearn.registry import Registry, RegistryError
+from unlearn.tasks.base import EvalResult, Task
+from unlearn.tasks.lm_eval.harness import PREFIX as HARNESS_PREFIX
 
 
 def _load_builtin() -> None:
     """Import the built-in task modules (each registers itself)."""
-    from unlearn.evaluation.tasks import multiple_choice, muse, real_world, tofu, tofu_mia  # noqa: F401
+    from unlearn.tasks.multiple_choice import task as _mc  # noqa: F401
+    from unlearn.tasks.muse import task as _muse  # noqa: F401
+    from unlearn.tasks.real_world import task as _real_world  # noqa: F401
+    from unlearn.tasks.tofu import mia as _tofu_mia  # noqa: F401
+    from unlearn.tasks.tofu import task as _tofu  # noqa: F401
 
 
 TASKS: Registry[Task] = Registry("eval.task", loader=_load_builtin,
@@ -34,7 +38,7 @@ _HARNESS: dict[str, Task] = {}
 
 def get_task(name: str) -> Task:
     if name.startswith(HARNESS_PREFIX):  # any lm-evaluation-harness task, resolved when the run is checked
-        from unlearn.evaluation.tasks.harness import HarnessTask
+        from unlearn.tasks.lm_eval.task import HarnessTask
 
         return _HARNESS.setdefault(name, HarnessTask(name))
     return TASKS.get_entry(name)
@@ -42,7 +46,7 @@ def get_task(name: str) -> Task:
 
 def describe_tasks() -> str:
     ordered = sorted(TASKS.values(), key=lambda t: (t.name != "tofu", t.data_kind != "tofu"))
-    from unlearn.evaluation.tasks.harness import SUMMARY
+    from unlearn.tasks.lm_eval.task import SUMMARY
 
     harness = f"{HARNESS_PREFIX}<task>[,<task>…]: {SUMMARY}"
     return "\n\n".join([*(task.describe() for task in ordered), harness])  # the default first

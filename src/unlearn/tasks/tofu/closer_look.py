@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from unlearn.evaluation.tofu_sets import TOFU_SETS, UTILITY_SETS
+from unlearn.tasks.tofu.sets import TOFU_SETS, UTILITY_SETS
 
 ES_ROUGE_SHORTCUT = 0.1
 CLOSER_LOOK_METRICS = ("rouge", "prob", "truth_ratio", "token_entropy", "cosine_similarity", "entailment")

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from unlearn.data.multiple_choice import LETTERS, MMLU_SUBJECTS, MCQuestion
 from unlearn.data.text import encode_text
+from unlearn.tasks.multiple_choice.data import LETTERS, MMLU_SUBJECTS, MCQuestion
 
 DESCRIPTION = "The following are multiple choice questions (with answers) about {topic}.\n\n"
 

@@ -1,7 +1,7 @@
 """``lm_eval:<task>[,<task>…]``: lm-evaluation-harness tasks as an evaluation task of ours (``unlearn eval``).
 
-Not registered by name: :func:`unlearn.evaluation.tasks.get_task` builds one for any ``lm_eval:`` name. Names and
-data sets are checked in :meth:`HarnessTask.check`, before the model is loaded (:mod:`unlearn.evaluation.harness`).
+Not registered by name: :func:`unlearn.tasks.get_task` builds one for any ``lm_eval:`` name. Names and
+data sets are checked in :meth:`HarnessTask.check`, before the model is loaded (:mod:`unlearn.tasks.lm_eval.harness`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import torch
 
 from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter
-from unlearn.evaluation import harness
-from unlearn.evaluation.tasks.base import EvalResult, MetricSpec, SetSpec, Task
 from unlearn.runs import RunDirectory
+from unlearn.tasks.base import EvalResult, MetricSpec, SetSpec, Task
+from unlearn.tasks.lm_eval import harness
 
 SUMMARY = ("lm-evaluation-harness tasks by name or task-file path (`lm_eval:arc_challenge,truthfulqa_mc1,triviaqa,"
            "gsm8k`), scored by the harness itself; needs the [lm-eval] extra; data sets are located before the model "

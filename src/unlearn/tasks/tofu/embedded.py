@@ -1,7 +1,7 @@
 """The embedded default benchmark: fictitious authors in exactly the TOFU schema, deterministic for a seed.
 
 ``generate_benchmark(out_dir, n_authors=100, questions_per_author=10, seed=0)`` writes a directory that
-:class:`unlearn.data.tofu.TofuData` reads like the real TOFU release:
+:class:`unlearn.tasks.tofu.data.TofuData` reads like the real TOFU release:
 
 - ``full.json``: every author's QA pairs, author after author (author k = rows k·K … k·K + K − 1);
 - ``forget01/05/10.json``: the LAST 1/5/10 % of authors (rounded, at least one), ``retain99/95/90.json``: the
@@ -294,7 +294,7 @@ def generate_benchmark(
     _write_real_world(out, [a.name for a in authors], full_eval, n_authors, k)
     write_text(out / "README.md", (
         f"{GENERATED_MARKER} (seed={seed}, {n_authors} authors × "
-        f"{questions_per_author} questions). TOFU layout; see unlearn.data.fictitious.\n"
+        f"{questions_per_author} questions). TOFU layout; see unlearn.tasks.tofu.embedded.\n"
     ))
     return out
 

@@ -3,7 +3,7 @@
 Inputs are per-sample average NLLs (S/|y|, TOFU's ``avg_*_loss``) and ROUGE values, so the same code scores
 our own evaluations and the TOFU authors' ``eval_log_aggregated.json`` files::
 
-    from unlearn.evaluation.tofu_metrics import SetSamples, aggregate
+    from unlearn.tasks.tofu.metrics import SetSamples, aggregate
     sets = {"forget": SetSamples(set_type="forget", gt_loss=..., paraphrased_loss=..., perturbed_loss=..., rouge=...),
             ...}
     aggregate(sets, retain_truth_ratios=q_retain)   # → per-set ROUGE/Prob/TR, model_utility_9, forget_quality
@@ -26,8 +26,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
-from unlearn.evaluation.closer_look import harmonic_mean, summarize
-from unlearn.evaluation.tofu_sets import FORGET, OPTION_NORMALISED, SET_TYPES, UTILITY_SETS
+from unlearn.tasks.tofu.closer_look import harmonic_mean, summarize
+from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, SET_TYPES, UTILITY_SETS
 
 UTILITY_METRICS = ("rouge", "prob", "truth_ratio")
 
@@ -45,7 +45,7 @@ def as_ragged(rows: Sequence[Sequence[float]]) -> np.ndarray:
 class SetSamples:
     """Per-sample statistics of one evaluation set."""
 
-    set_type: str  # see unlearn.evaluation.tofu_sets
+    set_type: str  # see unlearn.tasks.tofu.sets
     gt_loss: np.ndarray  # S/|y| of the answer, [N]
     paraphrased_loss: np.ndarray  # S/|y| of the paraphrase (= answer on option-normalised sets), [N]
     perturbed_loss: np.ndarray  # S/|y| of each perturbed answer, [N, K] (NaN where a row has fewer)
@@ -171,7 +171,7 @@ def aggregate(
 ) -> dict:
     """Every aggregate: per-set metrics, ``model_utility_9``, ``forget_quality`` (given the retain model's
     forget-set truth ratios) and the closer-look block (``closer_look``: ``forget_efficacy``,
-    ``model_utility_18``, and what was unavailable and why — see :mod:`unlearn.evaluation.closer_look`)."""
+    ``model_utility_18``, and what was unavailable and why — see :mod:`unlearn.tasks.tofu.closer_look`)."""
     per_set = {name: aggregate_set(s, n_resamples, seed) for name, s in sets.items()}
     result: dict = {"sets": per_set, "model_utility_9": model_utility_9(per_set), "forget_quality": None}
     if retain_truth_ratios is not None and "forget" in sets:

@@ -20,7 +20,7 @@ def _f(value: Any, digits: int = 3) -> str:
 
 def leak_figure(r: dict[str, Any], run_dir: Path) -> list[str]:
     """The run's leak@j curve beside greedy decoding, drawn into its plots directory."""
-    from unlearn.reporting.plots import plot_leak_curves
+    from unlearn.rendering.plots import plot_leak_curves
 
     path = plot_leak_curves({"this run": r["curve"]}, {"this run": r["greedy_leak"]},
                             RunDirectory(run_dir).plots_dir / "leak_curve.png", r["threshold"])
@@ -98,7 +98,7 @@ def format_relearn(r: dict[str, Any]) -> list[str]:
 
 
 def relearn_figure(r: dict[str, Any], run_dir: Path) -> list[str]:
-    from unlearn.reporting.plots import plot_relearn_curves
+    from unlearn.rendering.plots import plot_relearn_curves
 
     series = relearn_series(r)
     if not series:
