@@ -14,8 +14,11 @@ from scipy import stats
 from unlearn.cli import main
 from unlearn.errors import UnlearnError
 from unlearn.io import read_jsonl
+from unlearn.rendering import gradient_weights as weights
 from unlearn.rendering import plots
-from unlearn.reporting import report, weights
+from unlearn.rendering.figures import EPOCHS_WHY
+from unlearn.reporting import report
+from unlearn.tasks.tofu import report as tofu_report
 
 ES_REASON = "NLI classifier is not available offline"
 N = 8
@@ -151,7 +154,7 @@ def test_report_has_tables_and_valid_plots(tmp_path):
     assert "npo+gd — forget: npo (beta=0.3); retain: gd" in text
     assert "| forget | 0.512 [0.480, 0.550] | 0.612 [0.580, 0.650] | 0.712 [0.680, 0.750] | 8 |" in text
     assert "| Model Utility (MU-9) | 0.456 |" in text
-    assert "| Forget Quality (FQ, KS p-value vs retain) | 0.0123 |" in text
+    assert "| Forget Quality (FQ, KS p-value vs retain) | 1.23e-02 |" in text
     assert "| retain | 0.550 [0.518, 0.588] | 0.450 [0.418, 0.488] | 0.410 [0.378, 0.448] |" in text  # TE, CS, ES
     assert "| Forget Efficacy (FE) | 0.789 |" in text and "| Model Utility (MU-18) | 0.345 |" in text
     assert "without ES" not in text and "Not drawn" not in text
@@ -167,7 +170,7 @@ def test_report_has_tables_and_valid_plots(tmp_path):
 def test_report_without_epochs_says_why(tmp_path):
     run = make_run(tmp_path, "simnpo", method=SIMNPO, n_epochs=None)
     text = report.write_report(run).read_text()
-    assert text.count(f"Not drawn: {report.EPOCHS_WHY}.") == 3  # FQ/MU per epoch, FE vs MU, gradient weights
+    assert text.count(f"Not drawn: {EPOCHS_WHY}.") == 3  # FQ/MU per epoch, FE vs MU, gradient weights
     pngs = _linked_pngs(text, run)
     assert [p.name for p in pngs] == ["truth_ratio_hist.png"]  # drawn without a retain reference, and says so
     assert "retain model's histogram is missing" in text
@@ -177,7 +180,7 @@ def test_report_without_epochs_says_why(tmp_path):
 
 def test_es_unavailable_is_labelled_and_never_shown_as_fe(tmp_path, monkeypatch):
     run = report.load_run(make_run(tmp_path, "npo", method=NPO, es=False, fe=0.8161, mu18=0.2718))
-    text = "\n".join(report.closer_look_section(run))
+    text = "\n".join(tofu_report.closer_look_section(run))
     assert "| forget | — [1] |" in text  # [1]: TE is not measured on the forget set
     assert "| Forget Efficacy (FE) | unavailable [2] |" in text
     assert "| Model Utility (MU-18) | unavailable [2] |" in text
@@ -188,10 +191,11 @@ def test_es_unavailable_is_labelled_and_never_shown_as_fe(tmp_path, monkeypatch)
     assert text.count("unavailable [2]") == 6  # ES on the 4 sets, FE, MU-18
 
     # the trajectory figure plots the ES-free values and its axes say so
-    assert report.fe_mu_variant(run.epochs) is True
+    assert tofu_report.fe_mu_variant(run.epochs) is True
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
-    plots.plot_fe_mu_trajectories([report._trajectory("npo", run.epochs, True)], tmp_path / "x.png", without_es=True)
+    trajectory = tofu_report._trajectory("npo", run.epochs, True)
+    plots.plot_fe_mu_trajectories([trajectory], tmp_path / "x.png", without_es=True)
     ax = figures[0].axes[0]
     assert ax.get_ylabel() == "Forget Efficacy (ES unavailable: R, P, TR, CS)"
     assert ax.get_xlabel() == "Model Utility (ES unavailable: R, P, TR, TE, CS)"
@@ -212,15 +216,15 @@ def test_compare_one_row_per_run_with_footnotes(tmp_path):
     assert set(rows) == {"retain", "npo+gd", "simnpo+gd"}
     header = table[0].strip("| ").split(" | ")
     col = {name: i for i, name in enumerate(header)}
-    assert rows["npo+gd"][col["FQ"]] == "0.0123" and rows["npo+gd"][col["MU-9"]] == "0.456"
+    assert rows["npo+gd"][col["FQ"]] == "1.23e-02" and rows["npo+gd"][col["MU-9"]] == "0.456"
     assert rows["npo+gd"][col["MU-18"]] == "0.345" and rows["npo+gd"][col["FE"]] == "0.789"
-    assert rows["simnpo+gd"][col["FQ"]] == "0.75" and rows["simnpo+gd"][col["MU-9"]] == "0.500"
+    assert rows["simnpo+gd"][col["FQ"]] == "7.50e-01" and rows["simnpo+gd"][col["MU-9"]] == "0.500"
     es_mark = rows["simnpo+gd"][col["FE"]]
-    assert es_mark.startswith("n/a [") and rows["simnpo+gd"][col["MU-18"]] == es_mark
-    assert f"{es_mark[4:]} ES unavailable: {ES_REASON}" in text
+    assert es_mark.startswith("— [") and rows["simnpo+gd"][col["MU-18"]] == es_mark
+    assert f"{es_mark[2:]} ES unavailable: {ES_REASON}" in text
     assert rows["simnpo+gd"][col["FE without ES"]] == "0.600" and rows["npo+gd"][col["FE without ES"]] == "—"
     fq_mark = rows["retain"][col["FQ"]]
-    assert fq_mark.startswith("n/a [") and f"{fq_mark[4:]} this run is the retain reference" in text
+    assert fq_mark.startswith("— [") and f"{fq_mark[2:]} this run is the retain reference" in text
     assert rows["retain"][col["retain TE"]] == "0.550" and rows["npo+gd"][col["forget ROUGE"]] == "0.512"
     # the multi-run plots exist, are linked relative to the markdown file, and are PNGs
     pngs = _linked_pngs(text, out.parent)
@@ -268,4 +272,4 @@ def test_cli_help_and_compare_output(capsys, tmp_path):
     out = tmp_path / "table.md"
     assert main(["compare", str(a), "--output", str(out), "--names", "mine", "--examples", "0"]) == 0
     printed = capsys.readouterr().out
-    assert printed == out.read_text() and "| mine | 0.0123 | 0.456 |" in printed
+    assert printed == out.read_text() and "| mine | 1.23e-02 | 0.456 |" in printed

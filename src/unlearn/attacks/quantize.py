@@ -25,9 +25,6 @@ BNB_HINT = "pip install 'llm-unlearn[bitsandbytes]' (or pip install bitsandbytes
 QUANTO_WEIGHTS = {8: "qint8", 4: "qint4", 2: "qint2"}
 BNB_BITS = (8, 4)
 LIBRARIES = {"quanto": "optimum-quanto", "bitsandbytes": "bitsandbytes"}
-RESTORED_SHARE = 0.2
-"""Share of the removed forget ROUGE a quantized model must get back for the report to call the knowledge restored."""
-
 
 def _library(module: str, purpose: str, hint: str):
     """``module`` imported, or one line saying what needs it and how to install it."""

@@ -31,6 +31,7 @@ from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
 from unlearn.models.tiny import train_tokenizer
+from unlearn.rendering.tables import fmt, fmt_fq, md_table
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory, RunResults
 from unlearn.tasks.tofu.data import forget_percent
@@ -137,21 +138,10 @@ def _row(name: str, results: RunResults) -> dict[str, Any]:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the demo's headline numbers."""
-    def fmt(v: Any, key: str) -> str:
-        if v is None:
-            return "n/a"
-        if key == "forget_quality":
-            return f"{v:.2e}"
-        if key == "seconds":
-            return f"{v:.0f}"
-        return f"{v:.3f}"
-
-    keys = ["forget_quality", "model_utility_9", "forget_rouge", "forget_prob", "forget_truth_ratio", "seconds"]
+    keys = ["model_utility_9", "forget_rouge", "forget_prob", "forget_truth_ratio"]
     head = ["model", "FQ", "MU", "forget ROUGE", "forget Prob", "forget TR", "time (s)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        lines.append("| " + " | ".join([r["model"]] + [fmt(r[k], k) for k in keys]) + " |")
-    return "\n".join(lines)
+    return md_table(head, [[r["model"], fmt_fq(r["forget_quality"]), *(fmt(r[k]) for k in keys), fmt(r["seconds"], 0)]
+                           for r in rows])
 
 
 DEMO_CONFIG = "demo_config.yaml"

@@ -30,6 +30,7 @@ from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
 from unlearn.models.tiny import train_tokenizer
+from unlearn.rendering.tables import fmt
 from unlearn.reporting.report import md_table, write_comparison
 from unlearn.runs import RunDirectory, RunResults
 from unlearn.tasks.muse.embedded import TOKENIZER_CORPUS, generate_news_benchmark, news_training_texts
@@ -133,11 +134,8 @@ def row(name: str, results: RunResults) -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    def cell(v: Any, digits: int = 2) -> str:
-        return "n/a" if v is None else f"{v:.{digits}f}"
-
-    body = [[r["model"], *(cell(r[k]) for k, _, _ in MUSE_COLUMNS), cell(r["privleak"]), cell(r["privleak_auc"], 3),
-             cell(r["seconds"], 0)] for r in rows]
+    body = [[r["model"], *(fmt(r[k]) for k, _, _ in MUSE_COLUMNS), fmt(r["privleak"]), fmt(r["privleak_auc"], 3),
+             fmt(r["seconds"], 0)] for r in rows]
     return md_table(["model", *(label for _, label, _ in MUSE_COLUMNS), "PrivLeak (→ 0)", "Min-40% AUC", "time (s)"],
                     body)
 

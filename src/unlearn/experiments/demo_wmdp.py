@@ -37,6 +37,7 @@ from unlearn.models.tiny import train_tokenizer
 from unlearn.objectives.components import RMU
 from unlearn.objectives.methods import build_method
 from unlearn.rendering import plots
+from unlearn.rendering.tables import fmt
 from unlearn.reporting.report import md_table
 from unlearn.runs import RunDirectory, RunResults
 from unlearn.tasks.multiple_choice.embedded import generate_wmdp_benchmark, wmdp_training_texts
@@ -137,10 +138,7 @@ def row(name: str, results: RunResults) -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    def cell(v: Any, digits: int = 3) -> str:
-        return "n/a" if v is None else f"{v:.{digits}f}"
-
-    body = [[r["model"], *(cell(r[k]) for k, _ in SETS), cell(r["seconds"], 0)] for r in rows]
+    body = [[r["model"], *(fmt(r[k]) for k, _ in SETS), fmt(r["seconds"], 0)] for r in rows]
     return md_table(["model", *(f"{label} ↓" if k == "wmdp_bio" else f"{label} ↑" for k, label in SETS),
                      "time (s)"], body)
 

@@ -21,6 +21,7 @@ from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
 from unlearn.rendering import plots
+from unlearn.rendering.tables import fmt
 from unlearn.reporting.report import md_table
 from unlearn.runs import RunDirectory
 from unlearn.tasks.training_data import TextBenchmark
@@ -79,7 +80,7 @@ def format_sequential(result: dict[str, Any], out: Path | None = None) -> str:
     """The per-request table (and the plot, drawn into ``out/plots`` when given)."""
     rows = result["rows"]
     keys = [(k, label) for k, label in METRICS if any(r.get(k) is not None for r in rows)]
-    body = [[str(r["request"]), r["forget_split"], *("n/a" if r.get(k) is None else f"{r[k]:.2f}" for k, _ in keys)]
+    body = [[str(r["request"]), r["forget_split"], *(fmt(r.get(k), 2) for k, _ in keys)]
             for r in rows]
     lines = [f"# Sequential unlearning: {result['method']}", "",
              "Each request starts from the previous request's model (MUSE's sustainability setting; SimNPO App. I.4).",

@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from unlearn.io import read_json
+from unlearn.rendering.tables import MISSING, fmt_small
 from unlearn.runs import RunDirectory
 
+RESTORED_SHARE = 0.2
+"""Share of the removed forget ROUGE a quantized model must get back for the report to call the knowledge restored."""
 
-def _f(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float) and value != 0 and abs(value) < 10 ** -digits:
-        return f"{value:.2e}"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+_f = fmt_small
 
 
 def leak_figure(r: dict[str, Any], run_dir: Path) -> list[str]:
@@ -86,7 +84,7 @@ def format_relearn(r: dict[str, Any]) -> list[str]:
             for points in series.values():
                 hit = [p for p in points if p[0] == epoch]
                 if not hit:
-                    cells.append("n/a")
+                    cells.append(MISSING)
                     continue
                 _, value, spread = hit[0]
                 cells.append(_f(value) + (f" ± {_f(spread)}" if spread is not None else ""))
@@ -109,8 +107,6 @@ def relearn_figure(r: dict[str, Any], run_dir: Path) -> list[str]:
 
 
 def format_quantize(r: dict[str, Any]) -> list[str]:
-    from unlearn.attacks.quantize import RESTORED_SHARE
-
     lines = [f"### Quantization ({r['library']}, weights only, {', '.join(r['excluded'])} kept in full precision)", "",
              "| model | FQ | MU | forget ROUGE | forget Prob | forget TR | forget ROUGE restored |",
              "|---|---|---|---|---|---|---|"]
@@ -131,7 +127,7 @@ def format_quantize(r: dict[str, Any]) -> list[str]:
                       f"{_f(r['full_precision']['forget_rouge'])} → {_f(q['forget_rouge'])}, {share:.0%} of what "
                       f"unlearning removed (starting model {_f(r['starting_model']['forget_rouge'])}).", ""]
     if r.get("starting_model") is None:
-        lines += ["The starting model's metrics were not found (its run directory), so the restored share is n/a.",
+        lines += ["The starting model's metrics were not found (its run directory), so the restored share is missing.",
                   ""]
     return lines
 

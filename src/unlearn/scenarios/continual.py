@@ -22,6 +22,7 @@ from unlearn.data.files import read_raw_rows
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import write_json, write_text
+from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory
 from unlearn.tasks.tofu.data import TofuData, forget_percent
 
@@ -227,7 +228,7 @@ def continual_report(results: dict[str, Any], out: Path) -> list[str]:
             f"task {t}" for t in results["tasks"]) + " |", "|---|" + "---|" * len(results["tasks"])]
         for method, points in series.items():
             by_task = dict(points)
-            lines.append(f"| {method} | " + " | ".join(f"{by_task[t]:.3f}" if t in by_task else "n/a"
+            lines.append(f"| {method} | " + " | ".join(fmt(by_task.get(t))
                                                         for t in results["tasks"]) + " |")
         lines.append("")
         if figure:

@@ -15,6 +15,7 @@ from typing import Any
 from unlearn.config import RunConfig
 from unlearn.config.parsing import check, setting
 from unlearn.io import read_jsonl, write_json, write_text
+from unlearn.rendering.tables import fmt_small
 from unlearn.runs import RunDirectory
 
 PROBE_FILE = "divergence.jsonl"
@@ -88,6 +89,6 @@ def divergence_report(results: dict[str, Any], out: Path) -> list[str]:
              "| method | " + " | ".join(f"step {s}" for s in marks) + " |", "|---|" + "---|" * len(marks)]
     for method, rows in curves.items():
         by_step = {r["step"]: r["kl"] for r in rows}
-        lines.append(f"| {method} | " + " | ".join(f"{by_step[s]:.3g}" if s in by_step else "n/a" for s in marks)
+        lines.append(f"| {method} | " + " | ".join(fmt_small(by_step.get(s)) for s in marks)
                      + " |")
     return [*lines, "", f"![divergence](plots/{path.name})", ""]

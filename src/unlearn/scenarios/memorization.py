@@ -22,6 +22,7 @@ from unlearn.data.files import read_raw_rows
 from unlearn.data.views import data_view
 from unlearn.errors import ConfigError
 from unlearn.io import write_json, write_text
+from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory
 from unlearn.tasks.tofu.data import TofuData, retain_split_for
 from unlearn.tasks.tofu.metrics import forget_quality
@@ -162,6 +163,6 @@ def memorization_table(results: dict[str, Any]) -> list[str]:
         fq = r["forget_quality"]
         mu = r["model_utility_9"]
         lines.append(f"| {name} | {fq['memorized']:.3g} | {fq['unseen']:.3g} | {fq['all']:.3g} | "
-                     f"{'n/a' if mu is None else f'{mu:.3f}'} |")
+                     f"{fmt(mu)} |")
     return [*lines, ""]
 

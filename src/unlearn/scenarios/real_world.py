@@ -26,6 +26,7 @@ from unlearn.config.parsing import check, check_choice, setting
 from unlearn.data.files import read_raw_rows
 from unlearn.data.views import data_view
 from unlearn.io import read_json, write_json, write_text
+from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory
 from unlearn.tasks.real_world.data import EVAL_FILES, TRAIN_FILES, split_file
 
@@ -182,8 +183,7 @@ METRICS = (("rouge", "R"), ("prob", "P"), ("truth_ratio", "TR"), ("token_entropy
            ("cosine_similarity", "CS"), ("entailment", "ES"))
 
 
-def _f(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+_f = fmt
 
 
 def _aggregates(rows: list[dict[str, Any]]) -> tuple[str, str, str]:
@@ -215,7 +215,7 @@ def real_world_report(results: dict[str, Any], out: Path) -> list[str]:
     lines += ["## Table 2 layout", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, e in entries.items():
         cells = [_f(e.get(mu)), _f(e.get(fe)), *(_f(e["lm_eval"].get(t, {}).get(k)) for t, k in general),
-                 "n/a" if e.get("seconds") is None else f"{e['seconds']:.0f}"]
+                 fmt(e.get("seconds"), 0)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Table 8 layout: every metric (neighbor ↑, forget ↓)", ""]
     head = ["model", *(f"neighbor {a}" for _, a in METRICS), *(f"forget {a}" for k, a in METRICS

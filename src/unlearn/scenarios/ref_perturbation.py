@@ -14,6 +14,7 @@ from typing import Any
 from unlearn.config import RunConfig
 from unlearn.config.parsing import check, check_choice, setting
 from unlearn.io import write_json, write_text
+from unlearn.rendering.tables import fmt_fq
 from unlearn.runs import RunDirectory
 
 PLAIN = "plain"
@@ -65,8 +66,7 @@ def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=p
     return out
 
 
-def _f(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
+_f = fmt_fq
 
 
 def ref_perturbation_table(results: dict[str, Any]) -> list[str]:

@@ -7,16 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from unlearn.rendering.tables import fmt_small
 from unlearn.sweeps.select import Candidate, Choice, fq_ladder, rung
 
 NAMES = {"forget_quality": "Forget Quality", "forget_efficacy": "Forget Efficacy", "model_utility_9": "MU (TOFU, 9)",
          "model_utility_18": "MU (closer-look, 18)", "model_utility": "MU (neighbor set)"}
 
 
-def _f(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.3f}"
+_f = fmt_small
 
 
 def fq_resolution(n: int, values: Sequence[float]) -> list[str]:

@@ -18,8 +18,12 @@ from unlearn.errors import ConfigError
 from unlearn.runs import RunResults
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from unlearn.config.schema import EvalConfig, RunConfig
     from unlearn.data.formatting import ChatFormatter
+    from unlearn.rendering.tables import Notes
+    from unlearn.reporting.report import Run  # the report's view of a run directory: a type only
     from unlearn.runs import RunDirectory
 
 REQUESTS: dict[str, str] = {
@@ -138,6 +142,19 @@ class Task(ABC):
     @abstractmethod
     def format_results(self, metrics: dict[str, Any]) -> str:
         """A short human-readable summary of the aggregates (printed by the CLI)."""
+
+    def report_sections(self, run: Run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
+        """The task's sections of a run's report (``report.md``), after the header: markdown lines. By default
+        the summary of :meth:`format_results`; a benchmark with tables and figures of its own overrides it."""
+        return ["## Results", "", self.format_results(run.results.metrics), ""]
+
+    def compare_runs(self, runs: Sequence[Run], names: Sequence[str], notes: Notes, plots_dir: Path | None,
+                     link_base: Path | None, examples: int, weight_epochs: Sequence[int]) -> list[str]:
+        """The body of ``unlearn compare`` for runs of this task (markdown lines): by default TOFU's table, the
+        historical comparison, whose columns a task without its own shows as missing."""
+        from unlearn.tasks import get_task
+
+        return get_task("tofu").compare_runs(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
 
     def rescore(self, source: RunDirectory, cfg: RunConfig, old: RunResults | None) -> Rescored:
         """Recompute the metrics from ``source``'s saved per-sample rows, without its model."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from unlearn.io import atomic_path
+from unlearn.rendering.tables import MISSING
 from unlearn.studies.markov.config import METHOD_LABELS, METHODS
 
 
@@ -39,7 +40,7 @@ def format_summary(results: dict[str, Any]) -> str:
             lines.append(f"| {t['label']} (iteration {len(t['forget1']['mean']) - 1}) | {t['beta']:g} | "
                          f"{_fmt(s['final']['forget1'])} | {_fmt(s['final']['forget2'])} | "
                          f"{_fmt(s['final']['retain'])} | {reach[0]} | {reach[1]} | "
-                         f"{_fmt(gap['gap']) if gap else 'n/a'} |")
+                         f"{_fmt(gap['gap']) if gap else MISSING} |")
         if r.get("grid"):
             for m, g in r["grid"].items():
                 ranking = ", ".join(f"β={row['beta']:g}: " + (f"{row['retain_at_retrain_mean_forget']:.3f}"

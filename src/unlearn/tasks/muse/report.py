@@ -16,9 +16,12 @@ import numpy as np
 
 from unlearn.evaluation import mia
 from unlearn.rendering import plots
+from unlearn.rendering.figures import EPOCHS_WHY, PlotResult
+from unlearn.rendering.figures import figure_section as _figure
+from unlearn.rendering.tables import Notes, fmt, md_cell, md_table
 
-if TYPE_CHECKING:
-    from unlearn.reporting.report import Notes, PlotResult, Run
+if TYPE_CHECKING:  # the report's view of a run directory; only its type is needed here
+    from unlearn.reporting.report import Run
 
 MUSE_COLUMNS = (("verbmem_f", "VerbMem forget ↓", "verbmem_forget"),
                 ("knowmem_f", "KnowMem forget ↓", "knowmem_forget"),
@@ -27,7 +30,7 @@ MIA_SETS = {"muse": ("forget", "holdout"), "tofu_mia": ("forget", "holdout")}
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return fmt(value, digits)
 
 
 def muse_cells(metrics: Mapping[str, Any]) -> list[str]:
@@ -47,8 +50,6 @@ def muse_cells(metrics: Mapping[str, Any]) -> list[str]:
 def muse_section(run: Run) -> list[str]:
     m = run.results.metrics
     header = ["VerbMem forget ↓", "KnowMem forget ↓", "KnowMem retain ↑", "PrivLeak (→ 0)"]
-    from unlearn.reporting.report import md_table
-
     lines = ["## MUSE metrics", "", md_table(header, [muse_cells(m)]), "",
              "VerbMem: ROUGE-L F1 of 128 greedy tokens after each forget-text opening against the first 128 tokens "
              "of its continuation; KnowMem: ROUGE-L F1 of the few-shot answer (32 greedy tokens, cut at a blank line "
@@ -67,8 +68,6 @@ def mia_section(run: Run) -> list[str]:
     attacks = ((run.results.metrics.get("mia") or {}).get("attacks")) or {}
     if not attacks:
         return []
-    from unlearn.reporting.report import md_table
-
     k = (run.results.metrics.get("mia") or {}).get("k")
     first = next(iter(attacks.values()))
     rows = [[name, _fmt(v.get("auc"), 3)] for name, v in attacks.items()]
@@ -105,8 +104,6 @@ def roc_plot(run: Run, out: Path) -> PlotResult:
 
 
 def epochs_plot(run: Run, out: Path) -> PlotResult:
-    from unlearn.reporting.report import EPOCHS_WHY
-
     if not run.epochs:
         return EPOCHS_WHY
     series = {label: [(r["epoch"], r.get(key)) for r in run.epochs if r.get(key) is not None]
@@ -120,8 +117,6 @@ def epochs_plot(run: Run, out: Path) -> PlotResult:
 
 
 def examples(run: Run, k: int) -> list[str]:
-    from unlearn.reporting.report import md_cell, md_table
-
     lines = []
     for set_name, first in (("verbmem_forget", "prompt"), ("knowmem_forget", "question"),
                             ("knowmem_retain", "question")):
@@ -135,10 +130,8 @@ def examples(run: Run, k: int) -> list[str]:
     return lines
 
 
-def render(run: Run, n_examples: int = 5) -> list[str]:
+def render(run: Run, n_examples: int = 5, weight_epochs: Sequence[int] = ()) -> list[str]:
     """The task sections and figures of a MUSE or membership-inference run (after the common header)."""
-    from unlearn.reporting.report import _figure
-
     plot_dir = run.directory.plots_dir
     lines = muse_section(run) if run.task != "tofu_mia" else []
     lines += mia_section(run)
@@ -152,8 +145,6 @@ def render(run: Run, n_examples: int = 5) -> list[str]:
 
 def comparison_table(runs: Sequence[Run], names: Sequence[str], notes: Notes) -> str:
     """One row per run: the MUSE table, and each attack's AUC."""
-    from unlearn.reporting.report import md_cell, md_table
-
     attacks: list[str] = []
     for run in runs:
         for a in ((run.results.metrics.get("mia") or {}).get("attacks") or {}):
@@ -166,8 +157,18 @@ def comparison_table(runs: Sequence[Run], names: Sequence[str], notes: Notes) ->
         m = run.results.metrics
         cells = [md_cell(name), *muse_cells(m)]
         if m.get("privleak") is None and "privleak_auc" in m:
-            cells[-1] = "n/a " + notes.mark(str(m.get("privleak_auc_retrain_source")))
+            cells[-1] = notes.missing(str(m.get("privleak_auc_retrain_source")))
         got = (m.get("mia") or {}).get("attacks") or {}
         cells += [_fmt((got.get(a) or {}).get("auc"), 3) for a in attacks]
         rows.append(cells)
     return md_table(header, rows)
+
+
+def compare(runs: Sequence[Run], names: Sequence[str], notes: Notes, plots_dir: Path | None,
+            link_base: Path | None, examples: int, weight_epochs: Sequence[int]) -> list[str]:
+    """The comparison's body for MUSE and membership-inference runs: the table and the runs (each run's report
+    holds its ROC curves and per-epoch curves)."""
+    lines = [comparison_table(runs, names, notes), ""]
+    if notes.texts:
+        lines += [notes.render(), ""]
+    return [*lines, "Runs: " + "; ".join(f"{md_cell(n)} = `{r.path}`" for r, n in zip(runs, names, strict=True)), ""]

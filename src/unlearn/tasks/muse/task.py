@@ -28,6 +28,7 @@ from unlearn.evaluation import mia
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.mia_eval import MiaSet, MiaSuite, score_rows
 from unlearn.models.loading import context_length
+from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory
 from unlearn.tasks import register
 from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
@@ -338,10 +339,21 @@ class MuseTask(Task):
         for name, rows in result.samples.items():
             run_dir.write_eval_rows(name, rows)
 
+    def report_sections(self, run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
+        from unlearn.tasks.muse.report import render
+
+        return render(run, examples, weight_epochs)
+
+    def compare_runs(self, runs, names, notes, plots_dir, link_base, examples: int,
+                     weight_epochs: Sequence[int]) -> list[str]:
+        from unlearn.tasks.muse.report import compare
+
+        return compare(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
+
     def format_results(self, metrics: dict[str, Any]) -> str:
         def cell(key: str) -> str:
             value = metrics.get(key)
-            return "n/a" if value is None else f"{value:.2f}"
+            return fmt(value, 2)
 
         lines = ["| VerbMem forget ↓ | KnowMem forget ↓ | KnowMem retain ↑ | PrivLeak →0 |", "|---|---|---|---|",
                  f"| {cell('verbmem_f')} | {cell('knowmem_f')} | {cell('knowmem_r')} | {cell('privleak')} |"]

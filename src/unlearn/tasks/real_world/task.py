@@ -26,6 +26,7 @@ import torch
 from unlearn.config.schema import RunConfig
 from unlearn.data.formatting import ChatFormatter
 from unlearn.errors import ConfigError
+from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory, RunResults
 from unlearn.tasks import register
 from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, SetSpec, Task
@@ -168,7 +169,7 @@ class RealWorldTask(Task):
 
     def format_results(self, metrics: dict[str, Any]) -> str:
         def cell(values: Mapping[str, Any], key: str) -> str:
-            return "n/a" if values.get(key) is None else f"{values[key]:.4f}"
+            return fmt(values.get(key), 4)
 
         metric_keys = ("rouge", "prob", "truth_ratio", "token_entropy", "cosine_similarity", "entailment")
         lines = ["| set | ROUGE | Prob | Truth Ratio | TE | CS | ES | n |", "|---|---|---|---|---|---|---|---|"]

@@ -104,6 +104,17 @@ class TofuMiaTask(Task):
         for name, rows in result.samples.items():
             run_dir.write_eval_rows(name, rows)
 
+    def report_sections(self, run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
+        from unlearn.tasks.muse.report import render
+
+        return render(run, examples, weight_epochs)
+
+    def compare_runs(self, runs, names, notes, plots_dir, link_base, examples: int,
+                     weight_epochs: Sequence[int]) -> list[str]:
+        from unlearn.tasks.muse.report import compare
+
+        return compare(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
+
     def format_results(self, metrics: dict[str, Any]) -> str:
         attacks = (metrics.get("mia") or {}).get("attacks") or {}
         lines = ["| attack | AUC (forget vs holdout) |", "|---|---|"]

@@ -17,6 +17,7 @@ from unlearn.data.formatting import ChatFormatter
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation.generation import GenerationSettings
 from unlearn.models.loading import load_tokenizer, resolve_model
+from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory, RunResults
 from unlearn.tasks import register
 from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, SetSpec, Task
@@ -171,11 +172,22 @@ class TofuTask(Task):
             run_dir.write_eval_rows(name, rows)
         run_dir.write_tofu_log(log_from_samples(result.samples))
 
+    def report_sections(self, run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
+        from unlearn.tasks.tofu.report import render
+
+        return render(run, examples, weight_epochs)
+
+    def compare_runs(self, runs, names, notes, plots_dir, link_base, examples: int,
+                     weight_epochs: Sequence[int]) -> list[str]:
+        from unlearn.tasks.tofu.report import compare
+
+        return compare(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
+
     def format_results(self, metrics: dict[str, Any]) -> str:
         m = TofuMetrics.from_dict(metrics)
         lines = ["| set | ROUGE | Prob | Truth Ratio | n |", "|---|---|---|---|---|"]
         for name, s in m.sets.items():
-            rouge = f"{s['rouge']:.4f}" if "rouge" in s else "n/a"
+            rouge = fmt(s.get("rouge"), 4)
             lines.append(f"| {name} | {rouge} | {s['prob']:.4f} | {s['truth_ratio']:.4f} | {s['n']} |")
         lines.append("")
         lines.append(f"Model Utility (9): {m.model_utility_9:.4f}" if m.model_utility_9 is not None else
