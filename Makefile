@@ -28,6 +28,7 @@ test: install
 
 lint:
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs build dist src/*.egg-info

@@ -111,19 +111,18 @@ def test_loop_settings_are_derived_explicitly_from_train():
 
 
 def test_per_method_overrides_in_the_demo_use_the_same_syntax():
-    from unlearn.experiments.demo import DemoConfig
+    from unlearn.tasks.tofu.demo import DemoConfig
 
     demo = load_config(DemoConfig, None, ["methods=npo+gd,simnpo+gd", "method_overrides.npo+gd.forget.beta=0.5",
                                           "method_overrides.simnpo+gd.method.recipe=paper"])
     assert demo.method_overrides == {"npo+gd": {"forget": {"beta": 0.5}}, "simnpo+gd": {"method": {"recipe": "paper"}}}
 
 
-@pytest.mark.parametrize("module,name", [("demo", "DemoConfig"), ("demo_muse", "MuseDemoConfig"),
-                                         ("demo_wmdp", "WmdpDemoConfig")])
-def test_every_demo_checks_methods_and_their_overrides_before_training(module, name):
-    import importlib
+@pytest.mark.parametrize("benchmark", ["tofu", "muse", "wmdp"])
+def test_every_demo_checks_methods_and_their_overrides_before_training(benchmark):
+    from unlearn.tasks.demo import DEMOS
 
-    config_class = getattr(importlib.import_module(f"unlearn.experiments.{module}"), name)
+    config_class = DEMOS[benchmark].config_class
     with pytest.raises(ConfigError, match=r"unknown config key 'method_overrides\.npo\+gd\.forgett'; did you mean"):
         load_config(config_class, None, ["methods=npo+gd", "method_overrides.npo+gd.forgett.beta=1"])
     with pytest.raises(ConfigError, match="forget objective 'npo' has no parameter"):

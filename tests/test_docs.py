@@ -10,10 +10,10 @@ import pytest
 
 from unlearn.cli.config_docs import config_classes, format_default, render_document, render_table
 from unlearn.config import RunConfig, known_keys
-from unlearn.experiments.demo import DemoConfig
-from unlearn.experiments.demo_muse import MuseDemoConfig
-from unlearn.experiments.demo_wmdp import WmdpDemoConfig
 from unlearn.studies.markov.config import MarkovStudyConfig
+from unlearn.tasks.multiple_choice.demo import WmdpDemoConfig
+from unlearn.tasks.muse.demo import MuseDemoConfig
+from unlearn.tasks.tofu.demo import DemoConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "configuration.md"
@@ -44,7 +44,7 @@ def test_rendered_tables_cover_every_class():
     assert set(config_classes()) == {"RunConfig", "DemoConfig", "MuseDemoConfig", "WmdpDemoConfig", "MarkovStudyConfig",
                                      "AttackConfig", "ContinualConfig", "MemorizationConfig",
                                      "DivergenceConfig", "RefPerturbationConfig", "RealWorldConfig",
-                                     "SweepConfig"}
+                                     "SequentialConfig", "SweepConfig"}
     assert "| `train.lr` | 1e-05 | AdamW learning rate |" in render_table(RunConfig)
 
 

@@ -269,7 +269,8 @@ def test_unlearning_on_chunks_lowers_the_forget_likelihood(news_runs, capsys):
 
 @pytest.mark.slow
 def test_sequential_requests_chain_models(news_runs, news_dir):
-    from unlearn.experiments.sequential import run_sequential
+    from unlearn.io import read_json
+    from unlearn.scenarios.sequential import SequentialConfig, run_sequential
 
     out, _ = news_runs
     cfg = load_config(RunConfig, base={
@@ -279,7 +280,8 @@ def test_sequential_requests_chain_models(news_runs, news_dir):
                  "max_rows": {"knowmem_forget": 4, "knowmem_retain": 4}},
         "train": {"epochs": 1, "lr": 1e-3, "batch_size": 4, "grad_accum": 1},
         "output_dir": str(out / "sequential"), "progress": False})
-    result = run_sequential(cfg, ["sust/forget_1", "sust/forget_2"], echo=lambda *_: None)
+    requests = SequentialConfig(["sust/forget_1", "sust/forget_2"])
+    result = read_json(run_sequential(cfg, requests, echo=lambda *_: None) / "sequential.json")
     assert [r["forget_split"] for r in result["rows"]] == ["sust/forget_1", "sust/forget_2"]
     second = (out / "sequential" / "request_2" / "config.yaml").read_text()
     assert str(out / "sequential" / "request_1" / "model") in second  # request 2 starts from request 1's result
@@ -287,7 +289,7 @@ def test_sequential_requests_chain_models(news_runs, news_dir):
     assert "KnowMem forget" in (out / "sequential" / "sequential.md").read_text()
     assert (out / "sequential" / "plots" / "sequential_knowmem.png").is_file()
     stamp = (out / "sequential" / "request_1" / "metrics.json").stat().st_mtime
-    run_sequential(cfg, ["sust/forget_1", "sust/forget_2"], echo=lambda *_: None)  # finished requests are reused
+    run_sequential(cfg, requests, echo=lambda *_: None)  # finished requests are reused
     assert (out / "sequential" / "request_1" / "metrics.json").stat().st_mtime == stamp
 
 

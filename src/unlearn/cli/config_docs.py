@@ -49,22 +49,23 @@ def render_table(cls: type) -> str:
 def config_classes() -> dict[str, type]:
     from unlearn.attacks.config import AttackConfig
     from unlearn.config.schema import RunConfig
-    from unlearn.experiments.demo import DemoConfig
-    from unlearn.experiments.demo_muse import MuseDemoConfig
-    from unlearn.experiments.demo_wmdp import WmdpDemoConfig
     from unlearn.scenarios.continual import ContinualConfig
     from unlearn.scenarios.divergence import DivergenceConfig
     from unlearn.scenarios.memorization import MemorizationConfig
     from unlearn.scenarios.real_world import RealWorldConfig
     from unlearn.scenarios.ref_perturbation import RefPerturbationConfig
+    from unlearn.scenarios.sequential import SequentialConfig
     from unlearn.studies.markov.config import MarkovStudyConfig
     from unlearn.sweeps.config import SweepConfig
+    from unlearn.tasks.multiple_choice.demo import WmdpDemoConfig
+    from unlearn.tasks.muse.demo import MuseDemoConfig
+    from unlearn.tasks.tofu.demo import DemoConfig
 
     return {"RunConfig": RunConfig, "DemoConfig": DemoConfig, "MuseDemoConfig": MuseDemoConfig,
             "WmdpDemoConfig": WmdpDemoConfig, "MarkovStudyConfig": MarkovStudyConfig, "AttackConfig": AttackConfig,
             "ContinualConfig": ContinualConfig, "MemorizationConfig": MemorizationConfig,
             "DivergenceConfig": DivergenceConfig, "RefPerturbationConfig": RefPerturbationConfig,
-            "RealWorldConfig": RealWorldConfig, "SweepConfig": SweepConfig}
+            "RealWorldConfig": RealWorldConfig, "SequentialConfig": SequentialConfig, "SweepConfig": SweepConfig}
 
 
 MARKER = re.compile(r"(<!-- config-table: (\w+) -->\n)(.*?)(<!-- /config-table -->)", re.S)

@@ -211,3 +211,11 @@ def describe_recipes() -> str:
             values = ", ".join(f"{k}={val}" for k, val in v.values().items()) or "—"
             lines.append(f"    {v.name}{' (default)' if i == 0 else ''}: {values} — {v.source}")
     return "\n".join(lines)
+
+
+RMU_TINY: dict[str, Any] = {"forget": {"steering_coeff": 60.0}, "method": {"retain_weight": 1.0},
+                            "train": {"lr": 5e-3}}
+"""RMU's c and α (and learning rate) for the WMDP demo's tiny model, applied by ``unlearn demo benchmark=wmdp`` to
+RMU only: chosen by the scan in benchmarks/wmdp_demo/NOTES.md. WMDP's own values (c 6.5, α 1200, lr 5e-5) are for
+Zephyr-7B and were measured to change nothing on this model; the RMU paper tunes c and α per model too. Not an
+``eval.task=wmdp`` recipe: a real model on real WMDP keeps RMU's neutral defaults."""

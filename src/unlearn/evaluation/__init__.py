@@ -1,5 +1,4 @@
-"""Evaluation: the task registry (:mod:`.tasks`), the requests every task builds on (batched likelihoods,
-left-padded generation), and TOFU's metrics and eval-log format.
-
-The importable API for TOFU aggregates is :mod:`unlearn.tasks.tofu.metrics`.
+"""Evaluation machinery every task builds on: the requests (batched likelihoods, left-padded generation), the
+membership-inference suite (privacy), divergence from the starting model, and the auxiliary models of the utility
+metrics. The tasks themselves (their sets, metrics and reports) are one folder each under :mod:`unlearn.tasks`.
 """

@@ -1,153 +1,42 @@
-"""``unlearn demo``: the whole product on the embedded benchmark, on a CPU, in minutes.
+"""``unlearn demo [benchmark=NAME]``: the whole product on an embedded benchmark, on a CPU, in minutes — one skeleton
+for every benchmark's :class:`~unlearn.tasks.demo.DemoRecipe` (``tasks/<benchmark>/demo.py``):
 
-1. generate the fictitious-authors benchmark (TOFU layout) and train a tokenizer on its text;
-2. build a tiny Llama from a config; fine-tune it on ``full`` (+ the two general-knowledge sets) → target;
-   the same recipe on ``retain90`` → the retain (Retrain) model, Forget Quality's gold standard;
-3. unlearn ``forget10`` from the target with each method and evaluate everything the TOFU way;
-4. print FQ / MU / forget ROUGE / forget Prob per method and write the run directory.
+1. the embedded benchmark and a random-init tiny model with a tokenizer trained on its text;
+2. the reference models, fine-tuned in the recipe's order (TOFU: the retain model, then the target; MUSE: the
+   retrained model, then the target; WMDP: the target);
+3. unlearning from the target with each method, evaluated by the benchmark's task;
+4. the recipe's table, printed and written to ``summary.md`` / ``summary.json`` with ``comparison.md``.
 
 Stages whose results exist with the same configuration are reused, so an interrupted demo resumes.
-The recipe is the toolkit's TOFU recipe (the embedded benchmark is in TOFU's layout, ``eval.task=tofu``):
-SimNPO β 4.5 and forget weight 0.125 on forget10, ME α 0.1, NPO/DPO/AP β 0.1.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from unlearn.config import RunConfig, load_config
-from unlearn.config.parsing import check, merge, setting
-from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.errors import UnlearnError
 from unlearn.experiments.common import Timer
-from unlearn.experiments.demo_parts import build_once, check_demo_settings, save_tiny_base
 from unlearn.experiments.finetune import finetune_config_text, run_finetune
 from unlearn.experiments.stages import run_stage
 from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
-from unlearn.models.tiny import train_tokenizer
-from unlearn.rendering.tables import fmt, fmt_fq, md_table
 from unlearn.reporting.report import write_comparison
-from unlearn.runs import RunDirectory, RunResults
-from unlearn.tasks.tofu.data import forget_percent
-from unlearn.tasks.tofu.embedded import generate_benchmark, training_texts, write_general_task
-from unlearn.tasks.tofu.task import TofuMetrics
-
-DEFAULT_METHODS = ["ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap"]
-
-
-@dataclass
-class DemoConfig:
-    benchmark: str = setting("tofu", "the embedded benchmark: `tofu` (fictitious authors, TOFU layout), `muse` "
-                                     "(fictitious news, MUSE layout) or `wmdp` (WMDP-style multiple choice); the "
-                                     "last two have their own keys: docs/configuration.md")
-    output_dir: str = setting("runs/demo", "where everything goes")
-    seed: int = setting(0, "benchmark, initialisation, data order")
-    n_authors: int = setting(100, "fictitious authors in the generated benchmark")
-    questions_per_author: int = setting(10, "questions per author (1–10)")
-    forget_split: str = setting("forget10", "split to unlearn")
-    vocab_size: int = setting(1024, "BPE vocabulary trained on the benchmark's text")
-    hidden_size: int = setting(128, "tiny Llama width")
-    num_layers: int = setting(4, "tiny Llama depth")
-    num_heads: int = setting(4, "attention heads")
-    intermediate_size: int = setting(352, "MLP width")
-    finetune_epochs: int = setting(30, "epochs for the target and retain models")
-    finetune_lr: float = setting(3e-3, "their learning rate")
-    finetune_batch_size: int = setting(32, "their batch size")
-    unlearn_epochs: int = setting(5, "unlearning epochs per method")
-    unlearn_lr: float = setting(1e-3, "unlearning learning rate")
-    unlearn_batch_size: int = setting(8, "forget items per unlearning step")
-    unlearn_grad_accum: int = setting(1, "micro-batches per unlearning step")
-    methods: list[str] = setting(doc="methods to run (default: the seven seed methods)",
-                                 factory=lambda: list(DEFAULT_METHODS))
-    method_overrides: dict[str, dict[str, Any]] = setting(
-        doc="run-config keys per method, in the same syntax: `method_overrides.npo+gd.forget.beta=0.5`",
-        factory=dict)
-    eval_batch_size: int = setting(64, "evaluation batch size")
-    progress: bool = setting(True, "progress bars")
-    save_models: bool = setting(False, "also save each method's unlearned model (`methods/<name>/model/`), e.g. for "
-                                       "`unlearn attack`")
-
-    def __post_init__(self) -> None:
-        check(self.benchmark == "tofu", "benchmark", "be tofu, muse or wmdp", self.benchmark)
-        check(1 <= self.questions_per_author <= 10, "questions_per_author", "be in 1..10", self.questions_per_author)
-        forget_percent(self.forget_split)
-        check_demo_settings(self, ("n_authors", "unlearn_grad_accum"))
-
-
-def _base_config(demo: DemoConfig, data_dir: Path, model_dir: Path, run_dir: Path) -> dict[str, Any]:
-    return {
-        "model": {"path": str(model_dir), "template": "qa"},
-        "data": {"root": str(data_dir), "forget_split": demo.forget_split, "max_length": 128},
-        "eval": {"batch_size": demo.eval_batch_size, "max_length": 96},
-        "output_dir": str(run_dir),
-        "progress": demo.progress,
-    }
-
-
-def _finetune_config(demo: DemoConfig, data_dir: Path, base: Path, run_dir: Path, split: str,
-                     retain_ref: Path | None) -> RunConfig:
-    values = _base_config(demo, data_dir, base, run_dir)
-    values["data"]["train_splits"] = [split, "real_authors", "world_facts"]
-    values["train"] = {"epochs": demo.finetune_epochs, "lr": demo.finetune_lr, "batch_size": demo.finetune_batch_size,
-                       "grad_accum": 1, "seed": demo.seed, "weight_decay": 0.01}
-    values["save_model"] = True
-    if retain_ref is not None:
-        values["eval"]["retain_reference"] = str(retain_ref)
-    return load_config(RunConfig, base=values)
-
-
-def _unlearn_config(demo: DemoConfig, data_dir: Path, target: Path, run_dir: Path, method: str,
-                    retain_ref: Path) -> RunConfig:
-    values = _base_config(demo, data_dir, target, run_dir)
-    values["method"] = {"name": method}
-    values["train"] = {"epochs": demo.unlearn_epochs, "lr": demo.unlearn_lr, "batch_size": demo.unlearn_batch_size,
-                       "grad_accum": demo.unlearn_grad_accum, "seed": demo.seed, "eval_every_epoch": True}
-    values["eval"]["retain_reference"] = str(retain_ref)
-    values["save_model"] = demo.save_models
-    return load_config(RunConfig, base=merge(values, demo.method_overrides.get(method, {})))
-
-
-def prepare_base(demo: DemoConfig, out: Path) -> tuple[Path, Path]:
-    """Benchmark data and the random-init tiny model + tokenizer (deterministic for the seed)."""
-    data_dir = out / "data"
-    spec = {"n_authors": demo.n_authors, "questions_per_author": demo.questions_per_author, "seed": demo.seed}
-    build_once(data_dir, "generator.json", spec, lambda tmp: generate_benchmark(tmp, **spec))
-    write_general_task(data_dir / "real_world")  # its task file names its data by path, so after the data moved
-    base_dir = out / "base_model"
-    model_spec = {k: getattr(demo, k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
-                                                 "intermediate_size", "seed")} | spec
-
-    def write_model(tmp: Path) -> None:
-        texts = training_texts(data_dir)
-        texts += [NAMED_TEMPLATES["qa"].format(question=t) for t in texts[:2000]]
-        save_tiny_base(tmp, demo, train_tokenizer(texts, demo.vocab_size))
-
-    build_once(base_dir, "demo_model.json", model_spec, write_model)
-    return data_dir, base_dir
-
-
-def _row(name: str, results: RunResults) -> dict[str, Any]:
-    return {"model": name, **TofuMetrics.from_dict(results.metrics).headline(), "seconds": results.seconds}
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of the demo's headline numbers."""
-    keys = ["model_utility_9", "forget_rouge", "forget_prob", "forget_truth_ratio"]
-    head = ["model", "FQ", "MU", "forget ROUGE", "forget Prob", "forget TR", "time (s)"]
-    return md_table(head, [[r["model"], fmt_fq(r["forget_quality"]), *(fmt(r[k]) for k in keys), fmt(r["seconds"], 0)]
-                           for r in rows])
-
+from unlearn.runs import RunDirectory
+from unlearn.tasks.demo import DEMOS, DemoRecipe
+from unlearn.tasks.multiple_choice.demo import WmdpDemoConfig
+from unlearn.tasks.muse.demo import MuseDemoConfig
+from unlearn.tasks.tofu.demo import DemoConfig
 
 DEMO_CONFIG = "demo_config.yaml"
 DEMO_OWNED = (DEMO_CONFIG, "data", "base_model", "retain", "target", "methods", "plots", "comparison.md",
               "summary.json", "summary.md")
-"""Everything a demo writes into its output directory (and all that ``--fresh`` removes)."""
+"""Everything a demo writes into its output directory (and all that ``--fresh`` removes), beside its recipe's own
+files (:attr:`DemoRecipe.owned`)."""
 
 
 def check_demo_output(out: Path) -> None:
@@ -159,11 +48,12 @@ def check_demo_output(out: Path) -> None:
                            "directory")
 
 
-def clear_demo_output(out: Path) -> None:
+def clear_demo_output(out: Path, recipe: DemoRecipe | None = None) -> None:
     """``--fresh``: remove what an earlier demo wrote into ``out`` — only from a directory a demo made, and only its
     own files."""
     check_demo_output(out)
-    for name in DEMO_OWNED:
+    owned = DEMO_OWNED + (recipe.owned if recipe is not None else tuple(f for r in DEMOS.values() for f in r.owned))
+    for name in owned:
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -171,45 +61,59 @@ def clear_demo_output(out: Path) -> None:
             target.unlink()
 
 
-def run_demo(demo: DemoConfig, echo=print) -> Path:
+def recipe_for(demo: Any) -> DemoRecipe:
+    """The recipe a demo configuration belongs to (its ``benchmark``)."""
+    return DEMOS.get_entry(demo.benchmark)
+
+
+def run_demo(demo: DemoConfig | MuseDemoConfig | WmdpDemoConfig | Any, echo=print) -> Path:
+    """Run the demo of ``demo.benchmark`` with the settings ``demo`` (its recipe's ``config_class``)."""
+    recipe = recipe_for(demo)
     timer = Timer()
     out = Path(demo.output_dir)
     check_demo_output(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / DEMO_CONFIG, yaml.safe_dump(asdict(demo), sort_keys=False))
-    echo(f"[1/4] benchmark + tiny model in {out}")
-    data_dir, base_dir = prepare_base(demo, out)
+    stages = recipe.stages(demo)
+    total = len(stages) + 2
+    echo(f"[1/{total}] {recipe.data_message} in {out}")
+    data_dir, base_dir = recipe.prepare(demo, out)
 
-    retain_split = f"retain{100 - forget_percent(demo.forget_split):02d}"
-    retain, target = RunDirectory(out / "retain"), RunDirectory(out / "target")
-    echo(f"[2/4] fine-tuning the retain model on {retain_split} (the Retrain gold standard)")
-    retain_cfg = _finetune_config(demo, data_dir, base_dir, retain.path, retain_split, None)
-    run_stage(retain, finetune_config_text(retain_cfg), lambda **how: run_finetune(retain_cfg, **how))
-    echo("[3/4] fine-tuning the target model on full")
-    target_cfg = _finetune_config(demo, data_dir, base_dir, target.path, "full", retain.path)
-    run_stage(target, finetune_config_text(target_cfg), lambda **how: run_finetune(target_cfg, **how))
+    trained: dict[str, RunDirectory] = {}
+    for number, stage in enumerate(stages, 2):
+        run = RunDirectory(out / stage.directory)
+        echo(f"[{number}/{total}] {stage.message}")
+        reference = trained[stage.reference].path if stage.reference else None
+        cfg = recipe.finetune_config(demo, data_dir, base_dir, run.path, stage, reference)
+        run_stage(run, finetune_config_text(cfg), lambda cfg=cfg, **how: run_finetune(cfg, **how))
+        trained[stage.directory] = run
+        if stage.echo_row:
+            echo(recipe.progress(stage.label, recipe.row(stage.label, run.read_results())))
+    order = [recipe.target] + [s.directory for s in stages if s.directory != recipe.target]
+    labels = [next(s.label for s in stages if s.directory == d) for d in order]
+    rows = [recipe.row(label, trained[d].read_results()) for d, label in zip(order, labels, strict=True)]
 
-    rows = [_row("target", target.read_results()), _row("retain", retain.read_results())]
-    echo(f"[4/4] unlearning {demo.forget_split} with {len(demo.methods)} methods")
-    method_dirs = []
+    echo(f"[{total}/{total}] unlearning {recipe.unlearn_message(demo)} with {len(demo.methods)} methods")
+    target = trained[recipe.target].model_dir
+    reference = trained[recipe.reference].path if recipe.reference else None
+    method_runs: dict[str, RunDirectory] = {}
     for method in demo.methods:
         run = RunDirectory(out / "methods" / method.replace("+", "_"))
-        method_dirs.append(run.path)
-        cfg = _unlearn_config(demo, data_dir, target.model_dir, run.path, method, retain.path)
+        method_runs[method] = run
+        cfg = recipe.unlearn_config(demo, data_dir, target, run.path, method, reference)
         run_stage(run, unlearning_config_text(cfg), lambda cfg=cfg, **how: run_unlearning(cfg, **how))
-        rows.append(_row(method, run.read_results()))
-        echo(f"      {method}: FQ={rows[-1]['forget_quality']:.2e} MU={rows[-1]['model_utility_9']:.3f}")
+        rows.append(recipe.row(method, run.read_results()))
+        echo(recipe.progress(method, rows[-1]))
 
-    table = format_table(rows)
-    run_dirs = [target.path, retain.path, *method_dirs]
-    write_comparison(run_dirs, output_path=out / "comparison.md", plots_dir=out / "plots")
-    summary = {"rows": rows, "total_seconds": timer.seconds, "config": asdict(demo)}
-    write_json(out / "summary.json", summary)
-    write_text(out / "summary.md", f"# unlearn demo\n\n{table}\n\nTotal time: {timer.seconds:.0f} s. "
-               "All metrics (closer-look included), comparison plots and example generations: "
-               f"[comparison.md](comparison.md); one {RunDirectory.REPORT} per run directory.\n")
+    table = recipe.table(rows)
+    if recipe.comparison:
+        write_comparison([*(trained[d].path for d in order), *(r.path for r in method_runs.values())],
+                         output_path=out / "comparison.md", names=recipe.comparison_names(labels, demo.methods),
+                         plots_dir=out / "plots" if recipe.comparison_plots else None)
+    figures = recipe.figures(method_runs, out)
+    write_json(out / "summary.json", {"rows": rows, "total_seconds": timer.seconds, "config": asdict(demo)})
+    write_text(out / "summary.md", f"# {recipe.title}\n\n{table}\n\n{recipe.summary_note(timer.seconds, figures)}")
     echo("")
     echo(table)
-    echo(f"\nEverything is in {out} (summary.md, per-run {RunDirectory.METRICS} and {RunDirectory.EVAL}/*.jsonl). "
-         f"Total {timer.seconds:.0f} s.")
+    echo(f"\nEverything is in {out} ({recipe.contents()}). Total {timer.seconds:.0f} s.")
     return out

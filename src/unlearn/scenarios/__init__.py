@@ -33,7 +33,8 @@ def _builtin() -> None:
                                        ("memorization", "MemorizationConfig", "run_memorization"),
                                        ("divergence", "DivergenceConfig", "run_divergence"),
                                        ("ref_perturbation", "RefPerturbationConfig", "run_ref_perturbation"),
-                                       ("real_world", "RealWorldConfig", "run_real_world")):
+                                       ("real_world", "RealWorldConfig", "run_real_world"),
+                                       ("sequential", "SequentialConfig", "run_sequential")):
         SCENARIOS.register(name, Scenario(name, _lazy(name, config_class, runner)), origin=f"unlearn.scenarios.{name}")
 
 

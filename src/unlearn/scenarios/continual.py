@@ -11,7 +11,6 @@ closer-look Fig. 7c). A finished task is reused, so an interrupted scenario goes
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,9 +158,8 @@ def _headline(run: RunDirectory) -> dict[str, Any]:
 
 def run_continual(cfg: RunConfig, scenario: ContinualConfig, echo=print) -> Path:
     """Every method through the tasks; ``output_dir/continual.json`` and the plots. Returns the output directory."""
+    from unlearn.experiments.chain import Link, run_chain
     from unlearn.experiments.common import with_task_defaults
-    from unlearn.experiments.stages import run_stage
-    from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 
     cfg = with_task_defaults(cfg)
     p = plan(cfg, scenario)
@@ -176,27 +174,19 @@ def run_continual(cfg: RunConfig, scenario: ContinualConfig, echo=print) -> Path
         })
     results: dict[str, Any] = {"forget_split": split, "tasks": p.tasks, "rows_per_task": len(p.forget[p.tasks[0]]),
                                "base_retain": p.base_retain_name, "reference": scenario.reference, "methods": {}}
+    original = cfg.model.path
     for method in scenario.methods:
-        model = original = cfg.model.path
-        rows = []
-        previous: RunDirectory | None = None
+        links = []
         for t in p.tasks:
-            run = RunDirectory(out / method.replace("+", "_") / f"task_{t:02d}")
-            task_cfg = with_task_defaults(task_config(cfg, scenario, method, model, original, views[t], run.path))
-
+            run_dir = out / method.replace("+", "_") / f"task_{t:02d}"
             n_retain = len(continual_retain(p.base_retain, p.forget, t))
-            message = f"{method}: task {t} of {p.tasks[-1]} ({len(p.forget[t])} forget rows, {n_retain} retain rows)"
-
-            def unlearn(task_cfg: RunConfig = task_cfg, message: str = message, **how: bool) -> None:
-                echo(message)
-                run_unlearning(task_cfg, **how)
-
-            run_stage(run, unlearning_config_text(task_cfg), unlearn)  # finished: reused; interrupted: resumed
-            rows.append({"task": t, "seconds": run.read_results().seconds, **_headline(run)})
-            if previous is not None and not scenario.keep_models and previous.model_dir.is_dir():
-                shutil.rmtree(previous.model_dir)
-            previous, model = run, str(run.model_dir)
-        results["methods"][method] = rows
+            links.append(Link(
+                lambda model, t=t, method=method, run_dir=run_dir: with_task_defaults(
+                    task_config(cfg, scenario, method, model, original, views[t], run_dir)),
+                f"{method}: task {t} of {p.tasks[-1]} ({len(p.forget[t])} forget rows, {n_retain} retain rows)"))
+        runs = run_chain(cfg.model.path, links, echo, keep_models=scenario.keep_models)
+        results["methods"][method] = [{"task": t, "seconds": run.read_results().seconds, **_headline(run)}
+                                      for t, run in zip(p.tasks, runs, strict=True)]
     write_json(out / "continual.json", results)
     write_text(out / "continual.md", "\n".join(continual_report(results, out)) + "\n")
     return out

@@ -27,18 +27,15 @@ def run(args: argparse.Namespace) -> int:
 
     from unlearn.config import load_config
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.experiments.demo import DemoConfig, clear_demo_output, run_demo
-    from unlearn.experiments.demo_muse import MuseDemoConfig, run_muse_demo
-    from unlearn.experiments.demo_wmdp import WmdpDemoConfig, run_wmdp_demo
+    from unlearn.experiments.demo import clear_demo_output, run_demo
+    from unlearn.tasks.demo import DEMOS
 
     quiet_libraries()
-    benchmark = demo_benchmark(args.config, args.overrides)
-    demos = {"muse": (MuseDemoConfig, run_muse_demo), "wmdp": (WmdpDemoConfig, run_wmdp_demo)}
-    config_class, run = demos.get(benchmark, (DemoConfig, run_demo))
-    demo = load_config(config_class, args.config, args.overrides)  # every key checked before anything is deleted
+    recipe = DEMOS.get_entry(demo_benchmark(args.config, args.overrides))
+    demo = load_config(recipe.config_class, args.config, args.overrides)  # every key checked before anything goes
     if args.fresh:
-        clear_demo_output(Path(demo.output_dir))
-    run(demo)
+        clear_demo_output(Path(demo.output_dir), recipe)
+    run_demo(demo)
     return 0
 
 

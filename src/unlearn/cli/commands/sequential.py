@@ -1,5 +1,6 @@
-"""`unlearn sequential`: unlearn a sequence of forget requests, each from the previous result (MUSE sustainability;
-default requests sust/forget_1..4), with KnowMem after each."""
+"""`unlearn sequential`: the ``sequential`` scenario under its old name (``unlearn scenario sequential
+requests=[…]``): unlearn a sequence of forget requests, each from the previous result (MUSE sustainability; default
+requests sust/forget_1..4), with KnowMem after each."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from unlearn.config import RunConfig, load_config
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.experiments.sequential import DEFAULT_REQUESTS, format_sequential, run_sequential
+    from unlearn.io import read_json
+    from unlearn.scenarios.sequential import SequentialConfig, format_sequential, run_sequential
 
     quiet_libraries()
     cfg = load_config(RunConfig, args.config, args.overrides)
-    requests = [r.strip() for r in args.requests.split(",") if r.strip()] if args.requests else DEFAULT_REQUESTS
-    result = run_sequential(cfg, requests)
-    print(format_sequential(result))
-    print(f"results: {cfg.output_dir}/sequential.json, sequential.md")
+    scenario = SequentialConfig() if not args.requests else \
+        SequentialConfig([r.strip() for r in args.requests.split(",") if r.strip()])
+    out = run_sequential(cfg, scenario)
+    print(format_sequential(read_json(out / "sequential.json")))
+    print(f"results: {out}/sequential.json, sequential.md")
     return 0

@@ -1,5 +1,6 @@
-"""Sequential unlearning requests (MUSE's "sustainability", SimNPO App. I.4 / Fig. A5): forget ``sust/forget_1``,
-then ``sust/forget_2`` from the result, and so on; evaluate after every request.
+"""Sequential unlearning requests (MUSE's "sustainability", SimNPO App. I.4 / Fig. A5), ``unlearn scenario
+sequential`` (``unlearn sequential`` is the same): forget ``sust/forget_1``, then ``sust/forget_2`` from the result,
+and so on; evaluate after every request.
 
 Each request is an ordinary unlearning run (``OUTPUT/request_1``, …) whose starting model is the previous request's
 result, so an NPO reference is the model before *that* request, as in MUSE's scripts. Finished requests are reused
@@ -10,20 +11,18 @@ when the command is run again (the configuration must match), so an interrupted 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from unlearn.config import RunConfig
+from unlearn.config.parsing import check, setting
 from unlearn.errors import ConfigError
+from unlearn.experiments.chain import Link, run_chain
 from unlearn.experiments.common import Timer, check_evaluation, open_data, with_task_defaults
-from unlearn.experiments.stages import run_stage
-from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
 from unlearn.io import write_json, write_text
 from unlearn.rendering import plots
-from unlearn.rendering.tables import fmt
-from unlearn.reporting.report import md_table
-from unlearn.runs import RunDirectory
+from unlearn.rendering.tables import fmt, md_table
 from unlearn.tasks.training_data import TextBenchmark
 
 DEFAULT_REQUESTS = tuple(f"sust/forget_{i}" for i in range(1, 5))
@@ -31,24 +30,28 @@ METRICS = (("knowmem_f", "KnowMem forget ↓"), ("knowmem_r", "KnowMem retain �
            ("privleak", "PrivLeak (→ 0)"))
 
 
-def request_configs(cfg: RunConfig, requests: Sequence[str], out: Path) -> list[RunConfig]:
-    """One unlearning configuration per request: request i starts from request i−1's saved model."""
-    if not requests:
-        raise ConfigError("sequential unlearning needs at least one request (e.g. sust/forget_1)")
-    configs, start = [], cfg.model.path
-    for i, split in enumerate(requests, 1):
-        c = copy.deepcopy(cfg)
-        c.data.forget_split = split
-        c.model.path = str(start)
-        c.output_dir = str(out / f"request_{i}")
-        c.save_model = True
-        configs.append(c)
-        start = RunDirectory(c.output_dir).model_dir
-    return configs
+@dataclass
+class SequentialConfig:
+    requests: list[str] = setting(doc="the forget corpora, unlearned in this order (MUSE: sust/forget_1..4)",
+                                  factory=lambda: list(DEFAULT_REQUESTS))
+
+    def __post_init__(self) -> None:
+        check(bool(self.requests), "requests", "name at least one forget corpus (e.g. sust/forget_1)", self.requests)
 
 
-def run_sequential(cfg: RunConfig, requests: Sequence[str] = DEFAULT_REQUESTS, echo=print) -> dict[str, Any]:
-    """Unlearn ``requests`` one after another from ``cfg.model``; return (and write) the per-request table."""
+def request_config(cfg: RunConfig, split: str, model: str, out: Path) -> RunConfig:
+    """Request ``split``'s unlearning run: ``cfg`` from ``model`` (the previous request's result) into ``out``."""
+    c = copy.deepcopy(cfg)
+    c.data.forget_split = split
+    c.model.path = str(model)
+    c.output_dir = str(out)
+    c.save_model = True
+    return c
+
+
+def run_sequential(cfg: RunConfig, scenario: SequentialConfig, echo=print) -> Path:
+    """Unlearn the requests one after another from ``cfg.model``; writes ``sequential.json`` and ``sequential.md``
+    (with the KnowMem plot) into ``cfg.output_dir`` and returns it."""
     timer = Timer()
     if not cfg.output_dir:
         raise ConfigError("output_dir is required: the requests' run directories go under it")
@@ -59,21 +62,21 @@ def run_sequential(cfg: RunConfig, requests: Sequence[str] = DEFAULT_REQUESTS, e
         raise ConfigError(f"sequential requests run on the MUSE-layout tasks (eval.task=muse, muse_news, muse_books); "
                           f"eval.task={cfg.eval.task} is a question/answer benchmark")
     check_evaluation(cfg)
+    requests = scenario.requests
     for split in requests:
         data.data.texts(split, f"request {split}")
-    configs = request_configs(cfg, requests, out)
+    links = [Link(lambda model, i=i, split=split: request_config(cfg, split, model, out / f"request_{i}"),
+                  f"[{i}/{len(requests)}] unlearning {split}") for i, split in enumerate(requests, 1)]
+    runs = run_chain(cfg.model.path, links, echo)
     rows: list[dict[str, Any]] = []
-    for i, c in enumerate(configs, 1):
-        echo(f"[{i}/{len(configs)}] unlearning {c.data.forget_split} from {c.model.path}")
-        run = RunDirectory(c.output_dir)
-        run_stage(run, unlearning_config_text(c), lambda c=c, **how: run_unlearning(c, **how))
+    for i, (split, run) in enumerate(zip(requests, runs, strict=True), 1):
         metrics = run.read_results().metrics
-        rows.append({"request": i, "forget_split": c.data.forget_split, "run_dir": str(run.path),
+        rows.append({"request": i, "forget_split": split, "run_dir": str(run.path),
                      **{key: metrics.get(key) for key, _ in METRICS}})
     result = {"method": cfg.method.name, "requests": list(requests), "rows": rows, "seconds": timer.seconds}
     write_json(out / "sequential.json", result)
     write_text(out / "sequential.md", format_sequential(result, out))
-    return result
+    return out
 
 
 def format_sequential(result: dict[str, Any], out: Path | None = None) -> str:
