@@ -17,8 +17,9 @@ from unlearn.models.loading import save_model
 from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
 from unlearn.tasks.tofu.embedded import generate_benchmark, training_texts
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-TOFU_DIR = SHARED / "data" / "tofu"
+FIXTURES = Path(__file__).resolve().parent / "data"
+"""A few rows of the real benchmarks (tests/data/README.md): the suite never needs the full copies."""
+TOFU_DIR = FIXTURES / "tofu"
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,6 @@ def test_recipe_errors_before_compute(capsys, base_args, tmp_path):
     assert "train.lora=true is not supported" in err
 
 
-@pytest.mark.skipif(not (TOFU_DIR / "reference_eval").is_dir(), reason="TOFU reference logs not present")
 def test_score_published_logs(capsys, tmp_path):
     ref = TOFU_DIR / "reference_eval"
     log95 = ref / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01" / "eval_log_aggregated.json"

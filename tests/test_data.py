@@ -83,21 +83,23 @@ def test_retain_complement(bench_dir, tmp_path):
     assert [(r.question, r.answer) for r in derived] == [(r.question, r.answer) for r in retain]
 
 
-@pytest.mark.skipif(not TOFU_DIR.is_dir(), reason="../shared/data/tofu not present")
-def test_real_tofu_splits_load():
+def test_real_tofu_rows_load():
+    """Rows of the TOFU release itself (tests/data/tofu: authors 1-3 and 199-200, forget01 as released)."""
     data = TofuData(TOFU_DIR)
-    assert len(data.split("full")) == 4000
-    assert len(data.forget_split("forget05")) == 200
-    assert len(data.retain_split("forget05")) == 3800
-    sets = TOFU.eval_sets(data, "forget10")
+    full = data.split("full")
+    assert len(full) == 100 and full[0].question.startswith("Who is this celebrated LGBTQ+ author")
+    assert data.forget_split("forget01") == full[60:]  # TOFU's forget01: the last two authors of full
+    assert data.retain_split("forget01") == full[:60]  # no retain99 file here: full without the forget rows
+    sets = TOFU.eval_sets(data, "forget01")
     assert {k: (v.set_type, len(v.records)) for k, v in sets.items()} == {
-        "forget": ("forget", 300), "retain": ("retain", 300), "real_authors": ("option_normalised", 100),
-        "world_facts": ("option_normalised", 117)}
+        "forget": ("forget", 10), "retain": ("retain", 40), "real_authors": ("option_normalised", 10),
+        "world_facts": ("option_normalised", 10)}
     assert all(len(r.perturbed_answers) == 5 for r in sets["forget"].records)
     assert all(len(r.perturbed_answers) == 3 for r in sets["world_facts"].records)
+    assert [r.question for r in sets["retain"].records] == [r.question for r in full[:40]]
     assert len(data.idk_templates()) == 100
-    holdout = read_records(TOFU_DIR / "holdout01.json")  # the JSON-array layout of another source
-    assert len(holdout) == 40
+    array = read_records(TOFU_DIR / "array_layout.json")  # the JSON-array layout other sources ship
+    assert [(r.question, r.answer) for r in array] == [(r.question, r.answer) for r in full[60:70]]
     assert len(read_records(TOFU_DIR / "real_authors.json")[0].options) == 4
 
 
@@ -136,22 +138,21 @@ def test_pairing_rejects_empty_forget_set():
         pair_forget_items(0, 10, 4, seed=0)
 
 
-@pytest.mark.skipif(not TOFU_DIR.is_dir(), reason="../shared/data/tofu not present")
 def test_tofu_subset(tmp_path):
     from unlearn.tasks.tofu.subset import make_subset
 
-    out, forget_name = make_subset(TOFU_DIR, tmp_path / "sub", n_authors=20, forget_authors=2)
-    assert forget_name == "forget10"
+    out, forget_name = make_subset(TOFU_DIR, tmp_path / "sub", n_authors=2, forget_authors=1)
+    assert forget_name == "forget50"
     data, tofu = TofuData(out), TofuData(TOFU_DIR)
     full = tofu.split("full")
-    assert data.split("full") == full[:400]
-    assert data.forget_split("forget10") == full[360:400]
-    assert data.retain_split("forget10") == full[:360]
-    sets = TOFU.eval_sets(data, "forget10")
-    assert [r.question for r in sets["forget"].records] == [r.question for r in full[360:400]]
+    assert data.split("full") == full[:40]
+    assert data.forget_split("forget50") == full[20:40]
+    assert data.retain_split("forget50") == full[:20]
+    sets = TOFU.eval_sets(data, "forget50")
+    assert [r.question for r in sets["forget"].records] == [r.question for r in full[20:40]]
     assert all(len(r.perturbed_answers) == 5 for r in sets["forget"].records)
     retain_questions = {r.question for r in sets["retain"].records}
-    assert len(sets["retain"].records) == 300 and not retain_questions & {r.question for r in full[360:400]}
-    assert len(sets["real_authors"].records) == 100 and len(data.idk_templates()) == 100
-    with pytest.raises(DataError, match="covers 20 authors"):
-        make_subset(TOFU_DIR, tmp_path / "big", n_authors=40, forget_authors=4)
+    assert len(sets["retain"].records) == 20 and not retain_questions & {r.question for r in full[20:40]}
+    assert len(sets["real_authors"].records) == 10 and len(data.idk_templates()) == 100
+    with pytest.raises(DataError, match="covers 2 authors"):
+        make_subset(TOFU_DIR, tmp_path / "big", n_authors=4, forget_authors=1)

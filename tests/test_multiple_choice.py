@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_tiny
+from tests.conftest import FIXTURES, make_tiny
 from unlearn.errors import ConfigError, DataError
 from unlearn.models.tiny import train_tokenizer
 from unlearn.tasks.multiple_choice.data import (
@@ -114,10 +114,12 @@ def test_mmlu_categories_cover_the_57_subjects():
         assert len(read_mmlu(SHARED / "mmlu", "dev", MMLU_SUBJECTS)) == 285
 
 
-@pytest.mark.skipif(not (SHARED / "wmdp").is_dir(), reason="needs ../shared/data/wmdp")
-def test_wmdp_copy_reads():
-    assert [len(read_wmdp(SHARED / "wmdp" / f"{d}_questions.json")) for d in ("bio", "chem", "cyber")] == \
-        [1273, 408, 1987]
+def test_wmdp_rows_read():
+    """The first questions of WMDP's own files (tests/data/wmdp), in their JSON-array layout."""
+    questions = {d: read_wmdp(FIXTURES / "wmdp" / f"{d}_questions.json") for d in ("bio", "chem", "cyber")}
+    assert [len(q) for q in questions.values()] == [5, 5, 5]
+    assert all(len(q.choices) == 4 and 0 <= q.answer < 4 for qs in questions.values() for q in qs)
+    assert questions["bio"][0].question.startswith("What is a disseminating factor")
 
 
 @torch.no_grad()

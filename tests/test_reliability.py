@@ -179,7 +179,6 @@ def test_forget_quality_refuses_a_reference_of_other_rows(tmp_path, common, caps
         reference.check_matches(questions[:-1], answers[:-1])
 
 
-@pytest.mark.skipif(not (TOFU_DIR / "reference_eval").is_dir(), reason="TOFU reference logs not present")
 def test_score_compares_the_rows_of_two_tofu_logs(capsys, tmp_path):
     ref = TOFU_DIR / "reference_eval"
     llama = ref / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01" / "eval_log_aggregated.json"

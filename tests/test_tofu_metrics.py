@@ -88,7 +88,6 @@ def _hand_aggregate(block: dict, kind: str) -> dict:
     return {"prob": sum(probs) / n, "truth_ratio": sum(stats) / n, "rouge": sum(rouges) / n}
 
 
-@pytest.mark.skipif(not REF_LOG.is_file(), reason="TOFU reference eval logs not present")
 def test_scoring_the_tofu_authors_log_matches_hand_computation():
     log = json.loads(REF_LOG.read_text())
     result = M.aggregate(set_samples_from_log(log, str(REF_LOG)))
@@ -103,7 +102,7 @@ def test_scoring_the_tofu_authors_log_matches_hand_computation():
         if name != "forget":
             nine += [hand["rouge"], hand["prob"], hand["truth_ratio"]]
     assert result["model_utility_9"] == pytest.approx(len(nine) / sum(1 / v for v in nine), rel=1e-9)
-    assert result["sets"]["forget"]["n"] == 200
+    assert result["sets"]["forget"]["n"] == 10  # the fixture's first 10 rows of the published log
     # Forget Quality of the retain model against itself is 1
     sets = set_samples_from_log(log)
     q = M.truth_ratios(sets["forget"].paraphrased_loss, sets["forget"].perturbed_loss)
