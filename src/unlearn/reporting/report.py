@@ -286,7 +286,7 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: st
     tasks = [report_task(r.task) for r in runs]
     # one task's comparison when every run's task compares the same way (the MUSE tasks and tofu_mia share one);
     # else TOFU's, the default task
-    shared = {type(t).compare_runs for t in tasks}
+    shared = {t.report_module for t in tasks}
     task = tasks[0] if len(shared) == 1 else get_task("tofu")
     link_base = Path(output_path).resolve().parent if output_path is not None else None
     body = task.compare_runs(runs, names, Notes(), Path(plots_dir).resolve() if plots_dir is not None else None,

@@ -7,6 +7,7 @@ called per model (and per epoch during training).
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from unlearn.rendering.tables import Notes
     from unlearn.reporting.report import Run  # the report's view of a run directory: a type only
     from unlearn.runs import RunDirectory
+
+TOFU_REPORT = "unlearn.tasks.tofu.report"
 
 REQUESTS: dict[str, str] = {
     "sequence_likelihood": "S(y|x) and |y| of given answers, in padded batches",
@@ -103,6 +106,9 @@ class Task(ABC):
     metrics: ClassVar[tuple[MetricSpec, ...]]
     dependencies: ClassVar[tuple[Dependency, ...]] = ()
     data_kind: ClassVar[str] = "tofu"
+    # the module with the task's report sections (``render``) and comparison (``compare``), imported when a report
+    # is written; None: the summary of format_results, and TOFU's comparison
+    report_module: ClassVar[str | None] = None
     """The kind of training data of the task's benchmark (:mod:`unlearn.tasks.training_data`)."""
     defaults: ClassVar[dict[str, Any]] = {}
     """Dotted config keys the task fills when the run leaves them unset (``data.forget_split``, ...)."""
@@ -144,17 +150,19 @@ class Task(ABC):
         """A short human-readable summary of the aggregates (printed by the CLI)."""
 
     def report_sections(self, run: Run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
-        """The task's sections of a run's report (``report.md``), after the header: markdown lines. By default
-        the summary of :meth:`format_results`; a benchmark with tables and figures of its own overrides it."""
-        return ["## Results", "", self.format_results(run.results.metrics), ""]
+        """The task's sections of a run's report (``report.md``), after the header: markdown lines — its
+        :attr:`report_module`'s ``render``, else the summary of :meth:`format_results`."""
+        if self.report_module is None:
+            return ["## Results", "", self.format_results(run.results.metrics), ""]
+        return importlib.import_module(self.report_module).render(run, examples, weight_epochs)
 
     def compare_runs(self, runs: Sequence[Run], names: Sequence[str], notes: Notes, plots_dir: Path | None,
                      link_base: Path | None, examples: int, weight_epochs: Sequence[int]) -> list[str]:
-        """The body of ``unlearn compare`` for runs of this task (markdown lines): by default TOFU's table, the
-        historical comparison, whose columns a task without its own shows as missing."""
-        from unlearn.tasks import get_task
-
-        return get_task("tofu").compare_runs(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
+        """The body of ``unlearn compare`` for runs of this task (markdown lines): its :attr:`report_module`'s
+        ``compare``, else TOFU's table, the historical comparison, whose columns such a task shows as missing."""
+        module = self.report_module or TOFU_REPORT
+        return importlib.import_module(module).compare(runs, names, notes, plots_dir, link_base, examples,
+                                                       weight_epochs)
 
     def rescore(self, source: RunDirectory, cfg: RunConfig, old: RunResults | None) -> Rescored:
         """Recompute the metrics from ``source``'s saved per-sample rows, without its model."""

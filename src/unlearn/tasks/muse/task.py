@@ -255,6 +255,7 @@ def _load_reference(cfg: RunConfig, tokenizer) -> torch.nn.Module:
 
 class MuseTask(Task):
     data_kind = "muse"
+    report_module = "unlearn.tasks.muse.report"
     defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "raw/forget", "data.max_length": 2048}
     HEADLINE: ClassVar[dict[str, str]] = {"verbmem_forget": "verbmem_f", "knowmem_forget": "knowmem_f",
                                           "knowmem_retain": "knowmem_r"}
@@ -338,17 +339,6 @@ class MuseTask(Task):
     def write(self, run_dir: RunDirectory, result: EvalResult) -> None:
         for name, rows in result.samples.items():
             run_dir.write_eval_rows(name, rows)
-
-    def report_sections(self, run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
-        from unlearn.tasks.muse.report import render
-
-        return render(run, examples, weight_epochs)
-
-    def compare_runs(self, runs, names, notes, plots_dir, link_base, examples: int,
-                     weight_epochs: Sequence[int]) -> list[str]:
-        from unlearn.tasks.muse.report import compare
-
-        return compare(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
 
     def format_results(self, metrics: dict[str, Any]) -> str:
         def cell(key: str) -> str:

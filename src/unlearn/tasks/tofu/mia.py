@@ -73,6 +73,7 @@ class TofuMiaEvaluator:
 
 class TofuMiaTask(Task):
     name = "tofu_mia"
+    report_module = "unlearn.tasks.muse.report"
     summary = "membership inference on TOFU: forget QA (members) vs holdoutXX (non-members)"
     defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "forget10", "data.max_length": 500,
                                           "data.train_splits": ["full"]}
@@ -103,17 +104,6 @@ class TofuMiaTask(Task):
     def write(self, run_dir: RunDirectory, result: EvalResult) -> None:
         for name, rows in result.samples.items():
             run_dir.write_eval_rows(name, rows)
-
-    def report_sections(self, run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
-        from unlearn.tasks.muse.report import render
-
-        return render(run, examples, weight_epochs)
-
-    def compare_runs(self, runs, names, notes, plots_dir, link_base, examples: int,
-                     weight_epochs: Sequence[int]) -> list[str]:
-        from unlearn.tasks.muse.report import compare
-
-        return compare(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
 
     def format_results(self, metrics: dict[str, Any]) -> str:
         attacks = (metrics.get("mia") or {}).get("attacks") or {}

@@ -68,6 +68,7 @@ class TofuMetrics:
 class TofuTask(Task):
     generates_to_max_length = True
     name = "tofu"
+    report_module = "unlearn.tasks.tofu.report"
     summary = ("TOFU question answering (fictitious authors; TOFU layout), with the closer-look metrics; also the "
                "embedded fictitious-authors benchmark of `unlearn demo`")
     sets = (
@@ -171,17 +172,6 @@ class TofuTask(Task):
         for name, rows in result.samples.items():
             run_dir.write_eval_rows(name, rows)
         run_dir.write_tofu_log(log_from_samples(result.samples))
-
-    def report_sections(self, run, examples: int, weight_epochs: Sequence[int]) -> list[str]:
-        from unlearn.tasks.tofu.report import render
-
-        return render(run, examples, weight_epochs)
-
-    def compare_runs(self, runs, names, notes, plots_dir, link_base, examples: int,
-                     weight_epochs: Sequence[int]) -> list[str]:
-        from unlearn.tasks.tofu.report import compare
-
-        return compare(runs, names, notes, plots_dir, link_base, examples, weight_epochs)
 
     def format_results(self, metrics: dict[str, Any]) -> str:
         m = TofuMetrics.from_dict(metrics)
