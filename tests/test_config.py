@@ -13,7 +13,7 @@ def test_defaults_reproduce_the_reference_recipe():
     assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.epochs) == (1e-5, 0.01, 5)
     assert cfg.train.batch_size * cfg.train.grad_accum == 32
     assert cfg.data.max_length is None and cfg.eval.max_length == 200  # the task's default fills it
-    from unlearn.experiments.common import with_task_defaults
+    from unlearn.experiments.plan import with_task_defaults
 
     tofu = with_task_defaults(cfg)
     assert (tofu.data.max_length, tofu.data.forget_split, tofu.data.train_splits) == (500, "forget10", ["full"])

@@ -31,9 +31,10 @@ from pathlib import Path
 
 from unlearn.config import RunConfig, load_config
 from unlearn.experiments.common import quiet_libraries
-from unlearn.experiments.finetune import finetune_config_text, run_finetune
-from unlearn.experiments.stages import run_stage
-from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+from unlearn.experiments.finetune import run_finetune
+from unlearn.experiments.plan import RunPlan, plan_finetune, plan_unlearning
+from unlearn.experiments.stages import run_planned
+from unlearn.experiments.unlearning import run_unlearning
 from unlearn.io import write_json, write_text
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory
@@ -165,24 +166,24 @@ def main() -> int:
             write_cpu_subset(Path(args.data), data, scale)
     stages: list[tuple[str, Path, float]] = []
 
-    def stage(name: str, run_dir: Path, cfg: RunConfig, text: str, execute) -> None:
+    def stage(name: str, plan: RunPlan, pipeline) -> None:
         t = time.time()
         print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
-        run_stage(RunDirectory(run_dir), text, execute)
-        stages.append((name, run_dir, time.time() - t))
+        run_planned(plan, pipeline)
+        stages.append((name, plan.run.path, time.time() - t))
 
     retrained, target = out / "retrain", out / "target"
     values = base(scale, data, args.model, retrained)
     values["data"]["train_splits"] = ["raw/retain2"]
     values["train"], values["save_model"] = {**scale["finetune"], "seed": 0}, True
     cfg = load_config(RunConfig, base=values)
-    stage("retrain", retrained, cfg, finetune_config_text(cfg), lambda cfg=cfg, **how: run_finetune(cfg, **how))
+    stage("retrain", plan_finetune(cfg), run_finetune)
     values = base(scale, data, args.model, target)
     values["data"]["train_splits"] = ["raw/forget", "raw/retain2"]
     values["train"], values["save_model"] = {**scale["finetune"], "seed": 0}, True
     values["eval"]["retain_reference"] = str(retrained)
     cfg = load_config(RunConfig, base=values)
-    stage("target", target, cfg, finetune_config_text(cfg), lambda cfg=cfg, **how: run_finetune(cfg, **how))
+    stage("target", plan_finetune(cfg), run_finetune)
     for method in METHODS:
         run_dir = out / method.replace("+", "_")
         values = base(scale, data, str(target / "model"), run_dir)
@@ -190,7 +191,7 @@ def main() -> int:
         values["train"] = {**scale["unlearn"], "seed": 0, "eval_every_epoch": False}
         values["eval"]["retain_reference"] = str(retrained)
         cfg = load_config(RunConfig, base=values)
-        stage(method, run_dir, cfg, unlearning_config_text(cfg), lambda cfg=cfg, **how: run_unlearning(cfg, **how))
+        stage(method, plan_unlearning(cfg), run_unlearning)
     wall = time.time() - start
     names = ["target", "retrain", *METHODS]
     dirs = [target, retrained, *(out / m.replace("+", "_") for m in METHODS)]

@@ -31,9 +31,10 @@ from typing import Any
 from unlearn.config import RunConfig, load_config
 from unlearn.config.parsing import merge, parse_overrides
 from unlearn.experiments.common import quiet_libraries
-from unlearn.experiments.finetune import finetune_config_text, run_finetune
-from unlearn.experiments.stages import run_stage
-from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+from unlearn.experiments.finetune import run_finetune
+from unlearn.experiments.plan import RunPlan, plan_finetune, plan_unlearning
+from unlearn.experiments.stages import run_planned
+from unlearn.experiments.unlearning import run_unlearning
 from unlearn.io import write_json, write_text
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory
@@ -104,19 +105,18 @@ def main() -> int:
 
     stages: list[tuple[str, Path, float]] = []
 
-    def timed(name: str, run_dir: Path, cfg: RunConfig, fn, text: str) -> None:
+    def timed(name: str, plan: RunPlan, pipeline) -> None:
         t = time.time()
-        run = RunDirectory(run_dir)
-        if run_stage(run, text, lambda **how: fn(cfg, **how)):
+        if run_planned(plan, pipeline):
             print(f"== {name}", flush=True)
-        stages.append((name, run_dir, run.read_results().seconds or time.time() - t))
+        stages.append((name, plan.run.path, plan.run.read_results().seconds or time.time() - t))
 
     retain_dir, target_dir = out / "retain", out / "target"
     values = base(scale, data, args.model, retain_dir)
     values["data"]["train_splits"] = [scale["retain_split"]]
     values["train"] = dict(scale["finetune"])
     cfg = load_config(RunConfig, base=values)
-    timed("retain model", retain_dir, cfg, run_finetune, finetune_config_text(cfg))
+    timed("retain model", plan_finetune(cfg), run_finetune)
 
     values = base(scale, data, args.model, target_dir)
     values["data"]["train_splits"] = ["full"]
@@ -124,7 +124,7 @@ def main() -> int:
     values["save_model"] = True
     values["eval"]["retain_reference"] = str(retain_dir)
     cfg = load_config(RunConfig, base=values)
-    timed("target model", target_dir, cfg, run_finetune, finetune_config_text(cfg))
+    timed("target model", plan_finetune(cfg), run_finetune)
 
     method_dirs = []
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
@@ -137,7 +137,7 @@ def main() -> int:
                               generate_every_epoch=per_epoch["generate_every_epoch"])
         values["eval"]["retain_reference"] = str(retain_dir)
         cfg = load_config(RunConfig, base=merge(values, per_method.get(method, {})))
-        timed(method, run_dir, cfg, run_unlearning, unlearning_config_text(cfg))
+        timed(method, plan_unlearning(cfg), run_unlearning)
         method_dirs.append(run_dir)
 
     table = write_comparison([target_dir, retain_dir, *method_dirs], output_path=out / "comparison.md",

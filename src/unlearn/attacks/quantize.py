@@ -58,7 +58,7 @@ def check_quantize(target: AttackTarget, settings: AttackConfig) -> None:
             check_bnb_cpu_4bit(target.cfg.model.path)
     from unlearn.experiments.common import check_evaluation
 
-    check_evaluation(target.cfg)
+    check_evaluation(target.plan)
 
 
 BNB_CPU_BLOCK = 64
@@ -118,7 +118,7 @@ def run_quantize(target: AttackTarget, settings: AttackConfig, model: Any, forma
 
     cfg = target.cfg
     accelerator = make_accelerator(cfg)
-    _, evaluator = build_evaluator(cfg, formatter, None)
+    evaluator = build_evaluator(target.plan, formatter, None)
     full = _headline(target.run.read_results().metrics)
     start = None
     start_run = run_of_model(target.starting_model)  # the starting model's run, when it has one: its forget ROUGE

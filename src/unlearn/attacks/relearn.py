@@ -96,13 +96,14 @@ def _epoch_rows(run: RunDirectory) -> list[dict[str, Any]]:
 
 
 def _relearn_once(cfg: RunConfig) -> RunDirectory:
-    """The relearning run of ``cfg``: reused when finished, resumed when interrupted (:func:`run_stage`)."""
-    from unlearn.experiments.finetune import finetune_config_text, run_finetune
-    from unlearn.experiments.stages import run_stage
+    """The relearning run of ``cfg``: reused when finished, resumed when interrupted (:func:`run_planned`)."""
+    from unlearn.experiments.finetune import run_finetune
+    from unlearn.experiments.plan import plan_finetune
+    from unlearn.experiments.stages import run_planned
 
-    run = RunDirectory(cfg.output_dir)
-    run_stage(run, finetune_config_text(cfg), lambda **how: run_finetune(cfg, **how))
-    return run
+    plan = plan_finetune(cfg)
+    run_planned(plan, run_finetune)
+    return plan.run
 
 
 def baseline_model(target: AttackTarget, given: str | None) -> tuple[str, Path] | None:

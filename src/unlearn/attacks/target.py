@@ -15,7 +15,7 @@ from pathlib import Path
 from unlearn.config import RunConfig, load_config
 from unlearn.data.records import QARecord
 from unlearn.errors import ConfigError, DataError, UnlearnError
-from unlearn.experiments.common import with_task_defaults
+from unlearn.experiments.plan import RunPlan, plan_evaluation
 from unlearn.runs import RunDirectory, unwritable_ancestor
 from unlearn.tasks.tofu.data import EVAL_FIELDS, TofuData
 
@@ -58,10 +58,15 @@ def run_of_model(path: str | Path | None) -> RunDirectory | None:
 
 @dataclass
 class AttackTarget:
-    """A run directory under attack: its config (``model.path`` pointing at the run's saved model) and paths."""
+    """A run directory under attack: its evaluation planned from its config (``model.path`` pointing at the run's
+    saved model), and its paths."""
 
     run: RunDirectory
-    cfg: RunConfig
+    plan: RunPlan
+
+    @property
+    def cfg(self) -> RunConfig:
+        return self.plan.cfg
 
     @classmethod
     def open(cls, run_dir: str | Path, overrides: Sequence[str] = ()) -> AttackTarget:
@@ -79,14 +84,14 @@ class AttackTarget:
             raise UnlearnError(f"{run.path} is an unfinished run (no {RunDirectory.METRICS}): an attack compares with "
                                "the run's own evaluation; finish the run first (`unlearn run … --resume`)")
         writable(run.attacks_dir)
-        cfg = with_task_defaults(load_config(RunConfig, run.config_file, overrides))
+        cfg = load_config(RunConfig, run.config_file, overrides)
         trust = command_line_trust(overrides)
         if cfg.model.trust_remote_code and not trust:
             log.warning("%s asks for model.trust_remote_code=true; a run directory is data, not permission: the "
                         "model loads without its own code (give model.trust_remote_code=true on this command line "
                         "to run it)", run.config_file)
         model = dataclasses.replace(cfg.model, path=str(run.model_dir), trust_remote_code=trust)
-        return cls(run, dataclasses.replace(cfg, model=model))
+        return cls(run, plan_evaluation(dataclasses.replace(cfg, model=model)))
 
     @property
     def out_dir(self) -> Path:

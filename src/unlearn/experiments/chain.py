@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from unlearn.config import RunConfig
-from unlearn.experiments.stages import run_stage
-from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+from unlearn.experiments.plan import plan_unlearning
+from unlearn.experiments.stages import run_planned
+from unlearn.experiments.unlearning import run_unlearning
 from unlearn.runs import RunDirectory
 
 
@@ -33,14 +34,10 @@ def run_chain(start_model: str, links: Sequence[Link], echo: Callable[[str], obj
     run directories. ``keep_models=False`` deletes each link's model once the next link has finished with it."""
     model, runs = start_model, []
     for link in links:
-        cfg = link.config(model)
-        run = RunDirectory(cfg.output_dir)
-
-        def unlearn(cfg: RunConfig = cfg, message: str = link.message, **how: bool) -> None:
-            echo(message)
-            run_unlearning(cfg, **how)
-
-        run_stage(run, unlearning_config_text(cfg), unlearn)  # finished: reused; interrupted: resumed
+        plan = plan_unlearning(link.config(model))
+        run = plan.run
+        # finished: reused; interrupted: resumed
+        run_planned(plan, run_unlearning, lambda message=link.message: echo(message))
         if runs and not keep_models and runs[-1].model_dir.is_dir():
             shutil.rmtree(runs[-1].model_dir)
         runs.append(run)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import os
 import sys
-import textwrap
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -17,15 +14,15 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from unlearn.config import RunConfig, dump_yaml, to_dict
-from unlearn.config.parsing import flat_keys
+from unlearn.config import RunConfig, to_dict
 from unlearn.data.formatting import ChatFormatter
 from unlearn.errors import ConfigError, DataError, UnlearnError
+from unlearn.experiments.plan import RunPlan
 from unlearn.hub import hub_problem, looks_local
 from unlearn.models.loading import ResolvedModel, context_length, load_model_config, load_tokenizer, resolve_model
 from unlearn.models.loading import load_weights as load_model_weights
 from unlearn.runs import CommandInput, RunDirectory, RunInfo, RunResults
-from unlearn.tasks import Task, get_task
+from unlearn.tasks import Task
 from unlearn.tasks.base import EvalResult, TaskEvaluator
 from unlearn.tasks.lm_eval import harness
 from unlearn.tasks.lm_eval.task import HarnessEvaluator, JoinedHarness, split_rows
@@ -130,11 +127,12 @@ def require(value: str, key: str) -> str:
     return value
 
 
-def open_data(cfg: RunConfig) -> Benchmark:
+def open_data(plan: RunPlan) -> Benchmark:
     """The run's training data (the task's kind: TOFU-layout QA or MUSE-layout text); also checks that a model is
     named, so both are reported first."""
+    cfg = plan.cfg
     require(cfg.model.path, "model.path")
-    if get_task(cfg.eval.task).data_kind == "none":
+    if plan.data_kind == "none":
         raise ConfigError(f"eval.task={cfg.eval.task} only evaluates (there is nothing to train on); run it with "
                           f"`unlearn eval`, or add harness tasks to a training run with eval.lm_eval=[...]")
     root = require(cfg.data.root, "data.root")
@@ -145,29 +143,15 @@ def open_data(cfg: RunConfig) -> Benchmark:
         if problem is not None:
             raise DataError(f"data.root {root!r} is not a local directory (no ./{root}); tried it as a Hugging Face "
                             f"dataset name: {problem}")
-    return BENCHMARK_DATA[get_task(cfg.eval.task).data_kind](cfg)
+    return BENCHMARK_DATA[plan.data_kind](cfg)
 
 
-def with_task_defaults(cfg: RunConfig) -> RunConfig:
-    """``cfg`` with the task's defaults filled in where the config leaves a value unset (``None``): TOFU's forget
-    split ``forget10`` and ``max_length`` 500, MUSE's ``raw/forget`` and 2048, … Idempotent."""
-    task = get_task(cfg.eval.task)
-    out = copy.deepcopy(cfg)
-    for key, value in task.defaults.items():
-        section, name = key.split(".")
-        holder = getattr(out, section)
-        if getattr(holder, name) is None:
-            setattr(holder, name, copy.deepcopy(value))
-    task.complete_defaults(out)
-    return out
-
-
-def check_evaluation(cfg: RunConfig) -> Task:
+def check_evaluation(plan: RunPlan) -> Task:
     """The run's task, its configuration checked (before any model is loaded); the tracker's package too."""
     from unlearn.train.tracking import check_tracker
 
+    cfg, task = plan.cfg, plan.task
     check_tracker(cfg.report_to)
-    task = get_task(cfg.eval.task)
     if cfg.eval.enabled:
         task.check(cfg)
         if cfg.eval.lm_eval:
@@ -206,12 +190,12 @@ def load_model(cfg: RunConfig):
     return load_weights(cfg, opened), opened.tokenizer, opened.formatter
 
 
-def check_context(cfg: RunConfig, context: int | None, training: bool = True) -> None:
+def check_context(plan: RunPlan, context: int | None, training: bool = True) -> None:
     """Lengths the configuration fixes must fit the model's context (checked before its weights load): the text
     chunk length of the corpora trained on, and TOFU-style generation's total length."""
     if not context:
         return
-    task = get_task(cfg.eval.task)
+    cfg, task = plan.cfg, plan.task
     chunked = task.data_kind == "muse"
     if training and chunked and cfg.data.max_length and cfg.data.max_length > context:
         raise ConfigError(f"data.max_length={cfg.data.max_length} (the text chunk length) exceeds the context of "
@@ -232,13 +216,13 @@ def check_part_lengths(parts: Any, context: int | None, model: str) -> None:
                         "longer context")
 
 
-def build_evaluator(cfg: RunConfig, formatter: ChatFormatter,
-                    context: int | None = None) -> tuple[Task, TaskEvaluator | None]:
-    """The run's task (``eval.task``) and, when evaluation is on, its evaluator with the sets encoded — and, given
+def build_evaluator(plan: RunPlan, formatter: ChatFormatter,
+                    context: int | None = None) -> TaskEvaluator | None:
+    """When evaluation is on, the run's evaluator (its task's, ``eval.task``) with the sets encoded — and, given
     the model's context length, checked to fit it (before the weights load)."""
-    task = get_task(cfg.eval.task)
+    cfg, task = plan.cfg, plan.task
     if not cfg.eval.enabled:
-        return task, None
+        return None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     evaluator = task.evaluator(cfg, formatter, device)
     if cfg.eval.lm_eval:
@@ -246,7 +230,7 @@ def build_evaluator(cfg: RunConfig, formatter: ChatFormatter,
         evaluator = JoinedHarness(evaluator, HarnessEvaluator(plan, cfg, formatter))
     if context and hasattr(evaluator, "check_context"):
         evaluator.check_context(context)
-    return task, evaluator
+    return evaluator
 
 
 def epoch_hook(evaluator: TaskEvaluator, device: torch.device, generate: bool = True,
@@ -257,18 +241,6 @@ def epoch_hook(evaluator: TaskEvaluator, device: torch.device, generate: bool = 
         return evaluator.epoch_record(model, device, epoch, generate, sets)
 
     return hook
-
-
-FINGERPRINT_IGNORES = ("output_dir", "progress", "save_model", "train.save_every", "eval.batch_size",
-                       "eval.bootstrap", "eval.from_generations", "report_to")
-"""Keys that cannot change a training trajectory or its per-epoch rows; a resume may change them."""
-
-
-def fingerprint(cfg: RunConfig) -> dict[str, Any]:
-    """The resolved configuration as flat dotted keys, minus :data:`FINGERPRINT_IGNORES`: what a checkpoint
-    belongs to. Resuming under another fingerprint is refused, naming the keys that differ."""
-    flat = flat_keys(json.loads(json.dumps(to_dict(cfg))))  # as a checkpoint stores it (tuples become lists)
-    return {k: v for k, v in flat.items() if k not in FINGERPRINT_IGNORES}
 
 
 DATA_KEY = "data.sha256"
@@ -417,17 +389,6 @@ def _difference(key: str, stored: Any, current: Any) -> str:
             return f"data file {name} {'was not read' if stored is None else 'is not read now'} in the checkpoint's run"
         return f"data file {name} changed since the checkpoint (sha256 {stored[:12]}… then, {current[:12]}… now)"
     return f"{key}: {stored!r} in the checkpoint, {current!r} now"
-
-
-def output_dir(cfg: RunConfig, default: str) -> RunDirectory:
-    return RunDirectory(cfg.output_dir or default)
-
-
-def config_text(cfg: RunConfig, header: str = "") -> str:
-    """What a run's ``config.yaml`` holds: an optional comment header, then the configuration."""
-    wrapped = [part for line in header.splitlines() for part in (textwrap.wrap(line, 110) or [""])]
-    lines = "".join(f"# {line}\n" if line else "#\n" for line in wrapped)
-    return lines + dump_yaml(cfg)
 
 
 def write_results(run: RunDirectory, task: Task, evaluator: TaskEvaluator | None, model: torch.nn.Module,

@@ -21,9 +21,10 @@ import yaml
 
 from unlearn.errors import UnlearnError
 from unlearn.experiments.common import Timer
-from unlearn.experiments.finetune import finetune_config_text, run_finetune
-from unlearn.experiments.stages import run_stage
-from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+from unlearn.experiments.finetune import run_finetune
+from unlearn.experiments.plan import plan_finetune, plan_unlearning
+from unlearn.experiments.stages import run_planned
+from unlearn.experiments.unlearning import run_unlearning
 from unlearn.io import write_json, write_text
 from unlearn.reporting.report import write_comparison
 from unlearn.runs import RunDirectory
@@ -85,7 +86,7 @@ def run_demo(demo: DemoConfig | MuseDemoConfig | WmdpDemoConfig | Any, echo=prin
         echo(f"[{number}/{total}] {stage.message}")
         reference = trained[stage.reference].path if stage.reference else None
         cfg = recipe.finetune_config(demo, data_dir, base_dir, run.path, stage, reference)
-        run_stage(run, finetune_config_text(cfg), lambda cfg=cfg, **how: run_finetune(cfg, **how))
+        run_planned(plan_finetune(cfg), run_finetune)
         trained[stage.directory] = run
         if stage.echo_row:
             echo(recipe.progress(stage.label, recipe.row(stage.label, run.read_results())))
@@ -101,7 +102,7 @@ def run_demo(demo: DemoConfig | MuseDemoConfig | WmdpDemoConfig | Any, echo=prin
         run = RunDirectory(out / "methods" / method.replace("+", "_"))
         method_runs[method] = run
         cfg = recipe.unlearn_config(demo, data_dir, target, run.path, method, reference)
-        run_stage(run, unlearning_config_text(cfg), lambda cfg=cfg, **how: run_unlearning(cfg, **how))
+        run_planned(plan_unlearning(cfg), run_unlearning)
         rows.append(recipe.row(method, run.read_results()))
         echo(recipe.progress(method, rows[-1]))
 

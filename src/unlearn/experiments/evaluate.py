@@ -15,39 +15,39 @@ from unlearn.experiments.common import (
     check_context,
     check_evaluation,
     command_inputs,
-    config_text,
     finish_run,
     load_weights,
     make_accelerator,
     open_data,
     open_model,
-    output_dir,
     require,
-    with_task_defaults,
     write_task_files,
 )
+from unlearn.experiments.plan import RunPlan, as_plan
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 from unlearn.tasks import get_task
 
 
-def run_evaluation(cfg: RunConfig, overwrite: bool = False) -> Path:
-    """Evaluate ``cfg.model``; ``overwrite`` replaces a run already in the output directory."""
+def run_evaluation(plan: RunPlan | RunConfig, overwrite: bool = False) -> Path:
+    """Evaluate the planned model (a configuration is planned first); ``overwrite`` replaces a run already in the
+    output directory."""
     timer = Timer()
-    cfg = with_task_defaults(cfg)
+    plan = as_plan(plan, "eval")
+    cfg, task = plan.cfg, plan.task
     if cfg.eval.from_generations:
         return rescore_generations(cfg, overwrite)
     if not cfg.eval.enabled:
         raise ConfigError("eval.enabled=false: nothing to do for `unlearn eval`")
-    if get_task(cfg.eval.task).data_kind == "none":  # lm-evaluation-harness tasks bring their own data
+    if plan.data_kind == "none":  # lm-evaluation-harness tasks bring their own data
         require(cfg.model.path, "model.path")
     else:
-        open_data(cfg)
-    check_evaluation(cfg)
-    setup = RunSetup(output_dir(cfg, "runs/eval"), config_text(cfg), None, overwrite=overwrite,
-                     inputs=command_inputs(cfg)).check()
+        open_data(plan)
+    check_evaluation(plan)
+    setup = RunSetup(plan.run, plan.config_text, None, overwrite=overwrite, inputs=command_inputs(cfg)).check()
     opened = open_model(cfg)  # every input is encoded and checked against the context before the weights load
-    check_context(cfg, opened.context, training=False)
-    task, evaluator = build_evaluator(cfg, opened.formatter, opened.context)
+    check_context(plan, opened.context, training=False)
+    evaluator = build_evaluator(plan, opened.formatter, opened.context)
+    assert evaluator is not None  # evaluation is on (checked above)
     model = load_weights(cfg, opened)
     run = setup.commit()
     accelerator = make_accelerator(cfg)

@@ -16,19 +16,16 @@ from unlearn.experiments.common import (
     check_part_lengths,
     check_training,
     command_inputs,
-    config_text,
     data_fingerprint,
     epoch_hook,
-    fingerprint,
     load_weights,
     make_accelerator,
     open_data,
     open_model,
-    output_dir,
     process_state,
-    with_task_defaults,
     write_results,
 )
+from unlearn.experiments.plan import RunPlan, as_plan
 from unlearn.io import atomic_dir
 from unlearn.models.loading import save_model
 from unlearn.runs import RunInfo
@@ -36,33 +33,28 @@ from unlearn.train.loop import LoopSettings, check_processes, train_loop
 from unlearn.train.steps import FinetuneStep, use_fast_path
 
 
-def finetune_config_text(cfg: RunConfig) -> str:
-    """The ``config.yaml`` of a fine-tuning run (the task's defaults filled in)."""
-    return config_text(with_task_defaults(cfg))
-
-
-def run_finetune(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
-    """Fine-tune ``cfg.model`` on ``cfg.data.train_splits``; save the model and evaluate it. ``resume`` continues
-    from the run directory's checkpoint; ``overwrite`` replaces a run already in it (see :class:`RunSetup`)."""
+def run_finetune(plan: RunPlan | RunConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Fine-tune the planned model (a configuration is planned first) on ``data.train_splits``; save the model and
+    evaluate it. ``resume`` continues from the run directory's checkpoint; ``overwrite`` replaces a run already in
+    it (see :class:`RunSetup`)."""
     timer = Timer()
-    cfg = with_task_defaults(cfg)
+    plan = as_plan(plan, "finetune")
+    cfg = plan.cfg
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc="finetune")
-    data = open_data(cfg)
-    check_evaluation(cfg)
+    data = open_data(plan)
+    check_evaluation(plan)
     check_training(cfg)
     with recording_reads() as reads:
         n_train = data.prepare_finetune()
-    name = "-".join(s.replace("/", "_") for s in cfg.data.train_splits)
-    setup = RunSetup(output_dir(cfg, f"runs/finetune-{name}"), finetune_config_text(cfg),
-                     fingerprint(cfg) | data_fingerprint(cfg, reads), resume, overwrite, inputs=command_inputs(cfg),
-                     writes_model=cfg.save_model).check()
+    setup = RunSetup(plan.run, plan.config_text, plan.fingerprint | data_fingerprint(cfg, reads), resume, overwrite,
+                     inputs=command_inputs(cfg), writes_model=cfg.save_model).check()
     opened = open_model(cfg)  # tokenizer and context length: every input is encoded and checked before the weights
-    check_context(cfg, opened.context)
+    check_context(plan, opened.context)
     formatter, tokenizer = opened.formatter, opened.tokenizer
     parts = data.finetune_parts(formatter)
     check_part_lengths(parts, opened.context, cfg.model.path)
     check_processes(process_state().num_processes, len(parts), settings)
-    task, evaluator = build_evaluator(cfg, formatter, opened.context)
+    task, evaluator = plan.task, build_evaluator(plan, formatter, opened.context)
     model = load_weights(cfg, opened)
     apply_training_options(cfg, model)
     run = setup.commit()

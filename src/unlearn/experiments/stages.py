@@ -8,6 +8,7 @@ from collections.abc import Callable
 import yaml
 
 from unlearn.config.parsing import flat_keys
+from unlearn.experiments.plan import RunPlan
 from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
 
@@ -63,3 +64,16 @@ def run_stage(run: RunDirectory, config_text: str, execute: Callable[..., object
         return False
     execute(resume=action == "resume", overwrite=action == "restart")
     return True
+
+
+def run_planned(plan: RunPlan, pipeline: Callable[..., object], announce: Callable[[], object] | None = None,
+                **options: object) -> bool:
+    """:func:`run_stage` for a planned run: unless ``plan.run`` already holds the finished run of this plan's
+    configuration, ``announce()`` (e.g. a progress line), then ``pipeline(plan, resume=…, overwrite=…, **options)``."""
+
+    def execute(**how: bool) -> None:
+        if announce is not None:
+            announce()
+        pipeline(plan, **how, **options)
+
+    return run_stage(plan.run, plan.config_text, execute)

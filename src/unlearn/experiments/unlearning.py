@@ -8,7 +8,6 @@ trains; a weight-edit method fine-tunes and edits the weights — and finally ev
 
 from __future__ import annotations
 
-import copy
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,59 +31,25 @@ from unlearn.experiments.common import (
     check_part_lengths,
     check_training,
     command_inputs,
-    config_text,
     data_fingerprint,
     epoch_hook,
-    fingerprint,
     load_weights,
     log,
     make_accelerator,
     open_data,
     open_model,
-    output_dir,
     process_state,
-    with_task_defaults,
     write_results,
 )
+from unlearn.experiments.plan import RunPlan, as_plan
 from unlearn.io import atomic_dir
 from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, resolve_model, save_model
-from unlearn.objectives.methods import LossMethod, Method, build_method
+from unlearn.objectives.methods import LossMethod, Method
 from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
 from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, check_processes, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp, perturbed_reference
 from unlearn.train.steps import FinetuneStep, UnlearnStep, use_fast_path
-
-
-def method_from_config(cfg: RunConfig) -> Method:
-    """The configured method with its recipe for the run's benchmark (``method.recipe_benchmark``, else
-    ``eval.task``) and forget split."""
-    return build_method(cfg.method.name, cfg.forget, cfg.retain, cfg.method.forget_weight, cfg.method.retain_weight,
-                        recipe=cfg.method.recipe, benchmark=cfg.method.recipe_benchmark or cfg.eval.task,
-                        forget_split=cfg.data.forget_split)
-
-
-def resolved_config(cfg: RunConfig, method: Method) -> RunConfig:
-    """``cfg`` with every value the method uses written out (recipe values included), so ``config.yaml`` alone
-    reproduces the run."""
-    out = copy.deepcopy(cfg)
-    described = method.describe()
-    if isinstance(method, LossMethod):
-        out.forget = {k: v for k, v in described["forget"].items() if k != "objective"}
-        out.retain = {k: v for k, v in described["retain"].items() if k != "regularizer"}
-        out.method.forget_weight, out.method.retain_weight = method.forget_weight, method.retain_weight
-    else:
-        out.forget = {k: v for k, v in described["edit"].items() if k != "method"}
-    return out
-
-
-def unlearning_config_text(cfg: RunConfig, method: Method | None = None) -> str:
-    """The ``config.yaml`` of an unlearning run: the resolved configuration, its recipe named in a comment."""
-    cfg = with_task_defaults(cfg)
-    method = method or method_from_config(cfg)
-    recipe = method.recipe.description if method.recipe is not None else "none"
-    header = f"Resolved configuration of method {method.name} (every value it uses is written out).\nRecipe: {recipe}"
-    return config_text(resolved_config(cfg, method), header)
 
 
 def check_setup(cfg: RunConfig, method: Method) -> None:
@@ -223,37 +188,35 @@ def method_parts(method: Method) -> tuple[str, ...]:
     return method.parts if isinstance(method, LossMethod) else (method.train_part,)
 
 
-def run_unlearning(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
+def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: bool = False,
                    step_hook: Callable[[Session], StepHook] | None = None) -> Path:
-    """Unlearn with ``cfg.method`` and evaluate. ``resume`` continues from the run directory's checkpoint;
-    ``overwrite`` replaces a run already in it (see :class:`RunSetup`); ``step_hook(session)`` makes a hook called
-    after every optimizer step (loss methods)."""
+    """Unlearn with the planned method (a configuration is planned first) and evaluate. ``resume`` continues from
+    the run directory's checkpoint; ``overwrite`` replaces a run already in it (see :class:`RunSetup`);
+    ``step_hook(session)`` makes a hook called after every optimizer step (loss methods)."""
     timer = Timer()
-    cfg = with_task_defaults(cfg)
-    method = method_from_config(cfg)
+    plan = as_plan(plan, "unlearn")
+    cfg, method = plan.cfg, plan.method
+    assert method is not None  # an unlearning plan always has its method
     check_setup(cfg, method)
     settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc=method.name)
-    data = open_data(cfg)
-    check_evaluation(cfg)
+    data = open_data(plan)
+    check_evaluation(plan)
     check_training(cfg)
     users = method.idk_users if isinstance(method, LossMethod) else ()
     with recording_reads() as reads:
         n_forget = data.prepare_unlearning(method_parts(method), users, method.name)
 
     forget_name = cfg.data.forget_split or cfg.data.forget_corpus  # a corpus file (WMDP) has no split name
-    name = (cfg.data.forget_split or Path(cfg.data.forget_corpus or "corpus").stem).replace("/", "_")
-    setup = RunSetup(output_dir(cfg, f"runs/{method.name}-{name}"), unlearning_config_text(cfg, method),
-                     fingerprint(resolved_config(cfg, method)) | data_fingerprint(cfg, reads), resume, overwrite,
-                     inputs=command_inputs(cfg),
-                     writes_model=cfg.save_model).check()
+    setup = RunSetup(plan.run, plan.config_text, plan.fingerprint | data_fingerprint(cfg, reads), resume, overwrite,
+                     inputs=command_inputs(cfg), writes_model=cfg.save_model).check()
     opened = open_model(cfg)  # tokenizer and context length: every input is encoded and checked before the weights
-    check_context(cfg, opened.context)
+    check_context(plan, opened.context)
     formatter, tokenizer = opened.formatter, opened.tokenizer
     parts = data.unlearning_parts(formatter, method_parts(method))
     check_part_lengths(parts, opened.context, cfg.model.path)
     check_processes(process_state().num_processes, len(parts), settings)
     n_forget = data.n_forget_items  # text corpora: the chunks, known only once tokenized
-    task, evaluator = build_evaluator(cfg, formatter, opened.context)
+    task, evaluator = plan.task, build_evaluator(plan, formatter, opened.context)
     model = load_weights(cfg, opened)
     apply_training_options(cfg, model)
     if isinstance(method, LossMethod):

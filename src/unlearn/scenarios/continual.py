@@ -159,9 +159,9 @@ def _headline(run: RunDirectory) -> dict[str, Any]:
 def run_continual(cfg: RunConfig, scenario: ContinualConfig, echo=print) -> Path:
     """Every method through the tasks; ``output_dir/continual.json`` and the plots. Returns the output directory."""
     from unlearn.experiments.chain import Link, run_chain
-    from unlearn.experiments.common import with_task_defaults
+    from unlearn.experiments.plan import with_task_defaults
 
-    cfg = with_task_defaults(cfg)
+    cfg = with_task_defaults(cfg)  # the scenario's base: the forget split it slices into tasks
     p = plan(cfg, scenario)
     out = Path(cfg.output_dir or "runs/continual")
     split = cfg.data.forget_split
@@ -181,8 +181,8 @@ def run_continual(cfg: RunConfig, scenario: ContinualConfig, echo=print) -> Path
             run_dir = out / method.replace("+", "_") / f"task_{t:02d}"
             n_retain = len(continual_retain(p.base_retain, p.forget, t))
             links.append(Link(
-                lambda model, t=t, method=method, run_dir=run_dir: with_task_defaults(
-                    task_config(cfg, scenario, method, model, original, views[t], run_dir)),
+                lambda model, t=t, method=method, run_dir=run_dir: task_config(cfg, scenario, method, model,
+                                                                               original, views[t], run_dir),
                 f"{method}: task {t} of {p.tasks[-1]} ({len(p.forget[t])} forget rows, {n_retain} retain rows)"))
         runs = run_chain(cfg.model.path, links, echo, keep_models=scenario.keep_models)
         results["methods"][method] = [{"task": t, "seconds": run.read_results().seconds, **_headline(run)}

@@ -16,7 +16,6 @@ from unlearn.config import RunConfig
 from unlearn.config.parsing import check, setting
 from unlearn.io import read_jsonl, write_json, write_text
 from unlearn.rendering.tables import fmt_small
-from unlearn.runs import RunDirectory
 
 PROBE_FILE = "divergence.jsonl"
 
@@ -41,9 +40,9 @@ class DivergenceConfig:
 
 def run_divergence(cfg: RunConfig, scenario: DivergenceConfig, echo=print) -> Path:
     from unlearn.evaluation.divergence import DivergenceProbe
-    from unlearn.experiments.common import with_task_defaults
+    from unlearn.experiments.plan import RunPlan, plan_unlearning
     from unlearn.experiments.stages import run_stage
-    from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+    from unlearn.experiments.unlearning import run_unlearning
 
     out = Path(cfg.output_dir or "runs/divergence")
     curves: dict[str, list[dict[str, Any]]] = {}
@@ -51,13 +50,13 @@ def run_divergence(cfg: RunConfig, scenario: DivergenceConfig, echo=print) -> Pa
         run_cfg = copy.deepcopy(cfg)
         run_cfg.method.name = method
         run_cfg.output_dir = str(out / method.replace("+", "_"))
-        run = RunDirectory(run_cfg.output_dir)
+        plan = plan_unlearning(run_cfg)
+        run = plan.run
         probe_file = run.path / PROBE_FILE
         if not probe_file.is_file():
             run.clear()  # a run without its probe log is run again
 
-        def unlearn(run_cfg: RunConfig = run_cfg, path: Path = probe_file, method: str = method,
-                    **how: bool) -> None:
+        def unlearn(plan: RunPlan = plan, path: Path = probe_file, method: str = method, **how: bool) -> None:
             echo(f"{method}: unlearning, KL from the starting model every {scenario.every} step(s)")
 
             def probe(session: Any) -> DivergenceProbe:
@@ -65,9 +64,9 @@ def run_divergence(cfg: RunConfig, scenario: DivergenceConfig, echo=print) -> Pa
                                        scenario.rows, scenario.every)
 
             # the probe measures from the starting model, so an interrupted run starts over rather than resuming
-            run_unlearning(run_cfg, overwrite=True, step_hook=probe)
+            run_unlearning(plan, overwrite=True, step_hook=probe)
 
-        run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
+        run_stage(run, plan.config_text, unlearn)
         curves[method] = read_jsonl(probe_file)
     results = {"rows": scenario.rows, "every": scenario.every, "curves": curves}
     write_json(out / "divergence.json", results)

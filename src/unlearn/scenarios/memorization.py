@@ -78,10 +78,10 @@ def _forget_rows(run: RunDirectory) -> list[dict[str, Any]]:
 
 
 def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -> Path:
-    from unlearn.experiments.common import with_task_defaults
-    from unlearn.experiments.finetune import finetune_config_text, run_finetune
-    from unlearn.experiments.stages import run_stage
-    from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+    from unlearn.experiments.finetune import run_finetune
+    from unlearn.experiments.plan import plan_finetune, plan_unlearning, with_task_defaults
+    from unlearn.experiments.stages import run_planned
+    from unlearn.experiments.unlearning import run_unlearning
 
     cfg = with_task_defaults(cfg)
     if cfg.eval.task != "tofu":
@@ -112,13 +112,10 @@ def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -
     target_cfg.train.eval_every_epoch = False
     target_cfg.save_model = True
     target_cfg.output_dir = str(out / "target")
-    target = RunDirectory(out / "target")
-
-    def finetune_target(**how: bool) -> None:
-        echo(f"target: fine-tuning on {retain_name} ∪ the first {first.stop} of {len(forget)} {split} rows")
-        run_finetune(target_cfg, **how)
-
-    run_stage(target, finetune_config_text(target_cfg), finetune_target)
+    target_plan = plan_finetune(target_cfg)
+    target = target_plan.run
+    run_planned(target_plan, run_finetune, lambda: echo(f"target: fine-tuning on {retain_name} ∪ the first "
+                                                        f"{first.stop} of {len(forget)} {split} rows"))
 
     retain_rows = _forget_rows(RunDirectory(reference))
     memorized_questions = {row["question"] for row in forget[first]}
@@ -131,14 +128,10 @@ def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -
         run_cfg.model.path = str(target.model_dir)
         run_cfg.data.root = str(view)
         run_cfg.output_dir = str(out / method.replace("+", "_"))
-        run = RunDirectory(run_cfg.output_dir)
-
-        def unlearn(run_cfg: RunConfig = run_cfg, method: str = method, **how: bool) -> None:
-            echo(f"{method}: unlearning all {len(forget)} {split} rows")
-            run_unlearning(run_cfg, **how)
-
-        run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
-        runs[method] = run
+        plan = plan_unlearning(run_cfg)
+        run_planned(plan, run_unlearning,
+                    lambda method=method: echo(f"{method}: unlearning all {len(forget)} {split} rows"))
+        runs[method] = plan.run
     for name, run in runs.items():
         rows = _forget_rows(run)
         if [r["question"] for r in rows] != [r["question"] for r in retain_rows]:

@@ -141,15 +141,17 @@ def _row(run: RunDirectory) -> dict[str, Any]:
 
 def run_real_world(cfg: RunConfig, scenario: RealWorldConfig, echo=print) -> Path:
     """The initial model and every method; ``output_dir/real_world.json`` and ``real_world.md``."""
-    from unlearn.experiments.common import check_evaluation, config_text, with_task_defaults
+    from unlearn.experiments.common import check_evaluation
     from unlearn.experiments.evaluate import run_evaluation
-    from unlearn.experiments.stages import run_stage
-    from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+    from unlearn.experiments.plan import plan_evaluation, plan_unlearning
+    from unlearn.experiments.stages import run_planned, run_stage
+    from unlearn.experiments.unlearning import run_unlearning
 
     cfg = copy.deepcopy(cfg)
     cfg.eval.task = TASK
-    cfg = with_task_defaults(cfg)
-    check_evaluation(cfg)  # the task's check: every file and golden answer, before any model loads
+    base = plan_evaluation(cfg)
+    cfg = base.cfg
+    check_evaluation(base)  # the task's check: every file and golden answer, before any model loads
     out = Path(cfg.output_dir or "runs/real_world")
     targets: dict[str, Any] = {"source": "file"}
     data = Path(cfg.data.root)
@@ -157,23 +159,17 @@ def run_real_world(cfg: RunConfig, scenario: RealWorldConfig, echo=print) -> Pat
         data, record = own_answer_view(cfg, out, echo)
         targets = {"source": "generate", **record}
 
-    initial_cfg = with_task_defaults(_scenario_config(cfg, data, out / "initial", None, {}))
-    initial = RunDirectory(initial_cfg.output_dir)
+    initial_plan = plan_evaluation(_scenario_config(cfg, data, out / "initial", None, {}))
+    initial = initial_plan.run
     echo("initial: evaluating the starting model")
-    run_stage(initial, config_text(initial_cfg), lambda **how: run_evaluation(initial_cfg, overwrite=True))
+    run_stage(initial, initial_plan.config_text, lambda **how: run_evaluation(initial_plan, overwrite=True))
     results: dict[str, Any] = {"data": str(cfg.data.root), "model": cfg.model.path, "targets": targets,
                                "initial": _row(initial), "methods": {}}
     for method in scenario.methods:
-        run_cfg = with_task_defaults(_scenario_config(cfg, data, out / method.replace("+", "_"), method,
-                                                      scenario.method_overrides.get(method, {})))
-        run = RunDirectory(run_cfg.output_dir)
-
-        def unlearn(run_cfg: RunConfig = run_cfg, method: str = method, **how: bool) -> None:
-            echo(f"{method}: unlearning")
-            run_unlearning(run_cfg, **how)
-
-        run_stage(run, unlearning_config_text(run_cfg), unlearn)
-        results["methods"][method] = _row(run)
+        plan = plan_unlearning(_scenario_config(cfg, data, out / method.replace("+", "_"), method,
+                                                scenario.method_overrides.get(method, {})))
+        run_planned(plan, run_unlearning, lambda method=method: echo(f"{method}: unlearning"))
+        results["methods"][method] = _row(plan.run)
     write_json(out / "real_world.json", results)
     write_text(out / "real_world.md", "\n".join(real_world_report(results, out)) + "\n")
     return out

@@ -15,7 +15,6 @@ from unlearn.config import RunConfig
 from unlearn.config.parsing import check, check_choice, setting
 from unlearn.io import write_json, write_text
 from unlearn.rendering.tables import fmt_fq
-from unlearn.runs import RunDirectory
 
 PLAIN = "plain"
 
@@ -40,9 +39,9 @@ class RefPerturbationConfig:
 
 
 def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=print) -> Path:
-    from unlearn.experiments.common import with_task_defaults
-    from unlearn.experiments.stages import run_stage
-    from unlearn.experiments.unlearning import run_unlearning, unlearning_config_text
+    from unlearn.experiments.plan import plan_unlearning
+    from unlearn.experiments.stages import run_planned
+    from unlearn.experiments.unlearning import run_unlearning
     from unlearn.tasks.tofu.task import TofuMetrics
 
     out = Path(cfg.output_dir or "runs/ref_perturbation")
@@ -52,14 +51,9 @@ def run_ref_perturbation(cfg: RunConfig, scenario: RefPerturbationConfig, echo=p
         run_cfg.method.name = scenario.method
         run_cfg.method.reference_perturbation = None if kind == PLAIN else kind
         run_cfg.output_dir = str(out / kind)
-        run = RunDirectory(run_cfg.output_dir)
-
-        def unlearn(run_cfg: RunConfig = run_cfg, kind: str = kind, **how: bool) -> None:
-            echo(f"{scenario.method}: reference {kind}")
-            run_unlearning(run_cfg, **how)
-
-        run_stage(run, unlearning_config_text(with_task_defaults(run_cfg)), unlearn)
-        rows[kind] = TofuMetrics.from_dict(run.read_results().metrics).headline()
+        plan = plan_unlearning(run_cfg)
+        run_planned(plan, run_unlearning, lambda kind=kind: echo(f"{scenario.method}: reference {kind}"))
+        rows[kind] = TofuMetrics.from_dict(plan.run.read_results().metrics).headline()
     results = {"method": scenario.method, "rows": rows}
     write_json(out / "ref_perturbation.json", results)
     write_text(out / "ref_perturbation.md", "\n".join(ref_perturbation_table(results)) + "\n")

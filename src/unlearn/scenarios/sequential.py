@@ -19,7 +19,8 @@ from unlearn.config import RunConfig
 from unlearn.config.parsing import check, setting
 from unlearn.errors import ConfigError
 from unlearn.experiments.chain import Link, run_chain
-from unlearn.experiments.common import Timer, check_evaluation, open_data, with_task_defaults
+from unlearn.experiments.common import Timer, check_evaluation, open_data
+from unlearn.experiments.plan import plan_unlearning, with_task_defaults
 from unlearn.io import write_json, write_text
 from unlearn.rendering import plots
 from unlearn.rendering.tables import fmt, md_table
@@ -56,12 +57,13 @@ def run_sequential(cfg: RunConfig, scenario: SequentialConfig, echo=print) -> Pa
     if not cfg.output_dir:
         raise ConfigError("output_dir is required: the requests' run directories go under it")
     out = Path(cfg.output_dir)
-    cfg = with_task_defaults(cfg)
-    data = open_data(cfg)  # every request's corpus must exist before the first one trains
+    cfg = with_task_defaults(cfg)  # the requests' common base
+    first = plan_unlearning(request_config(cfg, scenario.requests[0], cfg.model.path, out / "request_1"))
+    data = open_data(first)  # every request's corpus must exist before the first one trains
     if not isinstance(data, TextBenchmark):
         raise ConfigError(f"sequential requests run on the MUSE-layout tasks (eval.task=muse, muse_news, muse_books); "
                           f"eval.task={cfg.eval.task} is a question/answer benchmark")
-    check_evaluation(cfg)
+    check_evaluation(first)
     requests = scenario.requests
     for split in requests:
         data.data.texts(split, f"request {split}")

@@ -66,7 +66,7 @@ class Grid:
 
 
 @dataclass(frozen=True)
-class PlannedRun:
+class GridRun:
     """One run of the sweep: its name, the overrides that distinguish it, and its checked configuration."""
 
     name: str
@@ -125,7 +125,7 @@ def run_name(method: str, overrides: Sequence[str]) -> str:
     return f"{readable[:80]}-{digest}"
 
 
-def expand(grid: Grid, base: Mapping[str, Any], fixed: Sequence[str], out: Path) -> list[PlannedRun]:
+def expand(grid: Grid, base: Mapping[str, Any], fixed: Sequence[str], out: Path) -> list[GridRun]:
     """Every run of the grid, its configuration built from ``base`` (the base config file's values), the ``fixed``
     overrides and its own; each under ``out/runs/<name>``."""
     runs = []
@@ -144,7 +144,7 @@ def expand(grid: Grid, base: Mapping[str, Any], fixed: Sequence[str], out: Path)
                 raise ConfigError(f"grid: {err}{where}") from None
             name = run_name(cfg.method.name, own)
             cfg.output_dir = str(out / "runs" / name)
-            runs.append(PlannedRun(name, cfg.method.name, tuple(own), cfg))
+            runs.append(GridRun(name, cfg.method.name, tuple(own), cfg))
     if not any(len(a.values) > 1 for a in grid.axes) and len(grid.methods) <= 1:
         raise ConfigError("the grid is empty: every axis has one value (give two or more values to sweep, "
                           "e.g. train.lr=1e-5,2e-5)")

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unlearn.config import RunConfig
 from unlearn.config.parsing import dump_yaml
@@ -23,8 +23,11 @@ from unlearn.errors import ConfigError, UnlearnError
 from unlearn.io import write_json, write_text
 from unlearn.runs import RunDirectory
 from unlearn.sweeps.config import DEFAULT_METRICS, SweepConfig
-from unlearn.sweeps.grid import PlannedRun, expand, parse_grid
+from unlearn.sweeps.grid import GridRun, expand, parse_grid
 from unlearn.sweeps.select import Candidate, choose, metric_value, pareto_front
+
+if TYPE_CHECKING:
+    from unlearn.experiments.plan import RunPlan
 
 
 def selection_metrics(cfg: RunConfig, sweep: SweepConfig) -> tuple[str, str]:
@@ -48,10 +51,10 @@ def selection_metrics(cfg: RunConfig, sweep: SweepConfig) -> tuple[str, str]:
 
 
 def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig, out: Path,
-               yes: bool = False) -> list[tuple[PlannedRun, str]]:
-    """Every run with its resolved ``config.yaml`` text, all checked before anything runs."""
-    from unlearn.experiments.common import check_evaluation, with_task_defaults
-    from unlearn.experiments.unlearning import unlearning_config_text
+               yes: bool = False) -> list[tuple[GridRun, RunPlan]]:
+    """Every run with its plan (the resolved ``config.yaml`` among it), all checked before anything runs."""
+    from unlearn.experiments.common import check_evaluation
+    from unlearn.experiments.plan import plan_unlearning
 
     runs = expand(parse_grid(items), base, (), out)
     if len(runs) > sweep.max_runs and not yes:
@@ -59,13 +62,12 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
                           "run them all, or raise sweep.max_runs")
     planned = []
     for run in runs:
-        cfg = with_task_defaults(run.config)
         try:
-            text = unlearning_config_text(cfg)
-            check_evaluation(cfg)
+            plan = plan_unlearning(run.config)
+            check_evaluation(plan)
         except UnlearnError as err:
             raise type(err)(f"grid run {run.name}: {err}") from None
-        planned.append((run, text))
+        planned.append((run, plan))
     forget_key, _ = selection_metrics(runs[0].config, sweep)
     if forget_key == "forget_quality":
         missing = [r.name for r in runs if not r.config.eval.retain_reference]
@@ -81,12 +83,12 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
     return planned
 
 
-def check_finished_runs(planned: Sequence[tuple[PlannedRun, str]], out: Path, overwrite: bool) -> None:
+def check_finished_runs(planned: Sequence[tuple[GridRun, RunPlan]], out: Path, overwrite: bool) -> None:
     """A run directory of the grid that holds a finished (or checkpointed) run of another configuration — an earlier
     sweep into this output_dir with another base value — is never replaced without ``--overwrite``."""
     from unlearn.experiments.stages import other_run
 
-    others = [(run, keys) for run, text in planned if (keys := other_run(RunDirectory(run.config.output_dir), text))]
+    others = [(run, keys) for run, plan in planned if (keys := other_run(plan.run, plan.config_text))]
     if others and not overwrite:
         run, keys = others[0]
         shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
@@ -95,29 +97,29 @@ def check_finished_runs(planned: Sequence[tuple[PlannedRun, str]], out: Path, ov
                            "choose another output_dir, or add --overwrite to replace them")
 
 
-def _named(run: PlannedRun, err: UnlearnError) -> UnlearnError:
+def _named(run: GridRun, err: UnlearnError) -> UnlearnError:
     return type(err)(f"sweep run {run.name} ({run.config.output_dir}): {err}")
 
 
-def _execute_here(planned: Sequence[tuple[PlannedRun, str]], threads: int, echo) -> None:
+def _execute_here(planned: Sequence[tuple[GridRun, RunPlan]], threads: int, echo) -> None:
     import torch
 
     from unlearn.experiments.stages import run_stage
     from unlearn.experiments.unlearning import run_unlearning
 
     torch.set_num_threads(threads)
-    for i, (run, text) in enumerate(planned, start=1):
-        def execute(run: PlannedRun = run, i: int = i, **how: bool) -> None:
+    for i, (run, plan) in enumerate(planned, start=1):
+        def execute(run: GridRun = run, plan: RunPlan = plan, i: int = i, **how: bool) -> None:
             echo(f"[{i}/{len(planned)}] {run.name}")
             try:
-                run_unlearning(run.config, **how)
+                run_unlearning(plan, **how)
             except UnlearnError as err:
                 raise _named(run, err) from None
 
-        run_stage(RunDirectory(run.config.output_dir), text, execute)
+        run_stage(plan.run, plan.config_text, execute)
 
 
-def _execute_processes(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepConfig, out: Path, echo) -> None:
+def _execute_processes(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, out: Path, echo) -> None:
     """Each run as ``unlearn run -c CONFIG`` in its own process, ``sweep.jobs`` at a time."""
     from unlearn.experiments.stages import stage_action
 
@@ -125,13 +127,13 @@ def _execute_processes(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepCo
     slots = list(sweep.devices) or [None] * sweep.jobs
     free = list(range(len(slots)))
 
-    def launch(item: tuple[int, tuple[PlannedRun, str]]) -> tuple[str, int]:
-        i, (run, text) = item
+    def launch(item: tuple[int, tuple[GridRun, str]]) -> tuple[str, int]:
+        i, (run, plan) = item
         slot = free.pop()
         try:
             path = configs / f"{run.name}.yaml"
             write_text(path, dump_yaml(run.config))
-            resume = stage_action(RunDirectory(run.config.output_dir), text) == "resume"
+            resume = stage_action(plan.run, plan.config_text) == "resume"
             env = {**os.environ, "OMP_NUM_THREADS": str(sweep.threads), "MKL_NUM_THREADS": str(sweep.threads)}
             if slots[slot] is not None:
                 env["CUDA_VISIBLE_DEVICES"] = str(slots[slot])
@@ -160,7 +162,7 @@ def _last_error(log: Path) -> str:
     return errors[-1] if errors else (lines[-1] if lines else "no output")
 
 
-def candidates_of(run: PlannedRun, forget_key: str, utility_key: str, epochs: bool) -> tuple[list[Candidate],
+def candidates_of(run: GridRun, forget_key: str, utility_key: str, epochs: bool) -> tuple[list[Candidate],
                                                                                            dict[str, Any]]:
     """The run's candidates (every evaluated epoch ≥ 1, or its final evaluation) and its epoch-0 row."""
     directory = RunDirectory(run.config.output_dir)
@@ -189,7 +191,7 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
     forget_key, utility_key = selection_metrics(planned[0][0].config, sweep)
     from unlearn.experiments.stages import stage_action
 
-    pending = [(r, t) for r, t in planned if stage_action(RunDirectory(r.config.output_dir), t) != "reuse"]
+    pending = [(r, p) for r, p in planned if stage_action(p.run, p.config_text) != "reuse"]
     echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run "
          f"({sweep.jobs} at a time, {sweep.threads} threads each)")
     if pending:
@@ -212,7 +214,7 @@ def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, 
     return None if forget is None else {"forget": forget, "utility": utility}
 
 
-def write_sweep(planned: Sequence[tuple[PlannedRun, str]], sweep: SweepConfig, forget_key: str, utility_key: str,
+def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, forget_key: str, utility_key: str,
                 out: Path) -> Path:
     from unlearn.sweeps.report import sweep_report
 
