@@ -21,6 +21,7 @@ from unlearn.config import load_config
 from unlearn.data.records import QARecord
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import read_json, read_jsonl
+from unlearn.runs import RunDirectory
 
 # ------------------------------------------------------------------------------------------ leak@k by hand
 
@@ -144,83 +145,84 @@ def test_input_errors_come_before_any_model_loads(finetuned, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (argv, err)
-    assert not (finetuned / "attacks").exists()
+    assert not RunDirectory(finetuned).attacks_dir.exists()
 
 
 def test_leak_attack_end_to_end_is_seeded(finetuned):
     assert main(["attack", "leak", str(finetuned), "k=3", "temperature=1.5", "seed=1"]) == 0
-    first = read_json(finetuned / "attacks" / "leak.json")
-    rows = read_jsonl(finetuned / "attacks" / "leak_rows.jsonl")
-    metrics = read_json(finetuned / "metrics.json")
+    first = read_json(RunDirectory(finetuned).attacks_dir / "leak.json")
+    rows = read_jsonl(RunDirectory(finetuned).attacks_dir / "leak_rows.jsonl")
+    metrics = read_json(RunDirectory(finetuned).metrics_file)
     assert first["n"] == len(rows) == metrics["sets"]["forget"]["n"]
     assert all(len(r["samples"]) == 3 and len(r["sample_rouge"]) == 3 for r in rows)
     # greedy decoding here is the run's own evaluation: the same generations, the same ROUGE
-    saved = {r["question"]: r["generation"] for r in read_jsonl(finetuned / "eval" / "forget.jsonl")}
+    saved = {r["question"]: r["generation"] for r in RunDirectory(finetuned).read_eval_rows("forget")}
     assert all(r["greedy"] == saved[r["question"]] for r in rows)
     assert first["greedy_rouge"] == pytest.approx(metrics["sets"]["forget"]["rouge"])
     assert first["curve"][-1] == pytest.approx(first["leak_at_k"])
     assert all(a <= b + 1e-12 for a, b in itertools.pairwise(first["curve"]))
-    assert "### leak@k" in (finetuned / "report.md").read_text()
+    assert "### leak@k" in RunDirectory(finetuned).report_file.read_text()
     assert main(["attack", "leak", str(finetuned), "k=3", "temperature=1.5", "seed=1"]) == 0
-    again = read_jsonl(finetuned / "attacks" / "leak_rows.jsonl")
+    again = read_jsonl(RunDirectory(finetuned).attacks_dir / "leak_rows.jsonl")
     assert [r["samples"] for r in again] == [r["samples"] for r in rows]  # the same seed, the same samples
 
 
 def test_paraphrase_attack_end_to_end(finetuned):
     # the run itself as the "retain model": identical truth ratios, so Forget Quality is exactly 1 on both variants
     assert main(["attack", "paraphrase", str(finetuned), f"retain_reference={finetuned}"]) == 0
-    result = read_json(finetuned / "attacks" / "paraphrase.json")
-    forget = read_json(finetuned / "metrics.json")["sets"]["forget"]
+    result = read_json(RunDirectory(finetuned).attacks_dir / "paraphrase.json")
+    forget = read_json(RunDirectory(finetuned).metrics_file)["sets"]["forget"]
     for metric in ("rouge", "prob", "truth_ratio"):  # the original questions reproduce the run's own numbers
         assert result["sets"]["original"][metric] == pytest.approx(forget[metric], rel=1e-6)
     assert result["forget_quality"] == {"original": 1.0, "paraphrased": 1.0}
-    rows = read_jsonl(finetuned / "attacks" / "paraphrase_paraphrased_rows.jsonl")
-    originals = read_jsonl(finetuned / "attacks" / "paraphrase_original_rows.jsonl")
+    rows = read_jsonl(RunDirectory(finetuned).attacks_dir / "paraphrase_paraphrased_rows.jsonl")
+    originals = read_jsonl(RunDirectory(finetuned).attacks_dir / "paraphrase_original_rows.jsonl")
     pairs = zip(rows, originals, strict=True)
     assert all(p["question"] != o["question"] and p["answer"] == o["answer"] for p, o in pairs)
     assert not math.isclose(result["sets"]["paraphrased"]["prob"], result["sets"]["original"]["prob"])
     assert main(["attack", "paraphrase", str(finetuned)]) == 0  # no retain model with weights: FQ n/a, with why
-    result = read_json(finetuned / "attacks" / "paraphrase.json")
+    result = read_json(RunDirectory(finetuned).attacks_dir / "paraphrase.json")
     assert result["forget_quality"] == {} and "no retain model" in result["forget_quality_unavailable"]
-    assert "### Paraphrased questions" in (finetuned / "report.md").read_text()
+    assert "### Paraphrased questions" in RunDirectory(finetuned).report_file.read_text()
 
 
 def test_relearn_attack_end_to_end(finetuned, bench_dir, tmp_path):
     """GA+GD unlearns the fine-tuned model; relearning on a quarter of the forget rows brings its forget
     probability back, epoch 0 reproduces the run's own Forget Quality, and the target's relearning is shared."""
     run = tmp_path / "ga"
-    assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=ga+gd", "progress=false",
-                 "model.template=qa", "train.epochs=2", "train.lr=3e-3",
+    assert main(["run", f"model={RunDirectory(finetuned).model_dir}", f"data={bench_dir}", "method=ga+gd",
+                 "progress=false", "model.template=qa", "train.epochs=2", "train.lr=3e-3",
                  "train.batch_size=4", "train.grad_accum=1", "data.max_length=96", "eval.max_length=48",
                  "eval.batch_size=32", f"eval.retain_reference={finetuned}", "save_model=true",
                  f"output_dir={run}"]) == 0
     args = ["attack", "relearn", str(run), "seeds=2", "epochs=2", "fraction=0.25", "lr=3e-3", "batch_size=2"]
     assert main(args) == 0
-    result = read_json(run / "attacks" / "relearn.json")
+    result = read_json(RunDirectory(run).attacks_dir / "relearn.json")
     assert set(result["models"]) == {"unlearned", "target"}
     assert result["subset_rows"] == {"random_s0": 2, "random_s1": 2, "shortest": 2}  # 25 % of 8 forget rows
     unlearned = result["models"]["unlearned"]["curves"]
-    own = read_json(run / "metrics.json")
+    own = read_json(RunDirectory(run).metrics_file)
     for name in ("random_s0", "random_s1", "shortest"):
         curve = unlearned[name]
         assert [e["epoch"] for e in curve] == [0, 1, 2]
         assert curve[0]["forget_quality"] == pytest.approx(own["forget_quality"])  # epoch 0: the run's own model
         assert curve[0]["prob"] == pytest.approx(own["sets"]["forget"]["prob"], rel=1e-6)
         assert curve[-1]["prob"] > curve[0]["prob"]  # relearning restores the forget answers' likelihood
-    assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").is_file()  # the target's, shared
-    stamp = (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns
+    shortest = RunDirectory(RunDirectory(finetuned).attacks_dir / "relearn" / "shortest")
+    assert shortest.metrics_file.is_file()  # the target's, shared
+    stamp = shortest.metrics_file.stat().st_mtime_ns
     assert main(args) == 0  # finished relearning runs are reused
-    assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
-    report = (run / "report.md").read_text()
+    assert shortest.metrics_file.stat().st_mtime_ns == stamp
+    report = RunDirectory(run).report_file.read_text()
     assert "### Relearning" in report and "plots/relearn_fq.png" in report
     # another method unlearned from the same target reuses the target's relearning runs
     other = tmp_path / "npo"
-    assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=npo+gd", "progress=false",
-                 "model.template=qa", "train.epochs=1", "train.lr=3e-3", "train.batch_size=4", "train.grad_accum=1",
-                 "data.max_length=96", "eval.max_length=48", "eval.batch_size=32",
+    assert main(["run", f"model={RunDirectory(finetuned).model_dir}", f"data={bench_dir}", "method=npo+gd",
+                 "progress=false", "model.template=qa", "train.epochs=1", "train.lr=3e-3", "train.batch_size=4",
+                 "train.grad_accum=1", "data.max_length=96", "eval.max_length=48", "eval.batch_size=32",
                  f"eval.retain_reference={finetuned}", "save_model=true", f"output_dir={other}"]) == 0
     assert main(["attack", "relearn", str(other), *args[3:]]) == 0
-    assert (finetuned / "attacks" / "relearn" / "shortest" / "metrics.json").stat().st_mtime_ns == stamp
+    assert shortest.metrics_file.stat().st_mtime_ns == stamp
 
 
 def test_a_missing_bitsandbytes_is_one_line_before_any_model_loads(finetuned, monkeypatch, capsys):
@@ -237,42 +239,44 @@ def test_quantize_attack_end_to_end(finetuned, bench_dir, tmp_path, backend, cap
     if backend == "bitsandbytes":
         pytest.importorskip("bitsandbytes", reason="bitsandbytes is optional (extra [bitsandbytes])")
     run = tmp_path / "npo"
-    assert main(["run", f"model={finetuned / 'model'}", f"data={bench_dir}", "method=npo+gd", "progress=false",
-                 "model.template=qa", "train.epochs=2", "train.lr=3e-3", "train.batch_size=4", "train.grad_accum=1",
-                 "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "save_model=true",
-                 f"eval.retain_reference={finetuned}", f"output_dir={run}"]) == 0
+    assert main(["run", f"model={RunDirectory(finetuned).model_dir}", f"data={bench_dir}", "method=npo+gd",
+                 "progress=false", "model.template=qa", "train.epochs=2", "train.lr=3e-3", "train.batch_size=4",
+                 "train.grad_accum=1", "data.max_length=96", "eval.max_length=48", "eval.batch_size=32",
+                 "save_model=true", f"eval.retain_reference={finetuned}", f"output_dir={run}"]) == 0
     if backend == "bitsandbytes":  # bitsandbytes' CPU 4-bit kernel packs 64 input features, the tiny model has 32
         assert main(["attack", "quantize", str(run), f"backend={backend}"]) == 2
         assert "need at least 64 input features" in capsys.readouterr().err
         assert main(["attack", "quantize", str(run), f"backend={backend}", "bits=[8]"]) == 0
-        result = read_json(run / "attacks" / "quantize.json")
+        result = read_json(RunDirectory(run).attacks_dir / "quantize.json")
         assert result["library"] == "bitsandbytes" and list(result["quantized"]) == ["8"]
         full, q8 = result["full_precision"], result["quantized"]["8"]
         assert abs(q8["forget_prob"] - full["forget_prob"]) < 0.05 * full["forget_prob"] + 1e-6
         return
     assert main(["attack", "quantize", str(run), f"backend={backend}"]) == 0
-    result = read_json(run / "attacks" / "quantize.json")
+    result = read_json(RunDirectory(run).attacks_dir / "quantize.json")
     assert result["library"] == "optimum-quanto"
     full, q8, q4 = result["full_precision"], result["quantized"]["8"], result["quantized"]["4"]
-    own = read_json(run / "metrics.json")
+    own = read_json(RunDirectory(run).metrics_file)
     assert full["forget_prob"] == own["sets"]["forget"]["prob"]
-    assert result["starting_model"]["forget_rouge"] == read_json(finetuned / "metrics.json")["sets"]["forget"]["rouge"]
+    start = read_json(RunDirectory(finetuned).metrics_file)
+    assert result["starting_model"]["forget_rouge"] == start["sets"]["forget"]["rouge"]
     assert abs(q8["forget_prob"] - full["forget_prob"]) < 0.05 * full["forget_prob"] + 1e-6
     assert q4["forget_prob"] != q8["forget_prob"]  # 4 bits round the weights differently
-    assert len(read_jsonl(run / "attacks" / "quantize_4bit_forget_rows.jsonl")) == own["sets"]["forget"]["n"]
-    assert "### Quantization" in (run / "report.md").read_text()
+    rows = read_jsonl(RunDirectory(run).attacks_dir / "quantize_4bit_forget_rows.jsonl")
+    assert len(rows) == own["sets"]["forget"]["n"]
+    assert "### Quantization" in RunDirectory(run).report_file.read_text()
 
 
 def test_attacks_need_a_tofu_run_and_say_so(tiny_model_dir, bench_dir, tmp_path, capsys):
     import shutil
 
     run = tmp_path / "muse_run"
-    shutil.copytree(tiny_model_dir, run / "model")
-    (run / "config.yaml").write_text(f"eval:\n  task: muse_news\ndata:\n  root: {bench_dir}\n")
-    (run / "metrics.json").write_text('{"task": "muse_news"}')
+    shutil.copytree(tiny_model_dir, RunDirectory(run).model_dir)
+    RunDirectory(run).config_file.write_text(f"eval:\n  task: muse_news\ndata:\n  root: {bench_dir}\n")
+    RunDirectory(run).metrics_file.write_text('{"task": "muse_news"}')
     assert main(["attack", "leak", str(run)]) == 2
     assert "works on TOFU-layout question answering" in capsys.readouterr().err
-    (run / "config.yaml").write_text("data:\n  root: elsewhere/not_here\n")
+    RunDirectory(run).config_file.write_text("data:\n  root: elsewhere/not_here\n")
     assert main(["attack", "leak", str(run)]) == 2
     assert "does not exist from here" in capsys.readouterr().err
 
@@ -282,15 +286,15 @@ def _with_remote_code(run, tmp_path):
     import json
 
     marker = tmp_path / "remote_code_ran"
-    (run / "model" / "evil_modeling.py").write_text(
+    (RunDirectory(run).model_dir / "evil_modeling.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
         "from transformers import LlamaForCausalLM\n\nclass EvilModel(LlamaForCausalLM):\n    pass\n")
-    config = json.loads((run / "model" / "config.json").read_text())
+    config = json.loads((RunDirectory(run).model_dir / "config.json").read_text())
     config["auto_map"] = {"AutoModelForCausalLM": "evil_modeling.EvilModel"}
-    (run / "model" / "config.json").write_text(json.dumps(config))
-    text = (run / "config.yaml").read_text().replace("trust_remote_code: false", "trust_remote_code: true")
+    (RunDirectory(run).model_dir / "config.json").write_text(json.dumps(config))
+    text = RunDirectory(run).config_file.read_text().replace("trust_remote_code: false", "trust_remote_code: true")
     assert "trust_remote_code: true" in text
-    (run / "config.yaml").write_text(text)
+    RunDirectory(run).config_file.write_text(text)
     return marker
 
 
@@ -317,13 +321,13 @@ def test_attacks_refuse_unfinished_and_read_only_runs_before_any_model_loads(fin
 
     unfinished = tmp_path / "unfinished"
     shutil.copytree(finetuned, unfinished)
-    (unfinished / "metrics.json").unlink()
+    RunDirectory(unfinished).metrics_file.unlink()
     assert main(["attack", "leak", str(unfinished)]) == 2
     err = capsys.readouterr().err
     assert "unfinished run (no metrics.json)" in err and err.count("\n") == 1
     locked = tmp_path / "locked"
     shutil.copytree(finetuned, locked)
-    for folder in (locked, locked / "attacks"):
+    for folder in (locked, RunDirectory(locked).attacks_dir):
         folder.mkdir(exist_ok=True)
         folder.chmod(0o555)
     if os.geteuid() == 0:  # root may write anywhere: let the check see the directory as a user would
@@ -335,5 +339,5 @@ def test_attacks_refuse_unfinished_and_read_only_runs_before_any_model_loads(fin
         err = capsys.readouterr().err
         assert "cannot be written" in err and err.count("\n") == 1
     finally:
-        for folder in (locked, locked / "attacks"):
+        for folder in (locked, RunDirectory(locked).attacks_dir):
             folder.chmod(0o755)

@@ -10,6 +10,7 @@ from unlearn.config import load_config
 from unlearn.data.files import read_raw_rows
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import read_json, write_jsonl
+from unlearn.runs import RunDirectory
 from unlearn.scenarios.continual import ContinualConfig, base_retain_split, continual_retain, rows_by_task
 
 
@@ -76,22 +77,22 @@ def test_continual_run_end_to_end(bench_dir, tiny_model_dir, tmp_path, capsys):
     assert result["tasks"] == [1, 2] and result["base_retain"] == "retain50"
     assert set(result["methods"]) == {"npo+gd", "ga+gd"}
     for method in ("npo_gd", "ga_gd"):
-        task1, task2 = out / method / "task_01", out / method / "task_02"
-        config2 = (task2 / "config.yaml").read_text()
-        assert f"path: {task1 / 'model'}" in config2  # task 2 starts from task 1's model
-        assert not (task1 / "model").exists() and (task2 / "model" / "config.json").is_file()  # only the latest kept
+        task1, task2 = RunDirectory(out / method / "task_01"), RunDirectory(out / method / "task_02")
+        config2 = task2.config_file.read_text()
+        assert f"path: {task1.model_dir}" in config2  # task 2 starts from task 1's model
+        assert not task1.model_dir.exists() and (task2.model_dir / "config.json").is_file()  # only the latest kept
         # task 1's retain: the base retain split plus task 2..10's rows; task 2's: one task fewer
         retain1 = [r for r, _ in read_raw_rows(out / "data" / "task_01" / "continual_retain.json")]
         retain2 = [r for r, _ in read_raw_rows(out / "data" / "task_02" / "continual_retain.json")]
-        assert len(retain1) - len(retain2) == 4 and read_json(task1 / "metrics.json")["sets"]["forget"]["n"] == 4
-    assert f"reference: {tiny_model_dir}" in (out / "npo_gd" / "task_02" / "config.yaml").read_text()
-    assert "recipe_benchmark: tofu_continual" in (out / "npo_gd" / "task_01" / "config.yaml").read_text()
+        assert len(retain1) - len(retain2) == 4 and read_json(task1.metrics_file)["sets"]["forget"]["n"] == 4
+    assert f"reference: {tiny_model_dir}" in RunDirectory(out / "npo_gd" / "task_02").config_file.read_text()
+    assert "recipe_benchmark: tofu_continual" in RunDirectory(out / "npo_gd" / "task_01").config_file.read_text()
     assert all(r["model_utility_9"] is not None for rows in result["methods"].values() for r in rows)
     assert "## MU" in (out / "continual.md").read_text() and (out / "plots").is_dir()
-    stamp = (out / "ga_gd" / "task_02" / "metrics.json").stat().st_mtime_ns
+    stamp = RunDirectory(out / "ga_gd" / "task_02").metrics_file.stat().st_mtime_ns
     capsys.readouterr()
     assert main(args) == 0  # every task finished: nothing is trained again
-    assert (out / "ga_gd" / "task_02" / "metrics.json").stat().st_mtime_ns == stamp
+    assert RunDirectory(out / "ga_gd" / "task_02").metrics_file.stat().st_mtime_ns == stamp
     assert "task 1 of" not in capsys.readouterr().out
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from unlearn.cli import main
 from unlearn.evaluation.divergence import answer_token_kl
 from unlearn.io import read_json, read_jsonl
+from unlearn.runs import RunDirectory
 
 
 def test_answer_token_kl_by_hand():
@@ -37,6 +38,6 @@ def test_divergence_scenario_end_to_end(bench_dir, tiny_model_dir, tmp_path):
         curve = result["curves"][method]
         assert curve[0] == {"step": 0, "kl": 0.0}
         assert [r["step"] for r in curve] == list(range(len(curve)))  # every step measured
-        assert len(curve) == 1 + len(read_jsonl(out / method / "train_log.jsonl"))
+        assert len(curve) == 1 + len(read_jsonl(RunDirectory(out / method).train_log_file))
         assert curve[-1]["kl"] > curve[len(curve) // 2]["kl"] > 0  # moving away from the original model
     assert (out / "plots" / "divergence.png").is_file()

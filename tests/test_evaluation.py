@@ -13,7 +13,7 @@ from unlearn.data.formatting import ChatFormatter, EncodedSample
 from unlearn.errors import DataError
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_sequence_nll, shared_prompt_sequence_nll
-from unlearn.io import read_json, read_jsonl
+from unlearn.io import read_json
 from unlearn.objectives.sequence import sequence_stats
 from unlearn.runs import RunDirectory, RunResults
 from unlearn.tasks.tofu.data import TofuData
@@ -122,18 +122,18 @@ def test_write_eval_and_retain_reference(evaluation, tmp_path, tiny_model, forma
     run = RunDirectory(tmp_path / "run")
     TOFU.write(run, evaluation)
     run.write_results(RunResults(task="tofu", metrics=evaluation.metrics))
-    metrics = read_json(tmp_path / "run" / "metrics.json")
+    metrics = read_json(RunDirectory(tmp_path / "run").metrics_file)
     assert metrics["schema_version"] == 1 and metrics["task"] == "tofu" and metrics["sets"]["forget"]["n"] == 8
     assert run.read_results().metrics == evaluation.metrics
-    assert len(read_jsonl(tmp_path / "run" / "eval" / "forget.jsonl")) == 8
-    assert "eval_log_forget.json" in read_json(tmp_path / "run" / "eval_log_aggregated.json")
+    assert len(RunDirectory(tmp_path / "run").read_eval_rows("forget")) == 8
+    assert "eval_log_forget.json" in read_json(RunDirectory(tmp_path / "run").tofu_log_file)
     # the run directory serves as a retain reference: FQ against itself is 1
     sets = TOFU.eval_sets(TofuData(bench_dir), "forget10")
     ref = RetainReference.load(tmp_path / "run")
     evaluator = TofuEvaluator(formatter, sets, EvalSettings(batch_size=8, generate=False, progress=False), ref)
     assert evaluator.evaluate(tiny_model).metrics["forget_quality"] == pytest.approx(1.0)
     # the TOFU-format log alone works too (no questions to compare, counts must match)
-    ref_log = RetainReference.load(tmp_path / "run" / "eval_log_aggregated.json")
+    ref_log = RetainReference.load(RunDirectory(tmp_path / "run").tofu_log_file)
     assert ref_log.truth_ratios.tolist() == pytest.approx(ref.truth_ratios.tolist())
     other = TOFU.eval_sets(TofuData(bench_dir), "forget05")
     with pytest.raises(DataError, match="Forget Quality compares the same forget rows"):

@@ -15,6 +15,7 @@ from unlearn.config import RunConfig, load_config
 from unlearn.errors import ConfigError
 from unlearn.experiments.evaluate import run_evaluation
 from unlearn.models.loading import load_model_and_tokenizer
+from unlearn.runs import RunDirectory
 from unlearn.tasks.lm_eval import harness
 from unlearn.tasks.lm_eval.task import format_harness
 
@@ -68,17 +69,17 @@ def test_local_task_file_runs_offline_and_matches_a_hand_computation(tmp_path, t
     cfg = load_config(RunConfig, overrides=[f"task=lm_eval:{task_file}", f"model={tiny_model_dir}",
                                     f"output_dir={tmp_path / 'run'}", "eval.batch_size=2"])
     run = run_evaluation(cfg)
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads(RunDirectory(run).metrics_file.read_text())
     assert metrics["task"] == f"lm_eval:{task_file}"
     result = metrics["lm_eval"]["tiny_local_mc"]
     assert result["n"] == len(DOCS)
     assert result["acc"] == pytest.approx(hand_accuracy(tiny_model_dir))
-    rows = [json.loads(line) for line in (run / "eval" / "lm_eval_tiny_local_mc.jsonl").read_text().splitlines()]
+    rows = RunDirectory(run).read_eval_rows("lm_eval_tiny_local_mc")
     assert len(rows) == len(DOCS)
     hand = hand_scores(tiny_model_dir)
     for row in rows:  # every option's log-likelihood, not only the accuracy
         assert [r[0] for r in row["filtered_resps"]] == pytest.approx(hand[row["doc_id"]], abs=1e-4)
-    report = (run / "report.md").read_text()
+    report = RunDirectory(run).report_file.read_text()
     assert "| tiny_local_mc | acc |" in report
 
 
@@ -91,11 +92,11 @@ def test_harness_results_join_another_tasks_metrics_and_report(tmp_path, tiny_mo
                                     f"output_dir={tmp_path / 'run'}", f"eval.lm_eval=[{task_file}]",
                                     "eval.bootstrap=0"])
     run = run_evaluation(cfg)
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads(RunDirectory(run).metrics_file.read_text())
     assert metrics["n"] == len(DOCS) and 0 <= metrics["accuracy"] <= 1
     assert metrics["lm_eval"]["tiny_local_mc"]["acc"] == pytest.approx(hand_accuracy(tiny_model_dir))
-    assert (run / "eval" / "wmdp_bio.jsonl").is_file() and (run / "eval" / "lm_eval_tiny_local_mc.jsonl").is_file()
-    assert "## General capability (lm-evaluation-harness)" in (run / "report.md").read_text()
+    assert all(RunDirectory(run).eval_rows_file(name).is_file() for name in ("wmdp_bio", "lm_eval_tiny_local_mc"))
+    assert "## General capability (lm-evaluation-harness)" in RunDirectory(run).report_file.read_text()
 
 
 def test_errors_come_before_the_model_is_loaded(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import torch
 from tests.conftest import FIXTURES, make_tiny
 from unlearn.errors import ConfigError, DataError
 from unlearn.models.tiny import train_tokenizer
+from unlearn.runs import RunDirectory
 from unlearn.tasks.multiple_choice.data import (
     CATEGORY_OF,
     MMLU_SUBJECTS,
@@ -156,7 +157,7 @@ def _write_mmlu(root: Path) -> None:
 
 def test_mc_tasks_end_to_end(tiny_model_dir, tmp_path, capsys):
     from unlearn.cli import main
-    from unlearn.io import read_json, read_jsonl
+    from unlearn.io import read_json
 
     wmdp = tmp_path / "wmdp"
     wmdp.mkdir()
@@ -164,18 +165,18 @@ def test_mc_tasks_end_to_end(tiny_model_dir, tmp_path, capsys):
         [{"question": f"q{i}?", "choices": ["a", "b", "c", "d"], "answer": i % 4} for i in range(6)]))
     assert main(["eval", f"model={tiny_model_dir}", f"data={wmdp}", "task=wmdp_bio", "progress=false",
                  f"output_dir={tmp_path / 'bio'}"]) == 0
-    metrics = read_json(tmp_path / "bio" / "metrics.json")
-    rows = read_jsonl(tmp_path / "bio" / "eval" / "wmdp_bio.jsonl")
+    metrics = read_json(RunDirectory(tmp_path / "bio").metrics_file)
+    rows = RunDirectory(tmp_path / "bio").read_eval_rows("wmdp_bio")
     assert len(rows) == 6 and all(len(r["logprobs"]) == 4 for r in rows)
     assert all(r["choice"] == "ABCD"[int(np.argmax(r["logprobs"]))] for r in rows)
     assert metrics["accuracy"] == pytest.approx(np.mean([r["choice"] == r["answer"] for r in rows]))
-    assert "## Results" in (tmp_path / "bio" / "report.md").read_text()
+    assert "## Results" in RunDirectory(tmp_path / "bio").report_file.read_text()
 
     mmlu = tmp_path / "mmlu"
     _write_mmlu(mmlu)
     assert main(["eval", f"model={tiny_model_dir}", f"data={mmlu}", "task=mmlu", "eval.num_fewshot=2",
                  "eval.mmlu_subjects=[anatomy,virology]", "progress=false", f"output_dir={tmp_path / 'mmlu_run'}"]) == 0
-    m = read_json(tmp_path / "mmlu_run" / "metrics.json")
+    m = read_json(RunDirectory(tmp_path / "mmlu_run").metrics_file)
     assert set(m["subjects"]) == {"anatomy", "virology"} and set(m["categories"]) == {"stem", "other"}
     assert m["macro_average"] == pytest.approx(np.mean(list(m["subjects"].values())))
     assert m["categories"]["stem"] == m["subjects"]["anatomy"]
@@ -201,14 +202,14 @@ def test_rmu_and_npo_unlearn_a_corpus_file_evaluated_on_wmdp(tmp_path, capsys):
         [{"question": f"Which cell line grows strain {i}?", "choices": [str(i * 7), "3", "5", "9"], "answer": 0}
          for i in range(8)]))
     tok = train_tokenizer(facts + ["Which cell line grows strain? A. B. C. D. Answer:"] * 3, 300)
-    save_model(make_tiny(tok, seed=0, layers=4), tok, tmp_path / "model")
-    common = [f"model={tmp_path / 'model'}", f"data={wmdp}", "task=wmdp_bio", "progress=false",
+    save_model(make_tiny(tok, seed=0, layers=4), tok, RunDirectory(tmp_path).model_dir)
+    common = [f"model={RunDirectory(tmp_path).model_dir}", f"data={wmdp}", "task=wmdp_bio", "progress=false",
               f"data.forget_corpus={tmp_path / 'forget.jsonl'}", f"data.retain_corpus={tmp_path / 'retain.txt'}",
               "data.max_length=32", "train.epochs=1", "train.batch_size=4", "train.grad_accum=1", "train.lr=1e-3"]
     for method in ("rmu", "npo+gd", "simnpo+gd", "ga+gd"):
         out = tmp_path / method.replace("+", "_")
         assert main(["run", *common, f"method={method}", f"output_dir={out}"]) == 0
-        metrics = read_json(out / "metrics.json")
+        metrics = read_json(RunDirectory(out).metrics_file)
         assert metrics["task"] == "wmdp_bio" and metrics["n"] == 8 and metrics["run"]["n_forget"] >= 2
     capsys.readouterr()
     assert main(["run", *common[:4], "method=rmu", "data.forget_corpus=nothing.jsonl",

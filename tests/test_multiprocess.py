@@ -20,6 +20,7 @@ from unlearn.cli import main
 from unlearn.data.idk import builtin_idk_templates
 from unlearn.data.pairing import pair_forget_items
 from unlearn.io import read_json, read_jsonl
+from unlearn.runs import RunDirectory
 from unlearn.tasks.tofu.data import TofuData
 
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
@@ -64,21 +65,21 @@ def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir,
     assert launched.returncode == 0, launched.stderr[-4000:]
     one, two = tmp_path / "one", tmp_path / "two"
 
-    w1, w2 = load_file(one / "model" / "model.safetensors"), load_file(two / "model" / "model.safetensors")
+    w1, w2 = (load_file(RunDirectory(run).model_dir / "model.safetensors") for run in (one, two))
     assert w1.keys() == w2.keys()
     assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-5
     assert not all(torch.equal(w1[k], load_file(tiny_model_dir / "model.safetensors")[k]) for k in w1)  # it trained
-    m1, m2 = _numbers(read_json(one / "metrics.json")), _numbers(read_json(two / "metrics.json"))
+    m1, m2 = _numbers(read_json(RunDirectory(one).metrics_file)), _numbers(read_json(RunDirectory(two).metrics_file))
     shared = {k for k in m1.keys() & m2.keys() if not k.startswith(("seconds", "run."))}
     assert shared and all(abs(m1[k] - m2[k]) <= 1e-5 * max(1.0, abs(m1[k])) for k in shared), \
         sorted((k, m1[k], m2[k]) for k in shared if abs(m1[k] - m2[k]) > 1e-5 * max(1.0, abs(m1[k])))[:5]
     # the step's losses and gradient norm as one process logs them (AdamW would hide a wrongly scaled gradient in the
     # weights; the norm does not)
-    t1, t2 = read_jsonl(one / "train_log.jsonl"), read_jsonl(two / "train_log.jsonl")
+    t1, t2 = read_jsonl(RunDirectory(one).train_log_file), read_jsonl(RunDirectory(two).train_log_file)
     assert len(t1) == len(t2) == 4
     for r1, r2 in zip(t1, t2, strict=True):
         assert r1.keys() == r2.keys() and all(r1[k] == pytest.approx(r2[k], rel=1e-5, abs=1e-6) for k in r1)
-    e1, e2 = read_jsonl(one / "epochs.jsonl"), read_jsonl(two / "epochs.jsonl")
+    e1, e2 = read_jsonl(RunDirectory(one).epochs_file), read_jsonl(RunDirectory(two).epochs_file)
     assert [r["epoch"] for r in e1] == [r["epoch"] for r in e2] == [0, 1, 2]  # evaluated during training
     for r1, r2 in zip(e1, e2, strict=True):
         n1, n2 = _numbers(r1["sets"]), _numbers(r2["sets"])
@@ -105,16 +106,17 @@ def test_two_processes_give_the_single_process_result(bench_dir, tiny_model_dir,
     interrupted = subprocess.Popen([*launch, f"output_dir={three}"], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while not (three / "checkpoint" / "state.json").is_file() and interrupted.poll() is None and time.time() < deadline:
+    state = RunDirectory(three).checkpoint_dir / "state.json"
+    while not state.is_file() and interrupted.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     _kill_every_process_of(f"output_dir={three}")  # torchrun's workers outlive a signal to the launcher's group
     interrupted.wait()
-    assert not (three / "metrics.json").exists()  # it was stopped before finishing
+    assert not RunDirectory(three).metrics_file.exists()  # it was stopped before finishing
     resumed = subprocess.run([*launch, f"output_dir={three}", "--resume"], env=env, capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert read_json(three / "metrics.json")["run"]["resumed_from_step"] == 2  # epoch 1's two optimizer steps
-    w3 = load_file(three / "model" / "model.safetensors")
+    assert read_json(RunDirectory(three).metrics_file)["run"]["resumed_from_step"] == 2  # epoch 1's two optimizer steps
+    w3 = load_file(RunDirectory(three).model_dir / "model.safetensors")
     assert max(float((w1[k] - w3[k]).abs().max()) for k in w1) < 1e-5
 
 

@@ -18,6 +18,7 @@ from unlearn.evaluation import mia
 from unlearn.io import read_json, read_jsonl
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
+from unlearn.runs import RunDirectory
 from unlearn.tasks.muse.data import MuseData
 from unlearn.tasks.muse.embedded import generate_news_benchmark, news_training_texts
 from unlearn.tasks.muse.task import cut_at_stops, knowmem_prompt, privleak, rouge_l_f1
@@ -222,24 +223,24 @@ def news_runs(tmp_path_factory, news_dir):
 @pytest.mark.slow
 def test_finetune_on_a_text_corpus_and_muse_metrics(news_runs):
     out, _ = news_runs
-    target = read_json(out / "target" / "metrics.json")
+    target = read_json(RunDirectory(out / "target").metrics_file)
     assert target["task"] == "muse" and target["run"]["train_splits"] == ["raw/forget", "raw/retain2"]
     for key in ("verbmem_f", "knowmem_f", "knowmem_r"):
         assert 0 <= target[key] <= 100
-    rows = read_jsonl(out / "target" / "eval" / "verbmem_forget.jsonl")
+    rows = RunDirectory(out / "target").read_eval_rows("verbmem_forget")
     assert len(rows) == 4 and target["verbmem_f"] == pytest.approx(100 * np.mean([r["rougeL_f1"] for r in rows]))
     # PrivLeak from the retrained model's measured AUC, recomputed from the two metrics files
-    retrained = read_json(out / "retrained" / "metrics.json")
+    retrained = read_json(RunDirectory(out / "retrained").metrics_file)
     assert retrained["privleak"] is None and "no retrained model" in retrained["privleak_auc_retrain_source"]
     assert target["privleak_auc_retrain"] == retrained["privleak_auc"]
     assert target["privleak"] == pytest.approx(privleak(target["privleak_auc"], retrained["privleak_auc"]))
     # the PrivLeak AUC is recomputable from the per-sample Min-40% scores
-    scores = read_jsonl(out / "target" / "eval" / "privleak.jsonl")
+    scores = RunDirectory(out / "target").read_eval_rows("privleak")
     by = {s: [r["min_40"] for r in scores if r["split"] == s] for s in ("forget", "holdout")}
     assert target["privleak_auc"] == pytest.approx(mia.auc(by["holdout"], by["forget"]))
     assert set(target["mia"]["attacks"]) == {"loss", "zlib", "min_k", "min_k_plus_plus"}
     # the training stream was cut into chunks: steps = ceil(chunks / 4) per epoch
-    report = (out / "target" / "report.md").read_text()
+    report = RunDirectory(out / "target").report_file.read_text()
     assert "## MUSE metrics" in report and "## Membership inference" in report
     assert (out / "target" / "plots" / "mia_roc.png").is_file()
 
@@ -249,21 +250,22 @@ def test_unlearning_on_chunks_lowers_the_forget_likelihood(news_runs, capsys):
     out, common = news_runs
     for method in ("ga+gd", "npo+gd", "simnpo+kl", "task_vector"):
         name = method.replace("+", "_")
-        assert main(["run", f"model={out / 'target' / 'model'}", *common, f"method={method}", "train.epochs=2",
+        assert main(["run", f"model={RunDirectory(out / 'target').model_dir}", *common, f"method={method}",
+                     "train.epochs=2",
                      "train.lr=2e-3", "data.retain_split=raw/retain2", f"eval.retain_reference={out / 'retrained'}",
                      f"output_dir={out / name}", "train.eval_every_epoch=true"]) == 0
-        before = read_jsonl(out / "target" / "eval" / "privleak.jsonl")
-        after = read_jsonl(out / name / "eval" / "privleak.jsonl")
+        before = RunDirectory(out / "target").read_eval_rows("privleak")
+        after = RunDirectory(out / name).read_eval_rows("privleak")
         loss = {k: np.mean([r["scores"]["loss"] for r in rows if r["split"] == "forget"])
                 for k, rows in (("before", before), ("after", after))}
         assert loss["after"] < loss["before"], method  # mean token log-likelihood of the forget texts fell
-        metrics = read_json(out / name / "metrics.json")
+        metrics = read_json(RunDirectory(out / name).metrics_file)
         assert metrics["run"]["n_forget"] >= 2  # chunks, not texts
-        assert len(read_jsonl(out / name / "epochs.jsonl")) == 3
+        assert len(read_jsonl(RunDirectory(out / name).epochs_file)) == 3
     assert "| VerbMem forget ↓ |" in capsys.readouterr().out
-    report = (out / "npo_gd" / "report.md").read_text()
+    report = RunDirectory(out / "npo_gd").report_file.read_text()
     assert "muse_epochs.png" in report
-    assert f"({read_json(out / 'npo_gd' / 'metrics.json')['run']['n_forget']} chunks)" in report
+    assert f"({read_json(RunDirectory(out / 'npo_gd').metrics_file)['run']['n_forget']} chunks)" in report
     assert main(["compare", str(out / "target"), str(out / "npo_gd"), "--output", str(out / "cmp.md")]) == 0
     assert "KnowMem retain" in (out / "cmp.md").read_text()
 
@@ -275,7 +277,7 @@ def test_sequential_requests_chain_models(news_runs, news_dir):
 
     out, _ = news_runs
     cfg = load_config(RunConfig, base={
-        "model": {"path": str(out / "target" / "model"), "template": "qa"}, "method": {"name": "npo+gd"},
+        "model": {"path": str(RunDirectory(out / "target").model_dir), "template": "qa"}, "method": {"name": "npo+gd"},
         "data": {"root": str(news_dir), "max_length": 96, "retain_split": "raw/retain2"},
         "eval": {"task": "muse", "batch_size": 16, "sets": ["knowmem_forget", "knowmem_retain"],
                  "max_rows": {"knowmem_forget": 4, "knowmem_retain": 4}},
@@ -284,24 +286,25 @@ def test_sequential_requests_chain_models(news_runs, news_dir):
     requests = SequentialConfig(["sust/forget_1", "sust/forget_2"])
     result = read_json(run_sequential(cfg, requests, echo=lambda *_: None) / "sequential.json")
     assert [r["forget_split"] for r in result["rows"]] == ["sust/forget_1", "sust/forget_2"]
-    second = (out / "sequential" / "request_2" / "config.yaml").read_text()
-    assert str(out / "sequential" / "request_1" / "model") in second  # request 2 starts from request 1's result
+    second = RunDirectory(out / "sequential" / "request_2").config_file.read_text()
+    first = RunDirectory(out / "sequential" / "request_1")
+    assert str(first.model_dir) in second  # request 2 starts from request 1's result
     assert all(r["knowmem_f"] is not None and r["knowmem_r"] is not None for r in result["rows"])
     assert "KnowMem forget" in (out / "sequential" / "sequential.md").read_text()
     assert (out / "sequential" / "plots" / "sequential_knowmem.png").is_file()
-    stamp = (out / "sequential" / "request_1" / "metrics.json").stat().st_mtime
+    stamp = RunDirectory(out / "sequential" / "request_1").metrics_file.stat().st_mtime
     run_sequential(cfg, requests, echo=lambda *_: None)  # finished requests are reused
-    assert (out / "sequential" / "request_1" / "metrics.json").stat().st_mtime == stamp
+    assert RunDirectory(out / "sequential" / "request_1").metrics_file.stat().st_mtime == stamp
 
 
 def test_tofu_mia_scores_forget_against_holdout(bench_dir, tiny_model_dir, tmp_path):
     assert main(["eval", f"model={tiny_model_dir}", f"data={bench_dir}", "eval.task=tofu_mia", "progress=false",
                  "model.template=qa", f"output_dir={tmp_path / 'mia'}"]) == 0
-    metrics = read_json(tmp_path / "mia" / "metrics.json")
+    metrics = read_json(RunDirectory(tmp_path / "mia").metrics_file)
     attacks = metrics["mia"]["attacks"]
     assert set(attacks) == {"loss", "zlib", "min_k", "min_k_plus_plus"}
-    forget = read_jsonl(tmp_path / "mia" / "eval" / "forget.jsonl")
-    holdout = read_jsonl(tmp_path / "mia" / "eval" / "holdout.jsonl")
+    forget = RunDirectory(tmp_path / "mia").read_eval_rows("forget")
+    holdout = RunDirectory(tmp_path / "mia").read_eval_rows("holdout")
     assert len(forget) == len(holdout) == 8
     assert attacks["loss"]["auc"] == pytest.approx(mia.auc([r["scores"]["loss"] for r in forget],
                                                            [r["scores"]["loss"] for r in holdout]))
@@ -320,9 +323,9 @@ def test_muse_demo_end_to_end_and_reuse(tmp_path, capsys):
     assert [r["model"] for r in summary["rows"]] == ["target", "retrained", "ga+gd", "task_vector"]
     assert summary["rows"][0]["privleak"] is not None and summary["rows"][1]["privleak"] is None
     assert "KnowMem retain" in (tmp_path / "demo" / "comparison.md").read_text()
-    stamp = (tmp_path / "demo" / "target" / "metrics.json").stat().st_mtime
+    stamp = RunDirectory(tmp_path / "demo" / "target").metrics_file.stat().st_mtime
     assert main(args) == 0  # a second run reuses every finished stage
-    assert (tmp_path / "demo" / "target" / "metrics.json").stat().st_mtime == stamp
+    assert RunDirectory(tmp_path / "demo" / "target").metrics_file.stat().st_mtime == stamp
     assert main(["demo", "benchmark=muse", "n_authors=3"]) != 0  # the TOFU demo's keys are not the MUSE demo's
     assert "unknown config key 'n_authors'" in capsys.readouterr().err
 
@@ -336,12 +339,12 @@ def test_tofu_mia_needs_two_rows_per_set(bench_dir, tiny_model_dir, tmp_path, ca
 @pytest.mark.slow
 def test_reference_and_gradnorm_attacks_on_muse(news_runs, tmp_path):
     out, common = news_runs
-    assert main(["eval", f"model={out / 'target' / 'model'}", *common, "eval.sets=[privleak]",
+    assert main(["eval", f"model={RunDirectory(out / 'target').model_dir}", *common, "eval.sets=[privleak]",
                  "eval.mia_attacks=[loss,reference,gradnorm]", f"eval.mia_reference={out / 'base'}",
-                 f"output_dir={tmp_path / 'attacks'}"]) == 0
-    metrics = read_json(tmp_path / "attacks" / "metrics.json")
+                 f"output_dir={RunDirectory(tmp_path).attacks_dir}"]) == 0
+    metrics = read_json(RunDirectory(RunDirectory(tmp_path).attacks_dir).metrics_file)
     assert set(metrics["mia"]["attacks"]) == {"loss", "reference", "gradnorm"}
-    rows = read_jsonl(tmp_path / "attacks" / "eval" / "privleak.jsonl")
+    rows = RunDirectory(RunDirectory(tmp_path).attacks_dir).read_eval_rows("privleak")
     # the reference attack calibrates the target's loss by the base model's: target − base mean log-likelihood
     assert all(set(r["scores"]) == {"loss", "reference", "gradnorm"} for r in rows)
     assert all(r["scores"]["gradnorm"] <= 0 for r in rows)  # −‖∇‖: higher = smaller gradient = member-like
@@ -349,7 +352,7 @@ def test_reference_and_gradnorm_attacks_on_muse(news_runs, tmp_path):
 
 def test_context_limits_are_checked_before_compute(news_runs, tmp_path, capsys):
     out, common = news_runs  # the tiny model's context is 512 tokens
-    args = ["eval", f"model={out / 'target' / 'model'}", *common, f"output_dir={tmp_path / 'long'}"]
+    args = ["eval", f"model={RunDirectory(out / 'target').model_dir}", *common, f"output_dir={tmp_path / 'long'}"]
     assert main(["finetune", *args[1:], "data.max_length=1024", "data.train_splits=raw/retain2"]) == 2
     assert "data.max_length=1024 (the text chunk length) exceeds the context" in capsys.readouterr().err
     long = tmp_path / "long_news"

@@ -18,6 +18,7 @@ import tomllib
 
 from tests.test_reliability import _error
 from unlearn.cli import main
+from unlearn.runs import RunDirectory
 
 PLUGIN = Path(__file__).parent / "plugins" / "unlearn_example_plugin"
 SOURCE = PLUGIN / "src" / "unlearn_example_plugin"
@@ -76,7 +77,7 @@ def test_installed_plugin_is_listed_and_trains_through_the_cli(tmp_path, bench_d
     assert "forget_nll: average answer NLL on the forget split" in out  # unlearn tasks
     before, after = map(float, next(line for line in out.splitlines() if line.startswith("NLL")).split()[1:])
     assert after > before + 0.1, (before, after)  # it unlearns: the forget answers became less likely
-    config = (tmp_path / "run" / "config.yaml").read_text()
+    config = RunDirectory(tmp_path / "run").config_file.read_text()
     assert "name: capped_ga+gd" in config and "tau: 50" in config
 
 
@@ -92,7 +93,7 @@ def test_plugin_file_through_the_python_api(tmp_path, bench_dir, tiny_model_dir)
     """, tmp_path)
     line = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
     assert line[1] == "api_run" and float(line[2]) > 0 and line[3] == "capped_ga+gd"
-    assert json.loads((tmp_path / "api_run" / "metrics.json").read_text())["task"] == "forget_nll"
+    assert json.loads(RunDirectory(tmp_path / "api_run").metrics_file.read_text())["task"] == "forget_nll"
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ the own-answer targets, the errors before any compute, and a tiny end-to-end sce
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -15,6 +14,7 @@ from unlearn.config import RunConfig, load_config
 from unlearn.data.files import read_raw_rows
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import read_json, write_jsonl
+from unlearn.runs import RunDirectory
 from unlearn.scenarios.real_world import RealWorldConfig, with_own_answers
 from unlearn.tasks.real_world.data import check_layout, read_eval_records
 from unlearn.tasks.real_world.task import NO_FORGET_QUALITY, score_real_world
@@ -156,23 +156,23 @@ def test_real_world_scenario_end_to_end(bench_dir, tiny_model_dir, tmp_path, cap
     assert set(result["methods"]) == {"ga+gd", "me+gd"} and result["targets"]["source"] == "generate"
     # the forget set trains on the starting model's own greedy answers (its evaluation generated the same ones)
     trained = [r for r, _ in read_raw_rows(out / "data" / "forget.json")]
-    initial_rows = [json.loads(line) for line in (out / "initial" / "eval" / "forget.jsonl").read_text().splitlines()]
+    initial_rows = RunDirectory(out / "initial").read_eval_rows("forget")
     for row, evaluated in zip(trained, initial_rows, strict=True):
         assert row["answer"] == (evaluated["generation"].strip() or row["golden_answer"])
         assert evaluated["answer"] == row["golden_answer"] and evaluated["own_answer"] == row["answer"]
-    metrics = read_json(out / "me_gd" / "metrics.json")
+    metrics = read_json(RunDirectory(out / "me_gd").metrics_file)
     assert metrics["task"] == "real_world" and metrics["forget_quality"] is None
     assert metrics["sets"]["forget"]["n"] == 8 and metrics["sets"]["neighbor"]["n"] == 8
-    assert "forget_weight: 0.5" in (out / "me_gd" / "config.yaml").read_text()  # closer-look's real-world α
+    assert "forget_weight: 0.5" in RunDirectory(out / "me_gd").config_file.read_text()  # closer-look's real-world α
     if lm_eval:
         assert 0 <= result["methods"]["ga+gd"]["lm_eval"]["fictitious_world_facts"]["acc"] <= 1
     report = (out / "real_world.md").read_text()
     assert "## Table 2 layout" in report and "| initial |" in report
     assert (out / "plots" / "real_world_fe_mu.png").is_file()
-    stamp = (out / "ga_gd" / "metrics.json").stat().st_mtime_ns
+    stamp = RunDirectory(out / "ga_gd").metrics_file.stat().st_mtime_ns
     capsys.readouterr()
     assert main(args) == 0  # finished stages and the targets are reused
-    assert (out / "ga_gd" / "metrics.json").stat().st_mtime_ns == stamp
+    assert RunDirectory(out / "ga_gd").metrics_file.stat().st_mtime_ns == stamp
     printed = capsys.readouterr().out
     assert "targets: the starting model answers" not in printed and "ga+gd: unlearning" not in printed
 

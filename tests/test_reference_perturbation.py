@@ -10,6 +10,7 @@ import torch
 from tests.conftest import make_tiny
 from unlearn.cli import main
 from unlearn.io import read_jsonl
+from unlearn.runs import RunDirectory
 from unlearn.train.reference import perturbed_reference
 
 
@@ -45,10 +46,10 @@ def test_npo_first_step_is_2_ln2_over_beta_unless_the_reference_is_perturbed(ben
     first = {}
     for name, extra in (("plain", []), ("perturbed", ["method.reference_perturbation=gaussian"])):
         assert main(["run", *common, *extra, f"output_dir={tmp_path / name}"]) == 0
-        first[name] = read_jsonl(tmp_path / name / "train_log.jsonl")[0]["forget_loss"]
+        first[name] = read_jsonl(RunDirectory(tmp_path / name).train_log_file)[0]["forget_loss"]
     assert first["plain"] == pytest.approx(2 / 0.5 * math.log(2), rel=1e-5)
     assert abs(first["perturbed"] - first["plain"]) > 0.1
-    assert "reference_perturbation: gaussian" in (tmp_path / "perturbed" / "config.yaml").read_text()
+    assert "reference_perturbation: gaussian" in RunDirectory(tmp_path / "perturbed").config_file.read_text()
     capsys.readouterr()
     assert main(["run", *common[:2], "method=ga+gd", "method.reference_perturbation=gaussian",
                  f"output_dir={tmp_path / 'ga'}"]) == 2
@@ -69,9 +70,9 @@ def test_ref_perturbation_scenario_runs_plain_and_perturbed_side_by_side(bench_d
     assert main(args) == 0
     rows = read_json(out / "ref_perturbation.json")["rows"]
     assert list(rows) == ["plain", "init"] and rows["plain"]["forget_prob"] != rows["init"]["forget_prob"]
-    assert "reference_perturbation: init" in (out / "init" / "config.yaml").read_text()
-    stamp = (out / "init" / "metrics.json").stat().st_mtime_ns
-    assert main(args) == 0 and (out / "init" / "metrics.json").stat().st_mtime_ns == stamp  # reused
+    assert "reference_perturbation: init" in RunDirectory(out / "init").config_file.read_text()
+    stamp = RunDirectory(out / "init").metrics_file.stat().st_mtime_ns
+    assert main(args) == 0 and RunDirectory(out / "init").metrics_file.stat().st_mtime_ns == stamp  # reused
     with pytest.raises(ConfigError, match="cache reference log-probs"):
         load_config(RefPerturbationConfig, None, ["method=ga+gd"])
     with pytest.raises(ConfigError, match="kinds must be one of"):

@@ -67,21 +67,22 @@ def test_demo_fresh_deletes_only_a_demo_and_only_after_validation(capsys, tmp_pa
 def test_finished_run_is_refused_and_overwrite_removes_the_old_results_first(capsys, common, tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["run", *common, "method=ga+gd", f"output_dir={out}"]) == 0
-    finished = (out / "metrics.json").read_text()
+    finished = RunDirectory(out).metrics_file.read_text()
     err = _error(capsys, ["run", *common, "method=npo+gd", f"output_dir={out}"])
     assert "holds a finished run" in err and "--overwrite" in err
-    assert (out / "metrics.json").read_text() == finished and "ga+gd" in (out / "config.yaml").read_text()
+    assert RunDirectory(out).metrics_file.read_text() == finished
+    assert "ga+gd" in RunDirectory(out).config_file.read_text()
     assert "holds a finished run" in _error(capsys, ["eval", *common, "eval.enabled=true", f"output_dir={out}"])
-    assert (out / "metrics.json").read_text() == finished
+    assert RunDirectory(out).metrics_file.read_text() == finished
     # an overwrite that fails (NaN) must not leave the old results beside the new config
     import unlearn.objectives.forget as F
 
     monkeypatch.setattr(F, "npo_loss", lambda *a, **k: F.ga_loss(a[0]) * float("nan"))
     assert "loss became nan" in _error(capsys, ["run", *common, "method=npo+gd", f"output_dir={out}", "--overwrite"])
-    assert not (out / "metrics.json").exists() and "npo+gd" in (out / "config.yaml").read_text()
+    assert not RunDirectory(out).metrics_file.exists() and "npo+gd" in RunDirectory(out).config_file.read_text()
     monkeypatch.undo()
     assert main(["run", *common, "method=npo+gd", f"output_dir={out}", "--overwrite"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["run"]["method"]["name"] == "npo+gd"
+    assert json.loads(RunDirectory(out).metrics_file.read_text())["run"]["method"]["name"] == "npo+gd"
 
 
 def test_unwritable_output_dir_is_one_line_before_the_model_loads(capsys, common, not_a_model, tmp_path):
@@ -103,7 +104,7 @@ def _interrupted_run(common, out, monkeypatch, method="npo+gd"):
     args = [a for a in common if a != "eval.enabled=false"] + ["eval.generate=false", "eval.bootstrap=0"]
     assert main(["run", *args, f"method={method}", f"output_dir={out}"]) == 130
     monkeypatch.undo()
-    assert (out / "checkpoint" / "state.json").is_file() and not (out / "metrics.json").exists()
+    assert (RunDirectory(out).checkpoint_dir / "state.json").is_file() and not RunDirectory(out).metrics_file.exists()
     return args
 
 
@@ -116,21 +117,21 @@ def test_resume_is_refused_without_a_checkpoint_or_under_another_config(capsys, 
 
     out = tmp_path / "killed"
     args = _interrupted_run(common, out, monkeypatch)
-    config = (out / "config.yaml").read_text()
+    config = RunDirectory(out).config_file.read_text()
     err = _error(capsys, ["run", *args, "method=ga+gd", f"output_dir={out}"])
     assert "unfinished run with a checkpoint at step 2" in err and "--resume" in err
     err = _error(capsys, ["run", *args, "method=ga+gd", f"output_dir={out}", "--resume"])
     assert "belongs to another configuration" in err and "method.name: 'npo+gd' in the checkpoint, 'ga+gd' now" in err
     err = _error(capsys, ["run", *args, "method=npo+gd", "forget.beta=0.3", f"output_dir={out}", "--resume"])
     assert "forget.beta: 0.1 in the checkpoint, 0.3 now" in err
-    assert (out / "config.yaml").read_text() == config  # nothing rewritten before the refusal
+    assert RunDirectory(out).config_file.read_text() == config  # nothing rewritten before the refusal
     assert main(["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["run"]["resumed_from_step"] == 2 and not (out / "checkpoint").exists()
+    metrics = json.loads(RunDirectory(out).metrics_file.read_text())
+    assert metrics["run"]["resumed_from_step"] == 2 and not RunDirectory(out).checkpoint_dir.exists()
 
 
 def test_killed_while_swapping_checkpoints_keeps_the_previous_one(tmp_path, monkeypatch):
-    target = tmp_path / "checkpoint"
+    target = RunDirectory(tmp_path).checkpoint_dir
     with atomic_dir(target) as tmp:
         (tmp / "state.json").write_text(json.dumps({"global_step": 1, "epoch": 0, "group": 1, "settings": {}}))
     real_replace, calls = os.replace, []
@@ -153,15 +154,15 @@ def test_killed_while_swapping_checkpoints_keeps_the_previous_one(tmp_path, monk
 def test_damaged_checkpoint_files_are_one_line_naming_the_file(capsys, common, tmp_path, monkeypatch):
     out = tmp_path / "run"
     args = _interrupted_run(common, out, monkeypatch)
-    optim = out / "checkpoint" / "optim.pt"
+    optim = RunDirectory(out).checkpoint_dir / "optim.pt"
     optim.write_bytes(optim.read_bytes()[:100])
     err = _error(capsys, ["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"])
     assert "optim.pt: damaged optimizer state" in err
-    (out / "checkpoint" / "state.json").write_text("{ not json")
+    (RunDirectory(out).checkpoint_dir / "state.json").write_text("{ not json")
     err = _error(capsys, ["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"])
     assert "state.json: damaged checkpoint state" in err
     with pytest.raises(CheckpointError, match=r"state\.json"):
-        Checkpoint(out / "checkpoint").read_state()
+        Checkpoint(RunDirectory(out).checkpoint_dir).read_state()
 
 
 # ------------------------------------------------------------------------------------------ wrong numbers
@@ -181,8 +182,8 @@ def test_forget_quality_refuses_a_reference_of_other_rows(tmp_path, common, caps
 
 def test_score_compares_the_rows_of_two_tofu_logs(capsys, tmp_path):
     ref = TOFU_DIR / "reference_eval"
-    llama = ref / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01" / "eval_log_aggregated.json"
-    phi = ref / "ft_epoch5_lr2e-05_phi_retain95_wd0.01" / "eval_log_aggregated.json"
+    llama = RunDirectory(ref / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01").tofu_log_file
+    phi = RunDirectory(ref / "ft_epoch5_lr2e-05_phi_retain95_wd0.01").tofu_log_file
     assert main(["score", "--eval-log", str(phi), "--retain-log", str(llama)]) == 0  # same rows, other model
     log = json.loads(llama.read_text())
     log["eval_log_forget.json"]["generated_text"]["7"][2] = "A different author altogether."
@@ -297,7 +298,7 @@ def test_a_too_long_question_is_blamed_on_the_question(capsys, common, bench_dir
 
 
 def test_truncated_gguf_names_the_file(capsys, common, tmp_path):
-    model = tmp_path / "model"
+    model = RunDirectory(tmp_path).model_dir
     model.mkdir()
     (model / "weights.gguf").write_bytes(b"GGUF\x03\x00\x00\x00truncated")
     base = [a for a in common if not a.startswith("model=")]
@@ -330,9 +331,13 @@ def test_library_deprecation_chatter_is_silenced_but_ours_is_not():
 
 
 def test_every_run_file_name_is_spelled_only_in_runs_py():
-    root = Path(__file__).resolve().parents[1] / "src" / "unlearn"
-    names = ('"metrics.json"', '"epochs.jsonl"', '"train_log.jsonl"', '"config.yaml"', '"eval_log_aggregated.json"',
-             '"report.md"', '"checkpoint"')
-    hits = [f"{p.relative_to(root)}: {n}" for p in root.rglob("*.py") if p.name != "runs.py"
+    """The package and its tests name a run's files through RunDirectory; only runs.py (and the tests of runs.py
+    itself, which pin the layout) spell them."""
+    root = Path(__file__).resolve().parents[1]
+    files = [*(root / "src" / "unlearn").rglob("*.py"), *(root / "tests").glob("test_*.py")]
+    names = [q + n + q for n in ("metrics.json", "epochs.jsonl", "train_log.jsonl", "config.yaml", "report.md",
+                                 "checkpoint") for q in "\"'"]
+    own = {"runs.py", "test_runs.py", Path(__file__).name}
+    hits = [f"{p.relative_to(root)}: {n}" for p in files if p.name not in own
             for n in names if n in p.read_text(encoding="utf-8")]
     assert not hits, hits

@@ -43,7 +43,7 @@ def finished_run(common, tmp_path) -> Path:
 
 
 def test_eval_overwrite_into_the_run_keeps_the_model_it_evaluates(capsys, caplog, common, finished_run):
-    model = finished_run / "model"
+    model = RunDirectory(finished_run).model_dir
     weights = _weights(model)
     args = _with(common, model=model, **EVAL)
     err = _error(capsys, ["eval", *args, f"output_dir={finished_run}"])
@@ -53,18 +53,18 @@ def test_eval_overwrite_into_the_run_keeps_the_model_it_evaluates(capsys, caplog
     assert _weights(model) == weights  # the input survived the overwrite
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "removing config.yaml, train_log.jsonl, metrics.json from" in said and "keeps model/" in said
-    assert json.loads((finished_run / "metrics.json").read_text())["run"]["stage"] == "eval"
+    assert json.loads(RunDirectory(finished_run).metrics_file.read_text())["run"]["stage"] == "eval"
 
 
 def test_run_overwrite_keeps_the_input_model_and_refuses_to_save_over_it(capsys, common, finished_run):
-    model = finished_run / "model"
+    model = RunDirectory(finished_run).model_dir
     weights = _weights(model)
     args = _with(common, model=model, method="npo+gd")
     assert main(["run", *_with(args, save_model="false"), f"output_dir={finished_run}", "--overwrite"]) == 0
     assert _weights(model) == weights
     err = _error(capsys, ["run", *_with(args, save_model="true"), f"output_dir={finished_run}", "--overwrite"])
     assert "save_model=true would replace" in err and "model.path" in err
-    assert _weights(model) == weights and "npo+gd" in (finished_run / "config.yaml").read_text()
+    assert _weights(model) == weights and "npo+gd" in RunDirectory(finished_run).config_file.read_text()
     err = _error(capsys, ["finetune", *_with(args, save_model="true"), f"output_dir={finished_run}", "--overwrite"])
     assert "save_model=true would replace" in err
 
@@ -72,23 +72,23 @@ def test_run_overwrite_keeps_the_input_model_and_refuses_to_save_over_it(capsys,
 def test_a_folder_of_the_users_own_model_and_data_is_not_an_earlier_run(capsys, common, bench_dir, tiny_model_dir,
                                                                          tmp_path):
     mine = tmp_path / "mine"
-    shutil.copytree(tiny_model_dir, mine / "model")
+    shutil.copytree(tiny_model_dir, RunDirectory(mine).model_dir)
     shutil.copytree(bench_dir, mine / "data")
-    weights = _weights(mine / "model")
-    args = _with(common, model=mine / "model", data=mine / "data")
+    weights = _weights(RunDirectory(mine).model_dir)
+    args = _with(common, model=RunDirectory(mine).model_dir, data=mine / "data")
     assert main(["run", *args, f"output_dir={mine}"]) == 0  # no --overwrite needed: nothing there is a run's
-    assert _weights(mine / "model") == weights and (mine / "data" / "forget10.json").is_file()
+    assert _weights(RunDirectory(mine).model_dir) == weights and (mine / "data" / "forget10.json").is_file()
     assert main(["run", *args, f"output_dir={mine}", "--overwrite"]) == 0
-    assert _weights(mine / "model") == weights and (mine / "data" / "forget10.json").is_file()
+    assert _weights(RunDirectory(mine).model_dir) == weights and (mine / "data" / "forget10.json").is_file()
 
 
 def test_a_model_folder_no_run_wrote_is_never_removed(capsys, common, tiny_model_dir, tmp_path):
     other = tmp_path / "other"
-    shutil.copytree(tiny_model_dir, other / "model")  # somebody's model, not this command's input
+    shutil.copytree(tiny_model_dir, RunDirectory(other).model_dir)  # somebody's model, not this command's input
     for flag in ([], ["--overwrite"]):
         err = _error(capsys, ["run", *common, f"output_dir={other}", *flag])
         assert "holds model/ but no run of unlearn" in err
-    assert (other / "model" / "model.safetensors").is_file()
+    assert (RunDirectory(other).model_dir / "model.safetensors").is_file()
 
 
 def test_output_dir_inside_an_input_run_is_refused(capsys, common, finished_run, tiny_model_dir):
@@ -96,7 +96,7 @@ def test_output_dir_inside_an_input_run_is_refused(capsys, common, finished_run,
     err = _error(capsys, ["eval", *args, f"eval.retain_reference={finished_run}", f"output_dir={finished_run}",
                           "--overwrite"])
     assert "is (or lies inside)" in err and "eval.retain_reference" in err
-    assert (finished_run / "metrics.json").is_file()
+    assert RunDirectory(finished_run).metrics_file.is_file()
     err = _error(capsys, ["run", *common, f"output_dir={tiny_model_dir / 'sub'}"])
     assert "model.path" in err and "choose another output_dir" in err
 
@@ -105,14 +105,15 @@ def test_a_symlinked_model_folder_is_unlinked_not_followed(capsys, common, finis
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(tiny_model_dir, elsewhere)
     weights = _weights(elsewhere)
-    shutil.rmtree(finished_run / "model")
-    (finished_run / "model").symlink_to(elsewhere, target_is_directory=True)
+    shutil.rmtree(RunDirectory(finished_run).model_dir)
+    RunDirectory(finished_run).model_dir.symlink_to(elsewhere, target_is_directory=True)
     assert main(["run", *_with(common, save_model="true"), f"output_dir={finished_run}", "--overwrite"]) == 0
     assert _weights(elsewhere) == weights  # what the link pointed to is untouched
-    assert not (finished_run / "model").is_symlink() and (finished_run / "model" / "config.json").is_file()
+    kept = RunDirectory(finished_run).model_dir
+    assert not kept.is_symlink() and (kept / "config.json").is_file()
     # the link pointing at this command's input model: refused, not replaced
-    shutil.rmtree(finished_run / "model")
-    (finished_run / "model").symlink_to(elsewhere, target_is_directory=True)
+    shutil.rmtree(RunDirectory(finished_run).model_dir)
+    RunDirectory(finished_run).model_dir.symlink_to(elsewhere, target_is_directory=True)
     err = _error(capsys, ["run", *_with(common, save_model="true", model=elsewhere), f"output_dir={finished_run}",
                           "--overwrite"])
     assert "would replace" in err and _weights(elsewhere) == weights
@@ -120,22 +121,24 @@ def test_a_symlinked_model_folder_is_unlinked_not_followed(capsys, common, finis
 
 def test_command_input_touch_rules(tmp_path):
     run = tmp_path / "run"
-    model = CommandInput("model.path", run / "model")
-    assert model.touched_by(run / "model") and model.touched_by(run) and not model.touched_by(run / "eval")
-    assert model.touched_by(run / "model" / "config.json")  # read whole
+    model = CommandInput("model.path", RunDirectory(run).model_dir)
+    assert model.touched_by(RunDirectory(run).model_dir) and model.touched_by(run)
+    assert not model.touched_by(RunDirectory(run).eval_dir)
+    assert model.touched_by(RunDirectory(run).model_dir / "config.json")  # read whole
     data = CommandInput("data.root", tmp_path / "data", kind="root")
     assert data.touched_by(tmp_path / "data") and not data.touched_by(tmp_path / "data" / "runs" / "x")
-    assert not data.holds(tmp_path / "data" / "runs") and model.holds(run / "model" / "sub")
+    assert not data.holds(tmp_path / "data" / "runs") and model.holds(RunDirectory(run).model_dir / "sub")
     reference = CommandInput("eval.retain_reference", tmp_path / "retain", kind="run")
     assert reference.holds(tmp_path / "retain") and reference.touched_by(tmp_path / "retain" / "eval")
-    assert not reference.holds(tmp_path / "retain" / "attacks" / "relearn" / "s0")  # an attack's own runs
-    (run / "model").mkdir(parents=True)
+    assert not reference.holds(RunDirectory(tmp_path / "retain").attacks_dir / "relearn" / "s0")  # an attack's own runs
+    RunDirectory(run).model_dir.mkdir(parents=True)
     (run / "eval").mkdir()
-    (run / "config.yaml").write_text("x: 1\n")
+    RunDirectory(run).config_file.write_text("x: 1\n")
     directory = RunDirectory(run)
-    assert [p.name for p in directory.removable([model])] == ["config.yaml", "eval"]
+    assert [p.name for p in directory.removable([model])] == [RunDirectory.CONFIG, RunDirectory.EVAL]
     assert [p.name for p, _ in directory.kept_inputs([model])] == ["model"]
-    assert [p.name for p in directory.clear([model])] == ["config.yaml", "eval"] and (run / "model").is_dir()
+    assert [p.name for p in directory.clear([model])] == [RunDirectory.CONFIG, RunDirectory.EVAL]
+    assert RunDirectory(run).model_dir.is_dir()
 
 
 def test_leftover_temporary_copies_of_a_killed_write_are_removed_on_resume(common, tmp_path, monkeypatch):
@@ -149,7 +152,7 @@ def test_leftover_temporary_copies_of_a_killed_write_are_removed_on_resume(commo
     (out / ".metrics.json.k1ll3d.tmp").write_text("{")
     assert main(["run", *args, "method=npo+gd", f"output_dir={out}", "--resume"]) == 0
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
-    assert (out / "metrics.json").is_file()
+    assert RunDirectory(out).metrics_file.is_file()
 
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"),
@@ -173,12 +176,12 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_previous_checkpoint
 
     monkeypatch.setattr(ckpt.torch, "save", fills_the_disk)
     err = _error(capsys, ["run", *args, f"output_dir={out}"])
-    assert err.startswith("error: disk full while writing ") and str(out / "checkpoint") in err
+    assert err.startswith("error: disk full while writing ") and str(RunDirectory(out).checkpoint_dir) in err
     monkeypatch.undo()
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # nothing half-written left
-    assert json.loads((out / "checkpoint" / "state.json").read_text())["global_step"] == 1
+    assert json.loads((RunDirectory(out).checkpoint_dir / "state.json").read_text())["global_step"] == 1
     assert main(["run", *args, f"output_dir={out}", "--resume"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["run"]["resumed_from_step"] == 1
+    assert json.loads(RunDirectory(out).metrics_file.read_text())["run"]["resumed_from_step"] == 1
 
 
 def test_resume_after_the_data_changed_is_refused_naming_the_file(capsys, common, bench_dir, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from unlearn.rendering import gradient_weights as weights
 from unlearn.rendering import plots
 from unlearn.rendering.figures import EPOCHS_WHY
 from unlearn.reporting import report
+from unlearn.runs import RunDirectory
 from unlearn.tasks.tofu import report as tofu_report
 
 ES_REASON = "NLI classifier is not available offline"
@@ -67,18 +68,18 @@ def make_run(root: Path, name: str, *, method: dict | None, es: bool = True, n_e
                "run": info, "seconds": 12.5}
     if reference is not None:
         metrics["forget_quality_reference"] = str(reference)
-    (run / "metrics.json").write_text(json.dumps(metrics))
+    RunDirectory(run).metrics_file.write_text(json.dumps(metrics))
     for set_name in ("forget", "retain"):
         rows = [{"index": i, "question": f"{set_name} question {i} | with a pipe", "answer": f"answer {i}\nsecond line",
                  "generation": f"{name} says {i}", "truth_ratio": math.exp(0.3 * (i - 3.5)),
                  "rougeL_recall": 0.25} for i in range(N)]
-        (run / "eval" / f"{set_name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        RunDirectory(run).eval_rows_file(set_name).write_text("".join(json.dumps(r) + "\n" for r in rows))
     if n_epochs is not None:
         lines = [json.dumps({"epoch": k, "step": 2 * k, "sets": sets, "model_utility_9": mu9,
                              "forget_quality": 0.5 / (k + 1), "closer_look": _closer_look(fe - 0.1 * (n_epochs - k),
                                                                                            mu18 - 0.01 * k, es),
                              "forget_logp": _logp(k), "forget_tokens": TOKENS}) for k in range(n_epochs + 1)]
-        (run / "epochs.jsonl").write_text("\n".join(lines) + "\n")
+        RunDirectory(run).epochs_file.write_text("\n".join(lines) + "\n")
     return run
 
 
@@ -118,7 +119,7 @@ def test_gradient_weights_match_hand_computation():
 
 
 def test_weight_panels_along_a_run(tmp_path):
-    entries = read_jsonl(make_run(tmp_path, "npo", method=NPO, n_epochs=3) / "epochs.jsonl")
+    entries = read_jsonl(RunDirectory(make_run(tmp_path, "npo", method=NPO, n_epochs=3)).epochs_file)
     assert weights.weight_epochs(entries) == [1, 2, 3]
     assert weights.weight_epochs(entries, (2, -1, 7)) == [2, 3]
     panels = weights.weight_panels(entries, weights.WEIGHT_FORMULAS["npo"], {"beta": 0.3}, wanted=(1, -1))
@@ -147,9 +148,9 @@ def test_weight_params_use_the_run_objective_else_the_recipe_else_neutral():
 # ------------------------------------------------------------------------------------------ report.md
 def test_report_has_tables_and_valid_plots(tmp_path):
     retain = make_run(tmp_path, "retain", method=None, n_epochs=None, fq=None)
-    run = make_run(tmp_path, "npo", method=NPO, reference=retain / "eval" / "forget.jsonl")
+    run = make_run(tmp_path, "npo", method=NPO, reference=RunDirectory(retain).eval_rows_file("forget"))
     path = report.write_report(run)
-    assert path == run / "report.md"
+    assert path == RunDirectory(run).report_file
     text = path.read_text()
     assert "npo+gd — forget: npo (beta=0.3); retain: gd" in text
     assert "| forget | 0.512 [0.480, 0.550] | 0.612 [0.580, 0.650] | 0.712 [0.680, 0.750] | 8 |" in text
@@ -205,7 +206,7 @@ def test_es_unavailable_is_labelled_and_never_shown_as_fe(tmp_path, monkeypatch)
 # ------------------------------------------------------------------------------------------ compare
 def test_compare_one_row_per_run_with_footnotes(tmp_path):
     retain = make_run(tmp_path, "retain", method=None, n_epochs=None, fq=None)
-    ref = retain / "eval" / "forget.jsonl"
+    ref = RunDirectory(retain).eval_rows_file("forget")
     npo = make_run(tmp_path, "npo", method=NPO, reference=ref, fq=0.0123, mu9=0.456, fe=0.789, mu18=0.345)
     sim = make_run(tmp_path, "simnpo", method=SIMNPO, reference=ref, es=False, fq=0.75, mu9=0.5, fe=0.6, mu18=0.25)
     out = tmp_path / "cmp" / "compare.md"
@@ -259,7 +260,7 @@ def test_cli_rejects_a_directory_that_is_not_a_run(capsys, tmp_path, command):
     err = capsys.readouterr().err
     assert err == (f"error: {tmp_path} is not a finished run directory: it has no metrics.json (give the output_dir "
                    "of unlearn finetune, run or eval)\n")
-    assert not (run / "report.md").exists()  # nothing written when one path is bad
+    assert not RunDirectory(run).report_file.exists()  # nothing written when one path is bad
 
 
 def test_cli_help_and_compare_output(capsys, tmp_path):

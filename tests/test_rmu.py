@@ -15,6 +15,7 @@ from unlearn.objectives.components import rmu_layer
 from unlearn.objectives.forget import rmu_forget_loss
 from unlearn.objectives.methods import build_method
 from unlearn.objectives.retain import activation_loss
+from unlearn.runs import RunDirectory
 
 
 def test_rmu_terms_by_hand():
@@ -93,7 +94,7 @@ def test_rmu_run_moves_only_the_chosen_layers(bench_dir, tokenizer, tmp_path, lo
                  "train.epochs=2", "train.lr=1e-2", "train.batch_size=4", "train.grad_accum=1", "eval.enabled=false",
                  "save_model=true", f"output_dir={tmp_path / 'rmu'}", "data.max_length=96", f"train.lora={lora}"]) == 0
     before, _ = load_model_and_tokenizer(str(start))
-    after, _ = load_model_and_tokenizer(str(tmp_path / "rmu" / "model"))
+    after, _ = load_model_and_tokenizer(str(RunDirectory(tmp_path / "rmu").model_dir))
     changed = [n for (n, p), q in zip(before.named_parameters(), after.parameters(), strict=True)
                if not torch.equal(p, q)]
     assert changed == [f"model.layers.{i}.mlp.down_proj.weight" for i in (0, 1, 2)]

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import TOFU_DIR
+from unlearn.runs import RunDirectory
 from unlearn.tasks.tofu import metrics as M
 from unlearn.tasks.tofu.log import load_eval_log, log_from_samples, set_samples_from_log
 
-REF_LOG = TOFU_DIR / "reference_eval" / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01" / "eval_log_aggregated.json"
+REF_LOG = RunDirectory(TOFU_DIR / "reference_eval" / "ft_epoch5_lr1e-05_llama2-7b_retain95_wd0.01").tofu_log_file
 
 
 def test_rouge_l_recall_by_hand():
@@ -118,7 +119,7 @@ def test_our_rows_round_trip_through_the_tofu_layout(tmp_path):
              "perturbed_loss": [2.0, 0.5], "perturbed_tokens": [2, 5], "truth_ratio": 1.0}]
     log = log_from_samples({"forget": rows})
     assert log["eval_log_forget.json"]["gt_loss"]["1"] == pytest.approx(6.0)
-    path = tmp_path / "eval_log_aggregated.json"
+    path = RunDirectory(tmp_path).tofu_log_file
     path.write_text(json.dumps(log))
     back = load_eval_log(tmp_path)["forget"]
     assert back.gt_loss.tolist() == [0.5, 1.5]

@@ -7,6 +7,7 @@ import pytest
 
 from unlearn.cli import main
 from unlearn.io import read_jsonl
+from unlearn.runs import RunDirectory
 from unlearn.train.tracking import flat_config, flat_numbers
 
 
@@ -30,7 +31,7 @@ def test_tensorboard_logs_every_step_and_epoch_offline(bench_dir, tiny_model_dir
                  f"output_dir={out}"]) == 0
     events = EventAccumulator(str(out / "tracking" / out.name)).Reload()  # Accelerate: project_dir/<run name>
     logged = [(e.step, e.value) for e in events.Scalars("loss")]
-    train_log = read_jsonl(out / "train_log.jsonl")
+    train_log = read_jsonl(RunDirectory(out).train_log_file)
     assert [s for s, _ in logged] == [r["step"] for r in train_log]
     assert [v for _, v in logged] == pytest.approx([r["loss"] for r in train_log], rel=1e-6)
     assert len(events.Scalars("eval/sets/forget/prob")) == 3  # epochs 0, 1, 2

@@ -12,6 +12,7 @@ from unlearn.evaluation.likelihood import batched_sequence_nll
 from unlearn.io import read_jsonl
 from unlearn.objectives import forget as F
 from unlearn.objectives.methods import build_method
+from unlearn.runs import RunDirectory
 from unlearn.train.loop import LoopSettings, accumulate, epoch_groups, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp
 from unlearn.train.steps import UnlearnStep
@@ -53,7 +54,7 @@ def test_schedule_warms_up_over_the_first_epoch_then_decays(tokenizer, setting, 
     step = UnlearnStep(method, parts, CPU)
     settings = LoopSettings(epochs=3, lr=0.01, batch_size=2, grad_accum=1, progress=False)  # 4 steps per epoch
     train_loop(model, step, len(parts), settings, tmp_path, Accelerator(cpu=True))
-    lrs = [r["lr"] for r in read_jsonl(tmp_path / "train_log.jsonl")]
+    lrs = [r["lr"] for r in read_jsonl(RunDirectory(tmp_path).train_log_file)]
     assert len(lrs) == 12
     assert lrs[:5] == pytest.approx([0.0, 0.0025, 0.005, 0.0075, 0.01])
     assert lrs[4:] == pytest.approx([0.01 * (12 - s) / 8 for s in range(4, 12)])
@@ -78,7 +79,7 @@ def test_resume_continues_to_the_same_result(tokenizer, setting, tmp_path):
     resumed = run(tmp_path / "b", resume=True)  # a fresh process: new model object, state from the checkpoint
     for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p, q)
-    assert read_jsonl(tmp_path / "a" / "train_log.jsonl") == read_jsonl(tmp_path / "b" / "train_log.jsonl")
+    assert RunDirectory(tmp_path / "a").read_train_log() == read_jsonl(RunDirectory(tmp_path / "b").train_log_file)
 
 
 def test_resume_refuses_other_settings(tokenizer, setting, tmp_path):
@@ -138,7 +139,7 @@ def test_nan_loss_stops_before_touching_the_weights(tokenizer, tmp_path):
                    Accelerator(cpu=True))
     # step 1 had a zero gradient (weight decay only touches matrices, lr is 0 during warm-up at step 1)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    assert not (tmp_path / "checkpoint").exists()
+    assert not RunDirectory(tmp_path).checkpoint_dir.exists()
 
 
 # ------------------------------------------------------------------------------------ behaviour

@@ -3,8 +3,6 @@ per-text chunking, and ``unlearn demo benchmark=wmdp`` (issue: WMDP and MMLU mul
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import make_tiny
@@ -15,6 +13,7 @@ from unlearn.errors import ConfigError
 from unlearn.io import read_json
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import train_tokenizer
+from unlearn.runs import RunDirectory
 from unlearn.tasks import get_task
 from unlearn.tasks.multiple_choice.data import present_subjects, read_mmlu, read_wmdp
 from unlearn.tasks.multiple_choice.embedded import FORGET_TOPIC, generate_wmdp_benchmark, mc_text, wmdp_training_texts
@@ -64,16 +63,16 @@ def test_per_text_chunks_start_every_text(wmdp_dir):
 
 def test_wmdp_task_evaluates_every_set_in_one_run(wmdp_dir, tmp_path):
     tokenizer = train_tokenizer(wmdp_training_texts(wmdp_dir), 300)
-    model_dir = tmp_path / "model"
+    model_dir = RunDirectory(tmp_path).model_dir
     save_model(make_tiny(tokenizer, seed=3), tokenizer, model_dir)
     assert main(["eval", "task=wmdp", f"model={model_dir}", f"data={wmdp_dir}", f"output_dir={tmp_path / 'run'}",
                  "eval.bootstrap=0", "progress=false"]) == 0
-    metrics = read_json(tmp_path / "run" / "metrics.json")
+    metrics = read_json(RunDirectory(tmp_path / "run").metrics_file)
     assert {k for k in metrics if k in ("wmdp_bio", "retain_mc", "mmlu")} == {"wmdp_bio", "retain_mc", "mmlu"}
-    rows = [json.loads(line) for line in (tmp_path / "run" / "eval" / "wmdp_bio.jsonl").read_text().splitlines()]
+    rows = RunDirectory(tmp_path / "run").read_eval_rows("wmdp_bio")
     assert metrics["wmdp_bio"]["accuracy"] == pytest.approx(sum(r["correct"] for r in rows) / len(rows))
     assert metrics["mmlu"]["n"] == 45 and set(metrics["mmlu"]["subjects"]) == {"global_facts", "miscellaneous"}
-    assert "| wmdp_bio |" in (tmp_path / "run" / "report.md").read_text()
+    assert "| wmdp_bio |" in RunDirectory(tmp_path / "run").report_file.read_text()
 
 
 def test_wmdp_task_errors_before_compute(tmp_path, wmdp_dir):
@@ -99,11 +98,11 @@ def test_wmdp_demo_end_to_end_and_reuse(tmp_path, capsys):
     assert "| model | forget MC (WMDP-bio role) ↓ | retain MC ↑ | stand-in MMLU ↑ |" in out
     summary = read_json(tmp_path / "demo" / "summary.json")
     assert [r["model"] for r in summary["rows"]] == ["target", "rmu", "npo+gd", "simnpo+gd"]
-    rmu = (tmp_path / "demo" / "methods" / "rmu" / "config.yaml").read_text()
+    rmu = RunDirectory(tmp_path / "demo" / "methods" / "rmu").config_file.read_text()
     assert "steering_coeff: 60.0" in rmu  # RMU_TINY, applied to RMU only
-    stamp = (tmp_path / "demo" / "target" / "metrics.json").stat().st_mtime
+    stamp = RunDirectory(tmp_path / "demo" / "target").metrics_file.stat().st_mtime
     assert main(args) == 0  # a second run reuses every finished stage
-    assert (tmp_path / "demo" / "target" / "metrics.json").stat().st_mtime == stamp
+    assert RunDirectory(tmp_path / "demo" / "target").metrics_file.stat().st_mtime == stamp
     assert main(["demo", "benchmark=wmdp", "n_articles=3"]) != 0
     assert "unknown config key 'n_articles'" in capsys.readouterr().err
 
