@@ -60,12 +60,12 @@ def test_a_qa_sample_longer_than_the_context_is_refused(capsys, common, bench_di
 
 
 def test_more_processes_than_micro_batches_is_refused_before_the_weights(capsys, common, monkeypatch):
-    from unlearn.experiments import unlearning
+    from unlearn.experiments import pipeline
 
     class FourProcesses:
         num_processes, is_main_process = 4, True
 
-    monkeypatch.setattr(unlearning, "process_state", lambda: FourProcesses())
+    monkeypatch.setattr(pipeline, "process_state", lambda: FourProcesses())
     err = _error(capsys, ["run", *common, "method=ga+gd"])
     assert "4 processes but an optimizer step has only 1 micro-batch" in err
 

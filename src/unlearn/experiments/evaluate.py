@@ -11,18 +11,11 @@ from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
-    build_evaluator,
-    check_context,
-    check_evaluation,
     command_inputs,
     finish_run,
-    load_weights,
-    make_accelerator,
-    open_data,
-    open_model,
-    require,
     write_task_files,
 )
+from unlearn.experiments.pipeline import prepare_stage
 from unlearn.experiments.plan import RunPlan, as_plan
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 from unlearn.tasks import get_task
@@ -33,32 +26,20 @@ def run_evaluation(plan: RunPlan | RunConfig, overwrite: bool = False) -> Path:
     output directory."""
     timer = Timer()
     plan = as_plan(plan, "eval")
-    cfg, task = plan.cfg, plan.task
+    cfg = plan.cfg
     if cfg.eval.from_generations:
         return rescore_generations(cfg, overwrite)
     if not cfg.eval.enabled:
         raise ConfigError("eval.enabled=false: nothing to do for `unlearn eval`")
-    if plan.data_kind == "none":  # lm-evaluation-harness tasks bring their own data
-        require(cfg.model.path, "model.path")
-    else:
-        open_data(plan)
-    check_evaluation(plan)
-    setup = RunSetup(plan.run, plan.config_text, None, overwrite=overwrite, inputs=command_inputs(cfg)).check()
-    opened = open_model(cfg)  # every input is encoded and checked against the context before the weights load
-    check_context(plan, opened.context, training=False)
-    evaluator = build_evaluator(plan, opened.formatter, opened.context)
-    assert evaluator is not None  # evaluation is on (checked above)
-    model = load_weights(cfg, opened)
-    run = setup.commit()
-    accelerator = make_accelerator(cfg)
-    model.to(accelerator.device)
-    with accelerator.autocast():
-        result = evaluator.evaluate(model, accelerator.device)
-    write_task_files(run, task, result)
-    run.write_results(RunResults(task=task.name, metrics=result.metrics,
-                                 run=RunInfo(stage="eval", model=cfg.model.path), seconds=timer.seconds))
-    finish_run(run)
-    return run.path
+    s = prepare_stage(plan, overwrite=overwrite, timer=timer)
+    assert s.evaluator is not None  # evaluation is on (checked above)
+    with s.accelerator.autocast():
+        result = s.evaluator.evaluate(s.model, s.accelerator.device)
+    write_task_files(s.run, plan.task, result)
+    s.run.write_results(RunResults(task=plan.task.name, metrics=result.metrics,
+                                   run=RunInfo(stage="eval", model=cfg.model.path), seconds=timer.seconds))
+    finish_run(s.run)
+    return s.run.path
 
 
 def rescore_generations(cfg: RunConfig, overwrite: bool = False) -> Path:

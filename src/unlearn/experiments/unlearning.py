@@ -18,36 +18,19 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig
-from unlearn.data.files import recording_reads
 from unlearn.data.parts import PartData
 from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
-    RunSetup,
     Timer,
-    apply_training_options,
-    build_evaluator,
-    check_context,
-    check_evaluation,
-    check_part_lengths,
-    check_training,
-    command_inputs,
-    data_fingerprint,
-    epoch_hook,
-    load_weights,
     log,
-    make_accelerator,
-    open_data,
-    open_model,
-    process_state,
-    write_results,
 )
+from unlearn.experiments.pipeline import Training, prepare_stage
 from unlearn.experiments.plan import RunPlan, as_plan
-from unlearn.io import atomic_dir
-from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, resolve_model, save_model
+from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, resolve_model
 from unlearn.objectives.methods import LossMethod, Method
 from unlearn.objectives.weight_edit import WeightEditMethod
 from unlearn.runs import RunDirectory, RunInfo
-from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, check_processes, train_loop
+from unlearn.train.loop import EpochHook, LoopResult, LoopSettings, StepHook, train_loop
 from unlearn.train.reference import FrozenReference, cached_reference_logp, perturbed_reference
 from unlearn.train.steps import FinetuneStep, UnlearnStep, use_fast_path
 
@@ -198,49 +181,27 @@ def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: b
     cfg, method = plan.cfg, plan.method
     assert method is not None  # an unlearning plan always has its method
     check_setup(cfg, method)
-    settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc=method.name)
-    data = open_data(plan)
-    check_evaluation(plan)
-    check_training(cfg)
     users = method.idk_users if isinstance(method, LossMethod) else ()
-    with recording_reads() as reads:
-        n_forget = data.prepare_unlearning(method_parts(method), users, method.name)
 
-    forget_name = cfg.data.forget_split or cfg.data.forget_corpus  # a corpus file (WMDP) has no split name
-    setup = RunSetup(plan.run, plan.config_text, plan.fingerprint | data_fingerprint(cfg, reads), resume, overwrite,
-                     inputs=command_inputs(cfg), writes_model=cfg.save_model).check()
-    opened = open_model(cfg)  # tokenizer and context length: every input is encoded and checked before the weights
-    check_context(plan, opened.context)
-    formatter, tokenizer = opened.formatter, opened.tokenizer
-    parts = data.unlearning_parts(formatter, method_parts(method))
-    check_part_lengths(parts, opened.context, cfg.model.path)
-    check_processes(process_state().num_processes, len(parts), settings)
-    n_forget = data.n_forget_items  # text corpora: the chunks, known only once tokenized
-    task, evaluator = plan.task, build_evaluator(plan, formatter, opened.context)
-    model = load_weights(cfg, opened)
-    apply_training_options(cfg, model)
-    if isinstance(method, LossMethod):
-        method.prepare(model, cfg.train.seed)  # RMU: its layer fits the model? control vector, trainable parameters
-    run = setup.commit()
+    def on_weights(model: torch.nn.Module) -> None:
+        if isinstance(method, LossMethod):
+            method.prepare(model, cfg.train.seed)  # RMU: its layer fits the model? control vector, trainable params
 
-    accelerator = make_accelerator(cfg, run)
-    model.to(accelerator.device)
-    hook = None
-    if evaluator is not None and cfg.train.eval_every_epoch:
-        hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
+    training = Training(read=lambda data: data.prepare_unlearning(method_parts(method), users, method.name),
+                        encode=lambda data, formatter: data.unlearning_parts(formatter, method_parts(method)),
+                        desc=method.name, on_weights=on_weights)
+    s = prepare_stage(plan, training, resume, overwrite, timer)
     if method.recipe is not None:
         log.info("%s: %s", method.name, method.recipe.description)
-
-    session = Session(cfg, method, model, tokenizer, parts, accelerator, run, settings, hook, resume,
-                      setup.fingerprint)
+    session = Session(cfg, method, s.model, s.tokenizer, s.parts, s.accelerator, s.run, s.settings, s.hook, resume,
+                      s.fingerprint)
     if step_hook is not None:
         session.step_hook = step_hook(session)
     model, result = PROCEDURES[method.kind](session)
-    if cfg.save_model and accelerator.is_main_process:
-        with atomic_dir(run.model_dir) as tmp:
-            save_model(model, tokenizer, tmp)
-    info = RunInfo(stage="unlearn", method=method.describe(), forget_split=forget_name,
-                   n_forget=n_forget, optimizer_steps=result.global_step,
-                   train_seconds=round(result.seconds, 2), resumed_from_step=result.resumed_from)
-    write_results(run, task, evaluator, model, accelerator.device, info, timer)
-    return run.path
+    s.finish(model, RunInfo(stage="unlearn", method=method.describe(),
+                            # a corpus file (WMDP) has no split name
+                            forget_split=cfg.data.forget_split or cfg.data.forget_corpus,
+                            n_forget=s.data.n_forget_items,  # text corpora: the chunks, known once tokenized
+                            optimizer_steps=result.global_step, train_seconds=round(result.seconds, 2),
+                            resumed_from_step=result.resumed_from))
+    return s.run.path

@@ -1,0 +1,143 @@
+"""The skeleton that ``unlearn finetune``, ``run`` and ``eval`` share: every check, then every input encoded, then
+the weights, then the run directory — in that order, so that a mistake is one line before any compute and nothing
+in the output directory changes until the run can start.
+
+1. the data opens and the evaluation's configuration and files are checked (and, for training, the training
+   options);
+2. the data's rows are read (:func:`unlearn.data.files.recording_reads` hashes every file, for the checkpoint's
+   fingerprint) and the output directory is checked (:class:`RunSetup`);
+3. the tokenizer and the model's configuration load (no weights): the lengths the configuration fixes, every
+   training item and every evaluation set are checked against the model's context;
+4. the weights load, and only then the run directory is committed (``config.yaml`` written).
+
+A pipeline prepares its stage with :func:`prepare_stage`, runs its own procedure on the :class:`PreparedStage`, and
+finishes with :meth:`PreparedStage.finish` (save the model, evaluate, write ``metrics.json`` last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from unlearn.data.files import recording_reads
+from unlearn.data.formatting import ChatFormatter
+from unlearn.data.parts import PartData
+from unlearn.experiments.common import (
+    RunSetup,
+    Timer,
+    apply_training_options,
+    build_evaluator,
+    check_context,
+    check_evaluation,
+    check_part_lengths,
+    check_training,
+    command_inputs,
+    data_fingerprint,
+    epoch_hook,
+    load_weights,
+    make_accelerator,
+    open_data,
+    open_model,
+    process_state,
+    require,
+    write_results,
+)
+from unlearn.experiments.plan import RunPlan
+from unlearn.io import atomic_dir
+from unlearn.models.loading import save_model
+from unlearn.runs import RunDirectory, RunInfo
+from unlearn.tasks.base import TaskEvaluator
+from unlearn.tasks.training_data import Benchmark
+from unlearn.train.loop import EpochHook, LoopSettings, check_processes
+
+
+@dataclass
+class Training:
+    """What a training stage adds to the skeleton: how it reads its rows (returning how many it trains on), how it
+    encodes them, its progress label, and what it does to the loaded weights before the run starts."""
+
+    read: Callable[[Benchmark], int]
+    encode: Callable[[Benchmark, ChatFormatter], PartData]
+    desc: str
+    on_weights: Callable[[torch.nn.Module], None] | None = None
+
+
+@dataclass
+class PreparedStage:
+    """A stage ready to run: checked, encoded, its weights loaded on the accelerator's device, its run directory
+    committed."""
+
+    plan: RunPlan
+    run: RunDirectory
+    model: torch.nn.Module
+    tokenizer: Any
+    evaluator: TaskEvaluator | None
+    accelerator: Accelerator
+    timer: Timer
+    data: Benchmark | None = None
+    n_rows: int = 0
+    """The rows the stage trains on, as its ``read`` counted them."""
+    parts: PartData | None = None
+    settings: LoopSettings | None = None
+    hook: EpochHook | None = None
+    """Per-epoch evaluation (``train.eval_every_epoch``; epoch 0 is the starting model)."""
+    fingerprint: dict[str, Any] | None = None
+    """What the run's checkpoint belongs to: the plan's configuration and the data files' hashes."""
+
+    def finish(self, model: torch.nn.Module, info: RunInfo) -> None:
+        """Save the model (``save_model``), evaluate, write the task's files, then ``metrics.json`` and the
+        report."""
+        if self.plan.cfg.save_model and self.accelerator.is_main_process:
+            with atomic_dir(self.run.model_dir) as tmp:
+                save_model(model, self.tokenizer, tmp)
+        write_results(self.run, self.plan.task, self.evaluator, model, self.accelerator.device, info, self.timer)
+
+
+def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool = False,
+                  overwrite: bool = False, timer: Timer | None = None) -> PreparedStage:
+    """Steps 1–4 of the module's docstring for ``plan``; ``training`` None for an evaluation."""
+    timer = timer or Timer()
+    cfg = plan.cfg
+    settings = None
+    if training is not None:
+        settings = LoopSettings.from_train(cfg.train, progress=cfg.progress, desc=training.desc)
+    data = None
+    if training is None and plan.data_kind == "none":  # lm-evaluation-harness tasks bring their own data
+        require(cfg.model.path, "model.path")
+    else:
+        data = open_data(plan)
+    check_evaluation(plan)
+    fingerprint, n_rows = None, 0
+    if training is not None:
+        check_training(cfg)
+        with recording_reads() as reads:
+            n_rows = training.read(data)
+        fingerprint = plan.fingerprint | data_fingerprint(cfg, reads)
+    setup = RunSetup(plan.run, plan.config_text, fingerprint, resume, overwrite, inputs=command_inputs(cfg),
+                     writes_model=training is not None and cfg.save_model).check()
+    opened = open_model(cfg)  # tokenizer and context length: every input is encoded and checked before the weights
+    check_context(plan, opened.context, training=training is not None)
+    parts = None
+    if training is not None:
+        parts = training.encode(data, opened.formatter)
+        check_part_lengths(parts, opened.context, cfg.model.path)
+        check_processes(process_state().num_processes, len(parts), settings)
+    evaluator = build_evaluator(plan, opened.formatter, opened.context)
+    model = load_weights(cfg, opened)
+    if training is not None:
+        apply_training_options(cfg, model)
+        if training.on_weights is not None:
+            training.on_weights(model)
+    run = setup.commit()
+
+    accelerator = make_accelerator(cfg, run if training is not None else None)  # a tracker for training runs
+    model.to(accelerator.device)
+    hook = None
+    if training is not None and evaluator is not None and cfg.train.eval_every_epoch:
+        hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
+    return PreparedStage(plan, run, model, opened.tokenizer, evaluator, accelerator, timer, data, n_rows, parts,
+                         settings, hook, fingerprint)
