@@ -228,6 +228,11 @@ def test_cli_parses_into_the_config_and_reports_errors(tmp_path, capsys):
         assert main(["study", "markov", *argv, "--output-dir", str(tmp_path / "bad")]) == 2
         assert capsys.readouterr().err.startswith("error: ")
     assert not (tmp_path / "bad").exists()
+    # studies are a registry: an unknown name is one line with the closest one
+    assert main(["study", "markvo", "--all", "--output-dir", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown study 'markvo'; did you mean 'markov'?" in err and err.count("\n") == 1
+    assert not (tmp_path / "bad").exists()
 
 
 TINY = {"seeds": 1, "iterations": 4, "n_retain": 100, "n_forget": 50, "n_layer": 1, "n_head": 2, "n_embd": 16,

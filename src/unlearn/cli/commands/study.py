@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = ("example:\n  unlearn study markov --all --seeds 3 --output-dir runs/markov\n"
                 "  unlearn study markov --experiment 1 beta_grid.npo=0.1,0.2,0.5 beta_grid.simnpo=2,4,8\n"
                 "  unlearn study markov --experiment 2 iterations=100 unlearn_lr=1e-4")
-    p.add_argument("study", choices=["markov"], help="which study (markov)")
+    p.add_argument("study", help="which study (markov); an unknown name is one line with the closest ones")
     add_config_args(p)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--experiment", type=int, metavar="{1,2}",
@@ -36,11 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.studies.markov import config_from_args, format_summary, run_markov_study
+    from unlearn.studies import STUDIES
 
+    config_from_args, run_study, summarize = STUDIES.get_entry(args.study).load()
     cfg = config_from_args(args)
     quiet_libraries()
-    results = run_markov_study(cfg)
-    print(format_summary(results))
+    results = run_study(cfg)
+    print(summarize(results))
     print(f"results: {cfg.output_dir} (total wall time {results['wall_time_s']} s)")
     return 0

@@ -18,8 +18,10 @@ from unlearn.studies.markov.model import build_model
 from unlearn.studies.markov.output import format_summary, plot_study
 from unlearn.studies.markov.study import config_from_args, run_experiment, run_markov_study, unlearn
 
+run_study = run_markov_study  # the runner the study registry calls (unlearn.studies.STUDIES)
+
 __all__ = [
     "DEFAULT_BETA_GRID", "PAPER_BETAS", "MarkovStudyConfig", "TransitionEvaluator", "beta_grid_flag", "build_model",
     "config_from_args", "first_crossing", "format_summary", "per_position_transition_kl", "plot_study",
-    "run_experiment", "run_markov_study", "select_beta", "unlearn", "validate_beta_grid",
+    "run_experiment", "run_markov_study", "run_study", "select_beta", "unlearn", "validate_beta_grid",
 ]
