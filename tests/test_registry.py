@@ -53,3 +53,21 @@ def test_built_ins_load_on_first_read_only():
     assert calls == []
     assert sorted(reg) == ["built_in", "early"] and calls == [1]
     assert reg["built_in"] == 1 and calls == [1]  # once
+
+
+def test_every_task_declares_a_protocol_version():
+    """lm-evaluation-harness's convention: each task says which version of its protocol produced a number."""
+    from unlearn.tasks import TASKS, register
+    from unlearn.tasks.tofu.task import TofuTask
+
+    for name, task in TASKS.items():  # Task itself has no default: reading it proves the class declares one
+        assert isinstance(task.version, int) and task.version >= 1, name
+
+    class Unversioned(TofuTask):
+        name = "unversioned_example"
+        version = None
+
+    with pytest.raises(RegistryError, match=r"task 'unversioned_example' .* declares no version: give its class "
+                                            r"`version = 1`"):
+        register(Unversioned())
+    assert "unversioned_example" not in TASKS

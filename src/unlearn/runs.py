@@ -127,9 +127,11 @@ class RunResults:
     seconds: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    provenance: dict[str, Any] | None = None
+    """What produced the numbers (:mod:`unlearn.provenance`); None in files written before it was recorded."""
 
     NOTE_KEYS = ("rescored_from_generations",)
-    RESERVED = ("schema_version", "task", "run", "seconds")
+    RESERVED = ("schema_version", "task", "run", "seconds", "provenance")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema_version": self.schema_version, "task": self.task, **self.metrics}
@@ -137,6 +139,8 @@ class RunResults:
             out["run"] = self.run.to_json()
         if self.seconds is not None:
             out["seconds"] = self.seconds
+        if self.provenance is not None:
+            out["provenance"] = self.provenance
         return {**out, **self.notes}
 
     @classmethod
@@ -151,9 +155,10 @@ class RunResults:
         notes = {k: raw[k] for k in cls.NOTE_KEYS if k in raw}
         metrics = {k: v for k, v in raw.items() if k not in cls.RESERVED and k not in notes}
         seconds = raw.get("seconds")
+        provenance = raw.get("provenance")
         return cls(task=str(raw.get("task", "tofu")), metrics=metrics, run=run,
                    seconds=float(seconds) if isinstance(seconds, (int, float)) else None, notes=notes,
-                   schema_version=version)
+                   schema_version=version, provenance=provenance if isinstance(provenance, dict) else None)
 
     @property
     def stage(self) -> str:

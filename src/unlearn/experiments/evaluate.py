@@ -37,7 +37,8 @@ def run_evaluation(plan: RunPlan | RunConfig, overwrite: bool = False) -> Path:
         result = s.evaluator.evaluate(s.model, s.accelerator.device)
     write_task_files(s.run, plan.task, result)
     s.run.write_results(RunResults(task=plan.task.name, metrics=result.metrics,
-                                   run=RunInfo(stage="eval", model=cfg.model.path), seconds=timer.seconds))
+                                   run=RunInfo(stage="eval", model=cfg.model.path), seconds=timer.seconds,
+                                   provenance=s.provenance))
     finish_run(s.run)
     return s.run.path
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
 
+from unlearn import provenance as prov
 from unlearn.data.files import recording_reads
 from unlearn.data.formatting import ChatFormatter
 from unlearn.data.parts import PartData
@@ -47,6 +49,7 @@ from unlearn.experiments.common import (
     write_results,
 )
 from unlearn.experiments.plan import RunPlan
+from unlearn.hub import looks_local
 from unlearn.io import atomic_dir
 from unlearn.models.loading import save_model
 from unlearn.runs import RunDirectory, RunInfo
@@ -87,20 +90,52 @@ class PreparedStage:
     """Per-epoch evaluation (``train.eval_every_epoch``; epoch 0 is the starting model)."""
     fingerprint: dict[str, Any] | None = None
     """What the run's checkpoint belongs to: the plan's configuration and the data files' hashes."""
+    opened_model: Any = None
+    """Where the weights came from (:class:`unlearn.models.loading.ResolvedModel`)."""
+    provenance: dict[str, Any] | None = None
+    """What produced the run's numbers (:mod:`unlearn.provenance`), written into ``metrics.json``."""
 
     def finish(self, model: torch.nn.Module, info: RunInfo) -> None:
-        """Save the model (``save_model``), evaluate, write the task's files, then ``metrics.json`` and the
-        report."""
+        """Save the model (``save_model``; its weights' digest cached beside it), evaluate, write the task's files,
+        then ``metrics.json`` and the report."""
         if self.plan.cfg.save_model and self.accelerator.is_main_process:
             with atomic_dir(self.run.model_dir) as tmp:
                 save_model(model, self.tokenizer, tmp)
-        write_results(self.run, self.plan.task, self.evaluator, model, self.accelerator.device, info, self.timer)
+            if self.provenance is not None:  # hashed once here; the next stage reading this model reuses it
+                self.provenance["saved_model"] = {"weights_sha256": prov.weights_sha256(self.run.model_dir,
+                                                                                        cache=True)}
+        write_results(self.run, self.plan.task, self.evaluator, model, self.accelerator.device, info, self.timer,
+                      self.provenance)
 
 
 def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool = False,
                   overwrite: bool = False, timer: Timer | None = None) -> PreparedStage:
     """Steps 1–4 of the module's docstring for ``plan``; ``training`` None for an evaluation."""
     timer = timer or Timer()
+    with recording_reads() as every_read:  # every data file the run reads, for its provenance
+        stage = _prepare(plan, training, resume, overwrite, timer)
+    stage.provenance = provenance_of(plan, every_read, stage.opened_model)
+    return stage
+
+
+def provenance_of(plan: RunPlan, reads: dict, model: Any) -> dict[str, Any]:
+    """The provenance record of a planned run that read ``reads`` and loads the resolved ``model``."""
+    cfg = plan.cfg
+    data = prov.data_files(reads, cfg.data.root)
+    if cfg.data.root and not Path(cfg.data.root).expanduser().exists() and not looks_local(cfg.data.root):
+        data.append(prov.hub_dataset(cfg.data.root))
+    uses_harness = bool(cfg.eval.lm_eval) or plan.data_kind == "none"
+    identity = None
+    if model is not None:
+        identity = prov.model_identity(cfg.model.path, model.path if model.is_local else None, model.gguf_file,
+                                       model.is_local)
+    return prov.collect(config_text=plan.config_text, seed=cfg.train.seed, mixed_precision=cfg.train.mixed_precision,
+                        task=plan.task.name, task_version=plan.task.version, data=data, model=identity,
+                        extra_packages=("lm-eval",) if uses_harness else ())
+
+
+def _prepare(plan: RunPlan, training: Training | None, resume: bool, overwrite: bool,
+             timer: Timer) -> PreparedStage:
     cfg = plan.cfg
     settings = None
     if training is not None:
@@ -140,4 +175,4 @@ def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool 
     if training is not None and evaluator is not None and cfg.train.eval_every_epoch:
         hook = epoch_hook(evaluator, accelerator.device, cfg.eval.generate_every_epoch, cfg.eval.epoch_sets)
     return PreparedStage(plan, run, model, opened.tokenizer, evaluator, accelerator, timer, data, n_rows, parts,
-                         settings, hook, fingerprint)
+                         settings, hook, fingerprint, opened_model=opened.resolved)

@@ -29,6 +29,10 @@ def register(task: Task) -> Task:
     """Add a task (a :class:`Task` instance) under its ``name``; a name taken already is an error."""
     if not isinstance(task, Task):
         raise RegistryError(f"register_task expects a Task instance, got {type(task).__name__}")
+    version = getattr(task, "version", None)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RegistryError(f"task {task.name!r} ({type(task).__module__}) declares no version: give its class "
+                            "`version = 1` (an int ≥ 1, raised whenever its protocol changes a number)")
     return TASKS.register(task.name, task, origin=type(task).__module__)
 
 

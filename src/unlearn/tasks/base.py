@@ -104,12 +104,16 @@ class Task(ABC):
     sets: ClassVar[tuple[SetSpec, ...]]
     requests: ClassVar[tuple[str, ...]]
     metrics: ClassVar[tuple[MetricSpec, ...]]
+    version: ClassVar[int]
+    """The protocol's version (lm-evaluation-harness's ``metadata.version``): every task declares one, and it is
+    bumped whenever a change to the sets, the prompts, the requests or the metrics can change a number. Results
+    record it; ``unlearn compare`` warns when runs were scored under different versions."""
     dependencies: ClassVar[tuple[Dependency, ...]] = ()
     data_kind: ClassVar[str] = "tofu"
-    # the module with the task's report sections (``render``) and comparison (``compare``), imported when a report
-    # is written; None: the summary of format_results, and TOFU's comparison
-    report_module: ClassVar[str | None] = None
     """The kind of training data of the task's benchmark (:mod:`unlearn.tasks.training_data`)."""
+    report_module: ClassVar[str | None] = None
+    """The module with the task's report sections (``render``) and comparison (``compare``), imported when a report
+    is written; None: the summary of format_results, and TOFU's comparison."""
     defaults: ClassVar[dict[str, Any]] = {}
     """Dotted config keys the task fills when the run leaves them unset (``data.forget_split``, ...)."""
     generates_to_max_length: ClassVar[bool] = False

@@ -77,6 +77,7 @@ def split_rows(result: EvalResult) -> tuple[EvalResult, dict[str, list[dict[str,
 
 
 class HarnessTask(Task):
+    version = 1  # our wrapping of the harness; the harness versions its own tasks (in its rows)
     data_kind = "none"  # evaluation only: nothing to train on
     requests = ("lm_eval",)
     metrics = (MetricSpec("lm_eval", "the harness's own metrics per task (acc, acc_norm, exact_match, …) with its "

@@ -81,6 +81,7 @@ class MCEvaluator:
 
 
 class MCTask(Task):
+    version = 1
     data_kind = "muse"  # its unlearning data are text corpora (data.forget_corpus / data.retain_corpus)
     defaults: ClassVar[dict[str, Any]] = {"data.max_length": 512}  # chunk length of the corpora (ours)
     requests = ("multiple_choice",)
@@ -235,6 +236,7 @@ class WmdpSuiteTask(Task):
     beside them, plus ``retain_questions.json`` when present — one run, one table."""
 
     name = "wmdp"
+    version = 1
     summary = ("every WMDP domain file in data.root (bio/chem/cyber_questions.json) with MMLU (eval.mmlu_root) "
                "and, when present, retain_questions.json: accuracy per set in one run")
     data_kind = "muse"

@@ -254,6 +254,7 @@ def _load_reference(cfg: RunConfig, tokenizer) -> torch.nn.Module:
 
 
 class MuseTask(Task):
+    version = 1
     data_kind = "muse"
     report_module = "unlearn.tasks.muse.report"
     defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "raw/forget", "data.max_length": 2048}

@@ -109,6 +109,7 @@ class RealWorldEvaluator:
 class RealWorldTask(Task):
     generates_to_max_length = True
     name = "real_world"
+    version = 1
     summary = ("real-world individuals (closer-look §5.3): forget people the model knows, regularize on neighbors, "
                "utility on a third set of people; metrics against golden answers, CS against the model's own answers")
     sets = (

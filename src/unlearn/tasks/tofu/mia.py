@@ -73,6 +73,7 @@ class TofuMiaEvaluator:
 
 class TofuMiaTask(Task):
     name = "tofu_mia"
+    version = 1
     report_module = "unlearn.tasks.muse.report"
     summary = "membership inference on TOFU: forget QA (members) vs holdoutXX (non-members)"
     defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "forget10", "data.max_length": 500,

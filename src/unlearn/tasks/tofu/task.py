@@ -68,6 +68,7 @@ class TofuMetrics:
 class TofuTask(Task):
     generates_to_max_length = True
     name = "tofu"
+    version = 1
     report_module = "unlearn.tasks.tofu.report"
     summary = ("TOFU question answering (fictitious authors; TOFU layout), with the closer-look metrics; also the "
                "embedded fictitious-authors benchmark of `unlearn demo`")

@@ -36,6 +36,7 @@ class ForgetNllEvaluator:
 
 class ForgetNllTask(Task):
     name = "forget_nll"
+    version = 1  # raise it whenever a change can change a number (results record it)
     summary = "average answer NLL on the forget split (example plugin)"
     sets = (SetSpec("forget", "the forget split's question/answer pairs", "S(y|x)/|y| of the answer"),)
     requests = ("sequence_likelihood",)
