@@ -68,7 +68,11 @@ def test_ref_perturbation_scenario_runs_plain_and_perturbed_side_by_side(bench_d
             "progress=false", "model.template=qa", "train.epochs=1", "train.batch_size=8", "train.grad_accum=1",
             "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", f"output_dir={out}"]
     assert main(args) == 0
-    rows = read_json(out / "ref_perturbation.json")["rows"]
+    result = read_json(out / "ref_perturbation.json")
+    rows = result["rows"]
+    # the scenario's own provenance: every file it read (each run's is in its metrics.json), the starting model
+    assert result["provenance"]["model"]["path"] == str(tiny_model_dir)
+    assert "forget10.json" in {f["file"] for f in result["provenance"]["data"]}
     assert list(rows) == ["plain", "init"] and rows["plain"]["forget_prob"] != rows["init"]["forget_prob"]
     assert "reference_perturbation: init" in RunDirectory(out / "init").config_file.read_text()
     stamp = RunDirectory(out / "init").metrics_file.stat().st_mtime_ns

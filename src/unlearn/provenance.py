@@ -3,9 +3,9 @@ toolkit's version and git commit, the libraries, the device, the seed, the comma
 fingerprint, every data file by content, the model by content, and the task with its version — after
 lm-evaluation-harness, whose results carry their versions and configuration.
 
-Hashing a model's weights reads every byte once (sha256 runs at about 1 GB/s a core: ~15 s for a 7B model in bf16,
-measured in ``benchmarks/provenance/``); the digest is kept in ``weights.sha256.json`` inside a run's saved model,
-keyed by each file's size and modification time, and in memory for the process, so a model is hashed once.
+Hashing a model's weights reads every byte once (1.34 GB/s on one CPU core in ``benchmarks/provenance/``, so about
+10 s for a 7B model in bf16); the digest is kept in ``weights.sha256.json`` inside a run's saved model, keyed by each
+file's size and modification time, and in memory for the process, so a model is hashed once.
 """
 
 from __future__ import annotations
@@ -225,3 +225,12 @@ def collect(*, config_text: str, seed: int | None, mixed_precision: str, task: s
         "data": data,
         "model": model,
     }
+
+
+def stamp(result_file: Path, record: dict[str, Any]) -> None:
+    """Add ``record`` as ``provenance`` to a finished JSON result (a scenario's or an attack's), atomically."""
+    from unlearn.io import read_json, write_json
+
+    result = read_json(result_file)
+    if isinstance(result, dict):
+        write_json(result_file, {**result, "provenance": record})

@@ -61,15 +61,14 @@ def get_attack(name: str) -> Attack:
 
 
 def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), config: str | None = None) -> Path:
-    """Check everything, load the run's model once, attack it, write the results atomically; return the JSON path."""
-    import torch
-
+    """Check everything, load the run's model once, attack it, write the results atomically (with their
+    provenance); return the JSON path."""
     from unlearn.attacks.config import load_attack_config, split_overrides
     from unlearn.attacks.target import AttackTarget
-    from unlearn.data.formatting import ChatFormatter
-    from unlearn.experiments.common import Timer, load_model, make_accelerator
+    from unlearn.data.files import recording_reads
+    from unlearn.experiments.common import Timer
+    from unlearn.experiments.pipeline import provenance_of
     from unlearn.io import write_json, write_jsonl
-    from unlearn.models.loading import load_tokenizer, resolve_model
 
     attack = get_attack(name)
     attack_overrides, run_overrides = split_overrides(overrides)
@@ -79,6 +78,29 @@ def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), co
     attack.check(target, settings)
     timer = Timer()
     cfg = target.cfg
+    with recording_reads() as reads:
+        summary, rows = _attack(attack, target, settings, cfg)
+    out = target.out_dir
+    if isinstance(rows, dict):
+        for variant, variant_rows in rows.items():
+            write_jsonl(out / f"{name}_{variant}_rows.jsonl", variant_rows)
+    else:
+        write_jsonl(out / f"{name}_rows.jsonl", rows)
+    record = {"attack": name, "run": str(target.run.path), "model": cfg.model.path,
+              "settings": asdict(settings), "seconds": timer.seconds, **summary,
+              "provenance": provenance_of(target.plan, reads)}
+    write_json(out / f"{name}.json", record)
+    return out / f"{name}.json"
+
+
+def _attack(attack: Attack, target: Any, settings: Any, cfg: Any) -> tuple[dict[str, Any], Any]:
+    """The attack on the run's model (loaded once, on the accelerator's device, when it needs it)."""
+    import torch
+
+    from unlearn.data.formatting import ChatFormatter
+    from unlearn.experiments.common import load_model, make_accelerator
+    from unlearn.models.loading import load_tokenizer, resolve_model
+
     if not attack.loads_model:
         tokenizer = load_tokenizer(resolve_model(cfg.model.path), cfg.model.tokenizer, cfg.model.trust_remote_code)
         summary, rows = attack.run(target, settings, None,
@@ -89,13 +111,4 @@ def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), co
         model.to(accelerator.device)
         with torch.no_grad(), accelerator.autocast():
             summary, rows = attack.run(target, settings, model, formatter, accelerator.device)
-    out = target.out_dir
-    if isinstance(rows, dict):
-        for variant, variant_rows in rows.items():
-            write_jsonl(out / f"{name}_{variant}_rows.jsonl", variant_rows)
-    else:
-        write_jsonl(out / f"{name}_rows.jsonl", rows)
-    record = {"attack": name, "run": str(target.run.path), "model": cfg.model.path,
-              "settings": asdict(settings), "seconds": timer.seconds, **summary}
-    write_json(out / f"{name}.json", record)
-    return out / f"{name}.json"
+    return summary, rows

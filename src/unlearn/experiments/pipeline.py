@@ -28,6 +28,7 @@ from unlearn import provenance as prov
 from unlearn.data.files import recording_reads
 from unlearn.data.formatting import ChatFormatter
 from unlearn.data.parts import PartData
+from unlearn.errors import UnlearnError
 from unlearn.experiments.common import (
     RunSetup,
     Timer,
@@ -51,7 +52,7 @@ from unlearn.experiments.common import (
 from unlearn.experiments.plan import RunPlan
 from unlearn.hub import looks_local
 from unlearn.io import atomic_dir
-from unlearn.models.loading import save_model
+from unlearn.models.loading import resolve_model, save_model
 from unlearn.runs import RunDirectory, RunInfo
 from unlearn.tasks.base import TaskEvaluator
 from unlearn.tasks.training_data import Benchmark
@@ -118,14 +119,19 @@ def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool 
     return stage
 
 
-def provenance_of(plan: RunPlan, reads: dict, model: Any) -> dict[str, Any]:
+def provenance_of(plan: RunPlan, reads: dict, model: Any | None = None) -> dict[str, Any]:
     """The provenance record of a planned run that read ``reads`` and loads the resolved ``model``."""
     cfg = plan.cfg
     data = prov.data_files(reads, cfg.data.root)
     if cfg.data.root and not Path(cfg.data.root).expanduser().exists() and not looks_local(cfg.data.root):
         data.append(prov.hub_dataset(cfg.data.root))
     uses_harness = bool(cfg.eval.lm_eval) or plan.data_kind == "none"
-    identity = None
+    if model is None and cfg.model.path:
+        try:
+            model = resolve_model(cfg.model.path, cfg.model.gguf_file)
+        except UnlearnError:  # a scenario's or an attack's model that moved since: named by its path alone
+            model = None
+    identity = {"path": cfg.model.path, "revision": None, "weights_sha256": None} if cfg.model.path else None
     if model is not None:
         identity = prov.model_identity(cfg.model.path, model.path if model.is_local else None, model.gguf_file,
                                        model.is_local)

@@ -22,6 +22,7 @@ from unlearn.io import write_text
 from unlearn.rendering.gradient_weights import DEFAULT_WEIGHT_EPOCHS
 from unlearn.rendering.tables import Notes, md_cell, md_table
 from unlearn.reporting.attacks import attacks_section
+from unlearn.reporting.differences import provenance_differences, refuse_differences, warning_lines
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 from unlearn.tasks import Task, get_task
 from unlearn.tasks.tofu.task import TofuMetrics
@@ -272,8 +273,13 @@ def _unique_names(runs: Sequence[Run], names: Sequence[str] | None) -> list[str]
 
 def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: str | os.PathLike[str] | None = None,
                      names: Sequence[str] | None = None, plots_dir: str | os.PathLike[str] | None = None,
-                     examples: int = 3, weight_epochs: Sequence[int] = DEFAULT_WEIGHT_EPOCHS) -> str:
+                     examples: int = 3, weight_epochs: Sequence[int] = DEFAULT_WEIGHT_EPOCHS,
+                     strict: bool = False) -> str:
     """Markdown comparing runs (one row per run); written atomically to ``output_path`` when given.
+
+    Runs that differ in what produced them (data contents, task version, starting model, toolkit version:
+    :mod:`unlearn.reporting.differences`) get a bold warning at the top; ``strict`` refuses them instead, before
+    anything is written.
 
     With ``plots_dir`` the multi-run figures are drawn there (FE vs MU trajectories of all runs; NPO vs SimNPO
     gradient weights when both are present) and linked. ``examples`` > 0 adds the first forget questions with each
@@ -283,6 +289,9 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: st
         raise UnlearnError("compare needs at least one run directory")
     runs = [load_run(d) for d in run_dirs]
     names = _unique_names(runs, names)
+    differences, unchecked = provenance_differences([r.results for r in runs], names)
+    if strict:
+        refuse_differences(differences)
     tasks = [report_task(r.task) for r in runs]
     # one task's comparison when every run's task compares the same way (the MUSE tasks and tofu_mia share one);
     # else TOFU's, the default task
@@ -291,7 +300,7 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: st
     link_base = Path(output_path).resolve().parent if output_path is not None else None
     body = task.compare_runs(runs, names, Notes(), Path(plots_dir).resolve() if plots_dir is not None else None,
                              link_base, examples, weight_epochs)
-    lines = [f"# Comparison of {len(runs)} runs", "", *body]
+    lines = [f"# Comparison of {len(runs)} runs", "", *warning_lines(differences, unchecked), *body]
     text = "\n".join(lines).rstrip() + "\n"
     if output_path is not None:
         write_text(output_path, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from unlearn.registry import Registry, RegistryError
@@ -47,6 +48,24 @@ def register_scenario(name: str, config_class: type, runner: Callable[..., Any])
         raise RegistryError(f"register_scenario({name!r}, …) needs a settings dataclass and a callable runner")
     return SCENARIOS.register(name, Scenario(name, lambda: (config_class, runner)),
                               origin=getattr(runner, "__module__", ""))
+
+
+def run_scenario(name: str, cfg: Any, settings: Any) -> Path:
+    """Run scenario ``name`` with its ``settings`` on the base ``cfg``; its ``<name>.json`` gets the provenance of the
+    whole scenario (every data file it read, the starting model; each of its runs has its own in ``metrics.json``).
+    Returns the output directory."""
+    from unlearn.data.files import recording_reads
+    from unlearn.experiments.pipeline import provenance_of
+    from unlearn.experiments.plan import plan_evaluation
+    from unlearn.provenance import stamp
+
+    _, runner = load_scenario(name)
+    with recording_reads() as reads:
+        out = Path(runner(cfg, settings))
+    result = out / f"{SCENARIOS.canonical(name)}.json"
+    if result.is_file():
+        stamp(result, provenance_of(plan_evaluation(cfg), reads))
+    return out
 
 
 def load_scenario(name: str) -> tuple[type, Callable[..., Any]]:

@@ -216,8 +216,10 @@ def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, 
 
 def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, forget_key: str, utility_key: str,
                 out: Path) -> Path:
+    from unlearn.reporting.differences import provenance_differences, warning_lines
     from unlearn.sweeps.report import sweep_report
 
+    runs_results = [RunDirectory(run.config.output_dir).read_results() for run, _ in planned]
     candidates, starts = [], []
     for run, _ in planned:
         found, start = candidates_of(run, forget_key, utility_key, sweep.epochs)
@@ -247,7 +249,13 @@ def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, 
                        "eligible": ch.eligible, "tied_with": ch.tied_with, "seed_spread": ch.seed_spread,
                        "reason": ch.reason} for m, ch in choices.items()},
     }
+    differences, unchecked = provenance_differences(runs_results, [r.name for r, _ in planned])
+    result["provenance"] = {"runs": {r.name: res.provenance for (r, _), res in zip(planned, runs_results,
+                                                                                strict=True)},
+                            "differences": [{"what": d.what, "values": d.values} for d in differences]}
+    report = sweep_report(result, candidates, choices, out, sweep.name)
     write_json(out / f"{sweep.name}.json", result)
-    write_text(out / f"{sweep.name}.md", "\n".join(sweep_report(result, candidates, choices, out, sweep.name)) + "\n")
+    write_text(out / f"{sweep.name}.md", "\n".join([*report[:2], *warning_lines(differences, unchecked),
+                                                    *report[2:]]) + "\n")
     return out
 

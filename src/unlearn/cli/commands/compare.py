@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the method name, else the directory name)")
     p.add_argument("--examples", type=int, default=3, help="forget questions with every run's generation side by "
                    "side (default 3; 0 = none)")
+    p.add_argument("--strict", action="store_true", help="refuse runs that differ in what produced them (data "
+                   "contents, task version, starting model, toolkit version) instead of warning")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     print(write_comparison(args.run_dirs, output_path=args.output, names=names, plots_dir=args.plots_dir,
-                           examples=args.examples), end="")
+                           examples=args.examples, strict=args.strict), end="")
     return 0

@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from unlearn.config import RunConfig, load_config
     from unlearn.config.parsing import partition_overrides, read_yaml
     from unlearn.experiments.common import quiet_libraries
-    from unlearn.scenarios import SCENARIOS, load_scenario
+    from unlearn.scenarios import SCENARIOS, load_scenario, run_scenario
 
     quiet_libraries()
-    config_class, run_scenario = load_scenario(args.scenario)
+    config_class, _ = load_scenario(args.scenario)
     result_file = SCENARIOS.canonical(args.scenario)
     keys = frozenset(config_class.__dataclass_fields__)
     values = read_yaml(args.config) if args.config else {}
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_config(config_class, None, scenario_overrides,
                            base={k: v for k, v in values.items() if k in keys})
     cfg = load_config(RunConfig, None, run_overrides, base={k: v for k, v in values.items() if k not in keys})
-    out = run_scenario(cfg, scenario)
+    out = run_scenario(args.scenario, cfg, scenario)
     print((out / f"{result_file}.md").read_text(encoding="utf-8"))
     print(f"results: {out / (result_file + '.json')}, {out / (result_file + '.md')}")
     return 0

@@ -22,13 +22,14 @@ def run(args: argparse.Namespace) -> int:
     from unlearn.config import RunConfig, load_config
     from unlearn.experiments.common import quiet_libraries
     from unlearn.io import read_json
-    from unlearn.scenarios.sequential import SequentialConfig, format_sequential, run_sequential
+    from unlearn.scenarios import run_scenario
+    from unlearn.scenarios.sequential import SequentialConfig, format_sequential
 
     quiet_libraries()
     cfg = load_config(RunConfig, args.config, args.overrides)
     scenario = SequentialConfig() if not args.requests else \
         SequentialConfig([r.strip() for r in args.requests.split(",") if r.strip()])
-    out = run_sequential(cfg, scenario)
+    out = run_scenario("sequential", cfg, scenario)
     print(format_sequential(read_json(out / "sequential.json")))
     print(f"results: {out}/sequential.json, sequential.md")
     return 0
