@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -344,3 +345,13 @@ def test_attacks_refuse_unfinished_and_read_only_runs_before_any_model_loads(fin
     finally:
         for folder in (locked, RunDirectory(locked).attacks_dir):
             folder.chmod(0o755)
+
+
+def test_an_attack_with_a_limit_attacks_the_first_rows_and_says_so(finetuned, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(finetuned, run)
+    assert main(["attack", "leak", str(run), "k=2", "--limit", "2"]) == 0
+    result = read_json(RunDirectory(run).attacks_dir / "leak.json")
+    assert result["n"] == 2 and result["limited"]["limit"] == 2 and result["provenance"]["limit"] == 2
+    assert "limited — not comparable" in capsys.readouterr().out
+    assert "**limited — not comparable" in RunDirectory(run).report_file.read_text()

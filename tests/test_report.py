@@ -212,7 +212,7 @@ def test_compare_one_row_per_run_with_footnotes(tmp_path):
     out = tmp_path / "cmp" / "compare.md"
     text = report.write_comparison([retain, npo, sim], output_path=out, plots_dir=tmp_path / "cmp" / "plots")
     assert out.read_text() == text
-    table = text.split("\n\n")[1].splitlines()
+    table = next(b for b in text.split("\n\n") if b.startswith("|")).splitlines()  # after any warning
     rows = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ") for ln in table[2:]}
     assert set(rows) == {"retain", "npo+gd", "simnpo+gd"}
     header = table[0].strip("| ").split(" | ")

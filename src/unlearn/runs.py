@@ -112,6 +112,10 @@ class RunInfo:
         return (method.get("forget") or {}).get("objective") or (method.get("edit") or {}).get("method")
 
 
+LIMITED = "limited — not comparable"
+"""What every result of a ``--limit`` run says of itself (``metrics.json``, the report, every table)."""
+
+
 @dataclass
 class RunResults:
     """``metrics.json``: the task's aggregates plus what produced them.
@@ -130,7 +134,7 @@ class RunResults:
     provenance: dict[str, Any] | None = None
     """What produced the numbers (:mod:`unlearn.provenance`); None in files written before it was recorded."""
 
-    NOTE_KEYS = ("rescored_from_generations",)
+    NOTE_KEYS = ("rescored_from_generations", "limited")
     RESERVED = ("schema_version", "task", "run", "seconds", "provenance")
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +167,12 @@ class RunResults:
     @property
     def stage(self) -> str:
         return self.run.stage if self.run is not None else "unknown"
+
+    @property
+    def limited(self) -> int | None:
+        """The ``--limit`` of a smoke-test run (its numbers are not comparable), else None."""
+        note = self.notes.get("limited")
+        return note.get("limit") if isinstance(note, dict) else None
 
 
 class RunDirectory:

@@ -68,6 +68,7 @@ def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), co
     from unlearn.data.files import recording_reads
     from unlearn.experiments.common import Timer
     from unlearn.experiments.pipeline import provenance_of
+    from unlearn.experiments.plan import limit_note
     from unlearn.io import write_json, write_jsonl
 
     attack = get_attack(name)
@@ -87,7 +88,7 @@ def run_attack(name: str, run_dir: str | Path, overrides: Sequence[str] = (), co
     else:
         write_jsonl(out / f"{name}_rows.jsonl", rows)
     record = {"attack": name, "run": str(target.run.path), "model": cfg.model.path,
-              "settings": asdict(settings), "seconds": timer.seconds, **summary,
+              "settings": asdict(settings), "seconds": timer.seconds, **summary, **limit_note(cfg),
               "provenance": provenance_of(target.plan, reads)}
     write_json(out / f"{name}.json", record)
     return out / f"{name}.json"

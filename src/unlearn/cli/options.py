@@ -17,6 +17,24 @@ def add_strict_arg(p: argparse.ArgumentParser) -> None:
                    "split are errors, not warnings (data.strict=true)")
 
 
+def add_limit_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", metavar="N", help="smoke tests only: the first N rows of every training split and "
+                   "eval set (lm-evaluation-harness's --limit); the results say \"limited — not comparable\"")
+
+
+def limit_override(value: str | None) -> list[str]:
+    """``--limit N`` as the ``limit=N`` override; anything but a positive integer is one line, before any
+    compute."""
+    if value is None:
+        return []
+    from unlearn.errors import ConfigError
+
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--limit must be a positive integer (the first N rows of each set), got {value!r}")
+    return [f"limit={int(text)}"]
+
+
 def add_run_dir_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint (the "
                    "configuration must be the one it was written with)")
@@ -33,12 +51,14 @@ def run_pipeline(args: argparse.Namespace, run: Callable) -> int:
     from unlearn.tasks import get_task
 
     quiet_libraries()
-    cfg = load_config(RunConfig, args.config, args.overrides)
+    cfg = load_config(RunConfig, args.config, [*args.overrides, *limit_override(getattr(args, "limit", None))])
     if getattr(args, "strict", False):
         cfg.data.strict = True
     run_dir = RunDirectory(run(cfg, args))
     results = run_dir.read_results()
     if results.metrics:
         print(get_task(results.task).format_results(results.metrics))
+    if results.limited is not None:
+        print(results.notes["limited"]["note"])
     print(f"results: {run_dir.path}")
     return 0

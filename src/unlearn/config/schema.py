@@ -224,6 +224,11 @@ class RunConfig:
     progress: bool = setting(True, "progress bars (shown on terminals only)")
     report_to: str = setting("none", "experiment tracker through Accelerate (finetune, run): `tensorboard` (event "
                                      "files in `output_dir/tracking`), `wandb`, `mlflow` or `none`")
+    limit: int | None = setting(None, "smoke tests only (lm-evaluation-harness's `--limit`): the first N rows of "
+                                      "every training split and eval set; results say \"limited — not comparable\"")
 
     def __post_init__(self) -> None:
         check_choice(self.report_to, ("none", "tensorboard", "wandb", "mlflow"), "report_to")
+        if self.limit is not None:
+            check(not isinstance(self.limit, bool) and self.limit >= 1, "limit", "be a positive integer",
+                  self.limit)

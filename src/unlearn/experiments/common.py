@@ -393,7 +393,7 @@ def _difference(key: str, stored: Any, current: Any) -> str:
 
 def write_results(run: RunDirectory, task: Task, evaluator: TaskEvaluator | None, model: torch.nn.Module,
                   device: torch.device, info: RunInfo, timer: Timer,
-                  provenance: dict[str, Any] | None = None) -> None:
+                  provenance: dict[str, Any] | None = None, notes: dict[str, Any] | None = None) -> None:
     """Evaluate (when on; every process takes its share), write the task's files, then ``metrics.json`` (last),
     then the report — the writing on the main process only."""
     metrics: dict = {}
@@ -404,7 +404,7 @@ def write_results(run: RunDirectory, task: Task, evaluator: TaskEvaluator | None
             write_task_files(run, task, result)
             metrics = result.metrics
         run.write_results(RunResults(task=task.name, metrics=metrics, run=info, seconds=timer.seconds,
-                                     provenance=provenance))
+                                     provenance=provenance, notes=notes or {}))
         finish_run(run)
     state.wait_for_everyone()
 

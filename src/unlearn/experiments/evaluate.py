@@ -16,7 +16,7 @@ from unlearn.experiments.common import (
     write_task_files,
 )
 from unlearn.experiments.pipeline import prepare_stage
-from unlearn.experiments.plan import RunPlan, as_plan
+from unlearn.experiments.plan import RunPlan, as_plan, limit_note
 from unlearn.runs import RunDirectory, RunInfo, RunResults
 from unlearn.tasks import get_task
 
@@ -38,7 +38,7 @@ def run_evaluation(plan: RunPlan | RunConfig, overwrite: bool = False) -> Path:
     write_task_files(s.run, plan.task, result)
     s.run.write_results(RunResults(task=plan.task.name, metrics=result.metrics,
                                    run=RunInfo(stage="eval", model=cfg.model.path), seconds=timer.seconds,
-                                   provenance=s.provenance))
+                                   provenance=s.provenance, notes=limit_note(cfg)))
     finish_run(s.run)
     return s.run.path
 

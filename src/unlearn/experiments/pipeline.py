@@ -49,7 +49,7 @@ from unlearn.experiments.common import (
     require,
     write_results,
 )
-from unlearn.experiments.plan import RunPlan
+from unlearn.experiments.plan import RunPlan, limit_note
 from unlearn.hub import looks_local
 from unlearn.io import atomic_dir
 from unlearn.models.loading import resolve_model, save_model
@@ -106,7 +106,7 @@ class PreparedStage:
                 self.provenance["saved_model"] = {"weights_sha256": prov.weights_sha256(self.run.model_dir,
                                                                                         cache=True)}
         write_results(self.run, self.plan.task, self.evaluator, model, self.accelerator.device, info, self.timer,
-                      self.provenance)
+                      self.provenance, limit_note(self.plan.cfg))
 
 
 def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool = False,
@@ -135,9 +135,13 @@ def provenance_of(plan: RunPlan, reads: dict, model: Any | None = None) -> dict[
     if model is not None:
         identity = prov.model_identity(cfg.model.path, model.path if model.is_local else None, model.gguf_file,
                                        model.is_local)
-    return prov.collect(config_text=plan.config_text, seed=cfg.train.seed, mixed_precision=cfg.train.mixed_precision,
-                        task=plan.task.name, task_version=plan.task.version, data=data, model=identity,
-                        extra_packages=("lm-eval",) if uses_harness else ())
+    record = prov.collect(config_text=plan.config_text, seed=cfg.train.seed,
+                          mixed_precision=cfg.train.mixed_precision, task=plan.task.name,
+                          task_version=plan.task.version, data=data, model=identity,
+                          extra_packages=("lm-eval",) if uses_harness else ())
+    if cfg.limit is not None:
+        record["limit"] = cfg.limit
+    return record
 
 
 def _prepare(plan: RunPlan, training: Training | None, resume: bool, overwrite: bool,

@@ -20,7 +20,7 @@ from unlearn.config import RunConfig, dump_yaml, to_dict
 from unlearn.config.parsing import flat_keys
 from unlearn.errors import ConfigError
 from unlearn.objectives.methods import LossMethod, Method, build_method
-from unlearn.runs import RunDirectory
+from unlearn.runs import LIMITED, RunDirectory
 from unlearn.tasks import Task, get_task
 
 Stage = Literal["finetune", "unlearn", "eval"]
@@ -64,7 +64,29 @@ def with_task_defaults(cfg: RunConfig) -> RunConfig:
         if getattr(holder, name) is None:
             setattr(holder, name, copy.deepcopy(value))
     task.complete_defaults(out)
-    return out
+    return with_limit(out, task)
+
+
+def limit_note(cfg: RunConfig) -> dict[str, Any]:
+    """``{"limited": …}`` for ``metrics.json`` when ``limit`` is set (empty otherwise)."""
+    if cfg.limit is None:
+        return {}
+    return {"limited": {"limit": cfg.limit, "note": f"{LIMITED}: --limit {cfg.limit}, the first {cfg.limit} rows of "
+                                                   "every set (a smoke test)"}}
+
+
+def with_limit(cfg: RunConfig, task: Task) -> RunConfig:
+    """``limit`` written into the evaluation's row caps (``eval.forget_rows``, ``retain_rows``, ``option_rows``
+    and ``eval.max_rows`` of each of the task's sets), so ``config.yaml`` shows what was evaluated; the training
+    splits are cut where they are read. Idempotent; ``cfg`` itself when there is no limit."""
+    n = cfg.limit
+    if n is None:
+        return cfg
+    e = cfg.eval
+    e.forget_rows, e.retain_rows = min(e.forget_rows, n), min(e.retain_rows, n)
+    e.option_rows = n if e.option_rows is None else min(e.option_rows, n)
+    e.max_rows = {**{name: n for name in task.set_names}, **{k: min(v, n) for k, v in e.max_rows.items()}}
+    return cfg
 
 
 def method_from_config(cfg: RunConfig) -> Method:

@@ -139,7 +139,8 @@ FIGURES = {"leak": leak_figure, "relearn": relearn_figure}
 
 def format_attack(record: dict[str, Any]) -> list[str]:
     lines = FORMATTERS[record["attack"]](record)
-    return [*lines, f"({record['seconds']:.0f} s; model {record['model']})", ""]
+    limited = [f"**{record['limited']['note']}**", ""] if isinstance(record.get("limited"), dict) else []
+    return [*limited, *lines, f"({record['seconds']:.0f} s; model {record['model']})", ""]
 
 
 def attacks_section(run_dir: Path) -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unlearn.errors import UnlearnError
-from unlearn.runs import RunResults
+from unlearn.runs import LIMITED, RunResults
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,14 @@ def warning_lines(differences: Sequence[Difference], unchecked: Sequence[str]) -
     if unchecked:
         lines += [f"_Not checked: {', '.join(unchecked)} record no provenance (written by an earlier unlearn)._", ""]
     return lines
+
+
+def limited_lines(results: Sequence[RunResults], names: Sequence[str]) -> list[str]:
+    """A bold line naming the ``--limit`` runs among ``results`` (their numbers are smoke tests, not results)."""
+    limited = [n for n, r in zip(names, results, strict=True) if r.limited is not None]
+    if not limited:
+        return []
+    return [f"**{LIMITED}: {', '.join(limited)} ran with --limit (the first rows of every set only).**", ""]
 
 
 def refuse_differences(differences: Sequence[Difference], flag: str = "--strict") -> None:

@@ -23,7 +23,7 @@ from unlearn.rendering.gradient_weights import DEFAULT_WEIGHT_EPOCHS
 from unlearn.rendering.tables import Notes, md_cell, md_table
 from unlearn.reporting.attacks import attacks_section
 from unlearn.reporting.differences import provenance_differences, refuse_differences, warning_lines
-from unlearn.runs import RunDirectory, RunInfo, RunResults
+from unlearn.runs import LIMITED, RunDirectory, RunInfo, RunResults
 from unlearn.tasks import Task, get_task
 from unlearn.tasks.tofu.task import TofuMetrics
 
@@ -150,6 +150,12 @@ def _trains_on_text(task: str) -> bool:
 
 
 def _header(run: Run) -> list[str]:
+    if run.results.limited is not None:
+        return [f"**{run.results.notes['limited']['note']}**", "", *_header_table(run)]
+    return _header_table(run)
+
+
+def _header_table(run: Run) -> list[str]:
     info, cfg = run.info, run.config or {}
     rows = [("run directory", f"`{run.path}`"), ("stage", run.stage), ("task", run.task)]
     if run.method:
@@ -288,7 +294,8 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: st
     if not run_dirs:
         raise UnlearnError("compare needs at least one run directory")
     runs = [load_run(d) for d in run_dirs]
-    names = _unique_names(runs, names)
+    names = [f"{n} ({LIMITED})" if r.results.limited is not None else n
+             for n, r in zip(_unique_names(runs, names), runs, strict=True)]
     differences, unchecked = provenance_differences([r.results for r in runs], names)
     if strict:
         refuse_differences(differences)

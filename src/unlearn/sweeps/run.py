@@ -216,7 +216,7 @@ def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, 
 
 def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, forget_key: str, utility_key: str,
                 out: Path) -> Path:
-    from unlearn.reporting.differences import provenance_differences, warning_lines
+    from unlearn.reporting.differences import limited_lines, provenance_differences, warning_lines
     from unlearn.sweeps.report import sweep_report
 
     runs_results = [RunDirectory(run.config.output_dir).read_results() for run, _ in planned]
@@ -255,7 +255,8 @@ def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, 
                             "differences": [{"what": d.what, "values": d.values} for d in differences]}
     report = sweep_report(result, candidates, choices, out, sweep.name)
     write_json(out / f"{sweep.name}.json", result)
-    write_text(out / f"{sweep.name}.md", "\n".join([*report[:2], *warning_lines(differences, unchecked),
-                                                    *report[2:]]) + "\n")
+    names = [r.name for r, _ in planned]
+    warnings = [*limited_lines(runs_results, names), *warning_lines(differences, unchecked)]
+    write_text(out / f"{sweep.name}.md", "\n".join([*report[:2], *warnings, *report[2:]]) + "\n")
     return out
 

@@ -46,7 +46,7 @@ class QABenchmark:
         splits = self.cfg.data.train_splits or []
         if not splits:
             raise DataError("data.train_splits is empty: nothing to fine-tune on")
-        self.records = [r for split in splits for r in self.data.split(split)]
+        self.records = [r for split in splits for r in self.data.split(split)[:self.cfg.limit]]
         if not self.records:
             raise DataError(f"splits {splits} hold no records")
         check_split(self.records, f"the training splits {', '.join(splits)}", self.cfg.data.strict)
@@ -58,14 +58,14 @@ class QABenchmark:
     # -- unlearning -----------------------------------------------------------------------------------------
     def prepare_unlearning(self, parts: Sequence[str], idk_users: Sequence[str], name: str) -> int:
         cfg = self.cfg
-        self.forget = self.data.forget_split(cfg.data.forget_split)
+        self.forget = self.data.forget_split(cfg.data.forget_split)[:cfg.limit]  # --limit: the first N rows
         needs_retain = any(PARTS[p].side == "retain" for p in parts)
         if not needs_retain:
             self.retain = self.forget
         elif cfg.data.retain_split:
-            self.retain = self.data.split(cfg.data.retain_split)
+            self.retain = self.data.split(cfg.data.retain_split)[:cfg.limit]
         else:
-            self.retain = self.data.retain_split(cfg.data.forget_split)
+            self.retain = self.data.retain_split(cfg.data.forget_split)[:cfg.limit]
         check_unlearning_data(self.forget, self.retain if needs_retain else [], cfg.data.strict)
         needed_by = f"method {name} ({' and '.join(idk_users)})" if idk_users else None
         self.templates = self.data.idk_templates(cfg.data.idk_path, needed_by)
@@ -102,6 +102,7 @@ class TextBenchmark:
 
     def finetune_parts(self, formatter: ChatFormatter) -> PartData:
         chunks = chunk_texts(formatter.tokenizer, self.corpora, self.cfg.data.max_length, self.cfg.data.chunking)
+        chunks = chunks[:self.cfg.limit]  # --limit: the first N chunks
         return sequence_part_data(chunks, formatter.pad_id, self.cfg.data.max_length)
 
     def prepare_unlearning(self, parts: Sequence[str], idk_users: Sequence[str], name: str) -> int:
@@ -135,10 +136,11 @@ class TextBenchmark:
 
     def _chunks(self, tokenizer, texts: list[str], side: str) -> list[tuple[int, ...]]:
         try:
-            return chunk_texts(tokenizer, texts, self.cfg.data.max_length, self.cfg.data.chunking)
+            chunks = chunk_texts(tokenizer, texts, self.cfg.data.max_length, self.cfg.data.chunking)
         except DataError as err:
             key = f"data.{side}_corpus" if getattr(self.cfg.data, f"{side}_corpus") else f"data.{side}_split"
             raise DataError(f"{key}: {err}") from None
+        return chunks[:self.cfg.limit]  # --limit: the first N chunks
 
     @property
     def n_forget_items(self) -> int:

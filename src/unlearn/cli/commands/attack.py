@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from unlearn.cli.options import add_config_args
+from unlearn.cli.options import add_config_args, add_limit_arg, limit_override
 
 NAME = "attack"
 HELP = ("attack a finished run's model: paraphrase (the forget metrics on paraphrased questions), leak "
@@ -22,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("attack", metavar="NAME", help="paraphrase, leak, relearn or quantize")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with its saved model (save_model=true)")
     add_config_args(p)
+    add_limit_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from unlearn.runs import RunDirectory
 
     quiet_libraries()
-    path = run_attack(args.attack, args.run_dir, args.overrides, args.config)
+    path = run_attack(args.attack, args.run_dir, [*args.overrides, *limit_override(args.limit)], args.config)
     print("\n".join(format_attack(read_json(path))))
     if RunDirectory(args.run_dir).is_complete():
         write_report(args.run_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unlearn.cli.options import add_config_args, run_pipeline
+from unlearn.cli.options import add_config_args, add_limit_arg, run_pipeline
 
 NAME = "eval"
 HELP = "evaluate a model with an evaluation task (task=tofu: the TOFU and closer-look metrics)"
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rescore the saved generations of RUN_DIR (no model needed; e.g. a GPU run on a CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in output_dir (its files are "
                    "removed first)")
+    add_limit_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unlearn.cli.options import add_config_args, add_run_dir_args, add_strict_arg, run_pipeline
+from unlearn.cli.options import add_config_args, add_limit_arg, add_run_dir_args, add_strict_arg, run_pipeline
 
 NAME = "run"
 HELP = "unlearn with one method and evaluate"
@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_args(p)
     add_run_dir_args(p)
     add_strict_arg(p)
+    add_limit_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -226,11 +226,12 @@ def json_safe(value: Any) -> Any:
 
 
 def run_harness(model: torch.nn.Module, tokenizer: Any, plan: HarnessPlan, batch_size: int,
-                device: torch.device, max_rows: dict[str, int] | None = None) -> tuple[dict[str, Any],
-                                                                                       dict[str, list[dict]]]:
+                device: torch.device, max_rows: dict[str, int] | None = None,
+                limit: int | None = None) -> tuple[dict[str, Any], dict[str, list[dict]]]:
     """Run the harness on ``model`` (in memory, no reload): ``(metrics per task, per-sample rows per task)``.
 
-    ``max_rows``: the first rows of a leaf task by name (lm-eval's ``samples``), only to fit a CPU.
+    ``max_rows``: the first rows of a leaf task by name (lm-eval's ``samples``), only to fit a CPU; ``limit``: at
+    most that many rows of every leaf task (``--limit``, smoke tests).
     """
     lm_eval = import_lm_eval()
     from lm_eval.models.huggingface import HFLM
@@ -240,7 +241,10 @@ def run_harness(model: torch.nn.Module, tokenizer: Any, plan: HarnessPlan, batch
     try:
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(device))
         leaf_names = {leaf.name for leaf in plan.leaves}
-        samples = {name: list(range(n)) for name, n in (max_rows or {}).items() if name in leaf_names} or None
+        rows_of = {name: n for name in leaf_names if (n := (max_rows or {}).get(name, limit)) is not None}
+        if limit is not None:
+            rows_of = {name: min(n, limit) for name, n in rows_of.items()}
+        samples = {name: list(range(n)) for name, n in rows_of.items()} or None
         results = lm_eval.simple_evaluate(model=lm, tasks=list(plan.specs), samples=samples, log_samples=True,
                                           bootstrap_iters=1000)
     finally:

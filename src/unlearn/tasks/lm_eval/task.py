@@ -34,7 +34,7 @@ class HarnessEvaluator:
                  sets: Sequence[str] | None = None) -> EvalResult:
         device = device or next(model.parameters()).device
         metrics, rows = harness.run_harness(model, self.tokenizer, self.plan, self.cfg.eval.batch_size, device,
-                                            self.cfg.eval.max_rows)
+                                            self.cfg.eval.max_rows, self.cfg.limit)
         return EvalResult({f"{ROWS_PREFIX}{task}": items for task, items in rows.items()}, {"lm_eval": metrics})
 
     def epoch_record(self, model: torch.nn.Module, device: torch.device, epoch: int, generate: bool,
