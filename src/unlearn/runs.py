@@ -187,6 +187,7 @@ class RunDirectory:
     REPORT = "report.md"
     PLOTS = "plots"
     MODEL = "model"
+    ADAPTER = "adapter"  # inside model/: a LoRA run's adapter (the model itself holds the merged weights)
     CHECKPOINT = "checkpoint"
     ATTACKS = "attacks"  # `unlearn attack` results on this run's model
     TRACKING = "tracking"  # the experiment tracker's files (report_to=tensorboard)

@@ -96,17 +96,30 @@ class PreparedStage:
     provenance: dict[str, Any] | None = None
     """What produced the run's numbers (:mod:`unlearn.provenance`), written into ``metrics.json``."""
 
-    def finish(self, model: torch.nn.Module, info: RunInfo) -> None:
-        """Save the model (``save_model``; its weights' digest cached beside it), evaluate, write the task's files,
-        then ``metrics.json`` and the report."""
+    def finish(self, model: torch.nn.Module, info: RunInfo, adapter: tuple[Any, dict] | None = None) -> None:
+        """Save the model (``save_model``; its weights' digest cached beside it; a LoRA run's ``adapter`` — peft
+        config and weights — in ``model/adapter/``), evaluate, write the task's files, then ``metrics.json`` and
+        the report."""
         if self.plan.cfg.save_model and self.accelerator.is_main_process:
             with atomic_dir(self.run.model_dir) as tmp:
                 save_model(model, self.tokenizer, tmp)
+                if adapter is not None:
+                    save_adapter(*adapter, tmp / RunDirectory.ADAPTER)
             if self.provenance is not None:  # hashed once here; the next stage reading this model reuses it
                 self.provenance["saved_model"] = {"weights_sha256": prov.weights_sha256(self.run.model_dir,
                                                                                         cache=True)}
         write_results(self.run, self.plan.task, self.evaluator, model, self.accelerator.device, info, self.timer,
                       self.provenance, limit_note(self.plan.cfg))
+
+
+def save_adapter(peft_config: Any, weights: dict[str, torch.Tensor], directory: Path) -> None:
+    """A LoRA adapter as ``PeftModel.save_pretrained`` writes it (``adapter_config.json``,
+    ``adapter_model.safetensors``), loadable with ``PeftModel.from_pretrained(base, directory)``."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True)
+    peft_config.save_pretrained(directory)
+    save_file({k: v.contiguous() for k, v in weights.items()}, directory / "adapter_model.safetensors")
 
 
 def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool = False,

@@ -76,6 +76,8 @@ class Session:
     fingerprint: dict[str, Any]
     step_hook: StepHook | None = None
     """Called after every optimizer step of a loss method (e.g. the divergence probe of SimNPO App. G)."""
+    adapter: tuple[Any, dict[str, torch.Tensor]] | None = None
+    """A LoRA run's adapter (its peft config and weights), kept before the merge so the saved model can hold it."""
 
 
 def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
@@ -113,6 +115,10 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     model = s.accelerator.unwrap_model(model)
     del reference
     if cfg.train.lora:
+        from peft import get_peft_model_state_dict
+
+        s.adapter = (model.peft_config["default"],
+                     {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(model).items()})
         model = model.merge_and_unload()
     return model, result
 
@@ -198,7 +204,7 @@ def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: b
     if step_hook is not None:
         session.step_hook = step_hook(session)
     model, result = PROCEDURES[method.kind](session)
-    s.finish(model, RunInfo(stage="unlearn", method=method.describe(),
+    s.finish(model, adapter=session.adapter, info=RunInfo(stage="unlearn", method=method.describe(),
                             # a corpus file (WMDP) has no split name
                             forget_split=cfg.data.forget_split or cfg.data.forget_corpus,
                             n_forget=s.data.n_forget_items,  # text corpora: the chunks, known once tokenized
