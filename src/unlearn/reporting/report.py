@@ -98,49 +98,6 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     return Run(directory, results, directory.read_config(), directory.read_epochs())
 
 
-# ------------------------------------------------------------------------------------------ markdown helpers
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ------------------------------------------------------------------------------------------ derived values
-
-
-
-
-
-
-
-
-# ------------------------------------------------------------------------------------------ figure sections
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ------------------------------------------------------------------------------------------ report sections
 
 
@@ -201,18 +158,6 @@ def describe_method(method: Mapping[str, Any]) -> str:
     return text
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def report_task(name: str) -> Task:
     """The task whose report sections a run of ``name`` gets; TOFU's for a task this install does not know (a run
     written by a newer version or a plugin that is not loaded)."""
@@ -267,14 +212,6 @@ def _unique_names(runs: Sequence[Run], names: Sequence[str] | None) -> list[str]
         return list(names)
     plain = [r.name for r in runs]
     return [f"{r.name} ({r.path.name})" if plain.count(r.name) > 1 else r.name for r in runs]
-
-
-
-
-
-
-
-
 
 
 def write_comparison(run_dirs: Sequence[str | os.PathLike[str]], output_path: str | os.PathLike[str] | None = None,

@@ -204,7 +204,6 @@ def run_experiment(number: int, cfg: MarkovStudyConfig, cache_dir: Path | None =
     }
 
 
-
 def run_markov_study(cfg: MarkovStudyConfig) -> dict[str, Any]:
     """Run every experiment of ``cfg``; write ``experiment{N}.json`` / ``.png`` / ``_logx.png`` (and ``figure5.png``,
     ``figure5_logx.png`` + ``results.json`` for several experiments) and ``summary.md`` under ``cfg.output_dir``;
