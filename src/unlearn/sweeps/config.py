@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from unlearn.config.parsing import check, setting
+from unlearn.config.parsing import check, check_choice, setting
+from unlearn.sweeps.slurm import SlurmConfig
 
 DEFAULT_METRICS = {"tofu": ("forget_quality", "model_utility_9"), "real_world": ("forget_efficacy", "model_utility"),
                    "tofu_continual": ("forget_quality", "model_utility_9")}
@@ -35,8 +36,13 @@ class SweepConfig:
                                  "the finished runs without running anything again")
     epochs: bool = setting(True, "every evaluated epoch of a run is a candidate (the papers pick the best epoch); "
                                  "false: only each run's final model")
+    launcher: str = setting("local", "where the runs go: `local` (this machine, sweep.jobs at a time) or `slurm` "
+                                     "(one SLURM job per run through submitit, sweep.slurm.*; pip install "
+                                     "'llm-unlearn[slurm]')")
+    slurm: SlurmConfig = setting(doc="the SLURM jobs of sweep.launcher=slurm", factory=SlurmConfig)
 
     def __post_init__(self) -> None:
+        check_choice(self.launcher, ("local", "slurm"), "sweep.launcher")
         check(self.max_runs >= 1, "sweep.max_runs", "be at least 1", self.max_runs)
         check(self.jobs >= 1, "sweep.jobs", "be at least 1", self.jobs)
         check(bool(self.name) and all(c.isalnum() or c in "_-" for c in self.name), "sweep.name",

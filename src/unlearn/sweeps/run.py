@@ -155,6 +155,20 @@ def _execute_processes(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepC
                            f"in {logs})")
 
 
+def _execute_slurm(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, out: Path, echo) -> None:
+    """Each run as one job of a SLURM job array (:mod:`unlearn.sweeps.slurm`); waits for the last one."""
+    from unlearn.sweeps.slurm import report_failures, submit_and_wait
+
+    configs = out / "configs"
+    paths = []
+    for run, _ in planned:
+        path = configs / f"{run.name}.yaml"
+        write_text(path, dump_yaml(run.config))
+        paths.append(path)
+    folder = out / "slurm"
+    report_failures(submit_and_wait(paths, [run.name for run, _ in planned], sweep.slurm, folder, echo), folder)
+
+
 def _last_error(log: Path) -> str:
     """The run process's own one-line error, else its last line."""
     lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
@@ -186,16 +200,23 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
               echo=print, overwrite: bool = False) -> Path:
     """Plan, run what is not finished, select, report. Returns the sweep directory. ``overwrite``: replace grid runs
     that hold another configuration's finished run."""
+    if sweep.launcher == "slurm":
+        from unlearn.sweeps.slurm import check_slurm
+
+        check_slurm(sweep.slurm)  # submitit installed, every sbatch option known: before anything is planned
     planned = plan_sweep(base, items, sweep, out, yes)
     check_finished_runs(planned, out, overwrite)
     forget_key, utility_key = selection_metrics(planned[0][0].config, sweep)
     from unlearn.experiments.stages import stage_action
 
     pending = [(r, p) for r, p in planned if stage_action(p.run, p.config_text) != "reuse"]
-    echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run "
-         f"({sweep.jobs} at a time, {sweep.threads} threads each)")
+    how = (f"one SLURM job each ({sweep.slurm.cluster})" if sweep.launcher == "slurm"
+           else f"{sweep.jobs} at a time, {sweep.threads} threads each")
+    echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run ({how})")
     if pending:
-        if sweep.jobs == 1 and not sweep.devices:
+        if sweep.launcher == "slurm":
+            _execute_slurm(pending, sweep, out, echo)
+        elif sweep.jobs == 1 and not sweep.devices:
             _execute_here(pending, sweep.threads, echo)
         else:
             _execute_processes(pending, sweep, out, echo)
