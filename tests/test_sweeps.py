@@ -141,6 +141,13 @@ def test_sweep_end_to_end_resumes_and_runs_in_processes(bench_dir, tiny_model_di
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.json")}
     capsys.readouterr()
     wider = [a if a != "train.lr=1e-3,3e-3" else "train.lr=1e-3,3e-3,5e-3" for a in args]
+    # the report on demand, from what has finished: nothing runs, the missing runs are named
+    assert main([*wider, "--report-only", "sweep.name=partial"]) == 0
+    assert "the report from 4 of 6 finished runs" in capsys.readouterr().out
+    partial = read_json(out / "partial.json")
+    assert len(partial["candidates"]) == 4 and len(partial["missing"]) == 2
+    assert (out / "partial.md").read_text().count("**Partial: 2 run(s) have not finished") == 1
+    assert len(list(out.glob("runs/*/metrics.json"))) == 4
     assert main([*wider, "sweep.jobs=2", "sweep.threads=1"]) == 0
     assert "6 runs, 4 finished, 2 to run" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # the finished runs were not run again

@@ -197,9 +197,10 @@ def candidates_of(run: GridRun, forget_key: str, utility_key: str, epochs: bool)
 
 
 def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig, out: Path, yes: bool = False,
-              echo=print, overwrite: bool = False) -> Path:
+              echo=print, overwrite: bool = False, report_only: bool = False) -> Path:
     """Plan, run what is not finished, select, report. Returns the sweep directory. ``overwrite``: replace grid runs
-    that hold another configuration's finished run."""
+    that hold another configuration's finished run; ``report_only``: run nothing, select and report from the runs
+    that have finished (e.g. while SLURM jobs are still running), saying which are missing."""
     if sweep.launcher == "slurm":
         from unlearn.sweeps.slurm import check_slurm
 
@@ -210,6 +211,12 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
     from unlearn.experiments.stages import stage_action
 
     pending = [(r, p) for r, p in planned if stage_action(p.run, p.config_text) != "reuse"]
+    if report_only:
+        finished = [(r, p) for r, p in planned if (r, p) not in pending]
+        if not finished:
+            raise UnlearnError(f"--report-only: none of the {len(planned)} runs in {out} has finished yet")
+        echo(f"sweep: the report from {len(finished)} of {len(planned)} finished runs (nothing is run)")
+        return write_sweep(finished, sweep, forget_key, utility_key, out, missing=[r.name for r, _ in pending])
     how = (f"one SLURM job each ({sweep.slurm.cluster})" if sweep.launcher == "slurm"
            else f"{sweep.jobs} at a time, {sweep.threads} threads each")
     echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run ({how})")
@@ -236,7 +243,7 @@ def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, 
 
 
 def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, forget_key: str, utility_key: str,
-                out: Path) -> Path:
+                out: Path, missing: Sequence[str] = ()) -> Path:
     from unlearn.reporting.differences import limited_lines, provenance_differences, warning_lines
     from unlearn.sweeps.report import sweep_report
 
@@ -275,9 +282,13 @@ def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, 
                                                                                 strict=True)},
                             "differences": [{"what": d.what, "values": d.values} for d in differences]}
     report = sweep_report(result, candidates, choices, out, sweep.name)
-    write_json(out / f"{sweep.name}.json", result)
     names = [r.name for r, _ in planned]
     warnings = [*limited_lines(runs_results, names), *warning_lines(differences, unchecked)]
+    if missing:
+        result["missing"] = list(missing)
+        warnings = [f"**Partial: {len(missing)} run(s) have not finished and are left out: "
+                    f"{', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}.**", "", *warnings]
+    write_json(out / f"{sweep.name}.json", result)
     write_text(out / f"{sweep.name}.md", "\n".join([*report[:2], *warnings, *report[2:]]) + "\n")
     return out
 

@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="run more than sweep.max_runs runs")
     p.add_argument("--overwrite", action="store_true", help="replace grid runs whose directories hold a finished "
                    "run of another configuration (an earlier sweep into this output_dir); without it they are refused")
+    p.add_argument("--report-only", action="store_true", help="run nothing: select and report from the runs that "
+                   "have finished (e.g. while SLURM jobs still run), naming the missing ones")
     add_config_args(p)
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     grid = [o for o in args.overrides if not o.startswith("sweep.") and o not in out_items]
     sweep = load_config(SweepConfig, None, settings, base=base.pop("sweep", None) or {})
     out = Path(out_items[-1].partition("=")[2].strip() if out_items else base.pop("output_dir", None) or "runs/sweep")
-    out = run_sweep(base, grid, sweep, out, yes=args.yes, overwrite=args.overwrite)
+    out = run_sweep(base, grid, sweep, out, yes=args.yes, overwrite=args.overwrite, report_only=args.report_only)
     print((out / f"{sweep.name}.md").read_text(encoding="utf-8"))
     print(f"results: {out / f'{sweep.name}.json'}, {out / f'{sweep.name}.md'}")
     return 0
