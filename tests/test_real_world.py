@@ -154,6 +154,8 @@ def test_real_world_scenario_end_to_end(bench_dir, tiny_model_dir, tmp_path, cap
     assert main(args) == 0
     result = read_json(out / "real_world.json")
     assert set(result["methods"]) == {"ga+gd", "me+gd"} and result["targets"]["source"] == "generate"
+    # the scenario's provenance names the task its runs were scored by, not the configuration's default (tofu)
+    assert result["provenance"]["task"] == {"name": "real_world", "version": 1}
     # the forget set trains on the starting model's own greedy answers (its evaluation generated the same ones)
     trained = [r for r, _ in read_raw_rows(out / "data" / "forget.json")]
     initial_rows = RunDirectory(out / "initial").read_eval_rows("forget")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ class Scenario:
 
     name: str
     load: Callable[[], tuple[type, Callable[..., Any]]]
+    task: str | None = None
+    """The task every run of the scenario is evaluated by, whatever ``eval.task`` says (real_world's); None: the
+    configuration's."""
 
 
 def _lazy(module: str, config_class: str, runner: str) -> Callable[[], tuple[type, Callable[..., Any]]]:
@@ -30,13 +34,15 @@ def _lazy(module: str, config_class: str, runner: str) -> Callable[[], tuple[typ
 
 
 def _builtin() -> None:
-    for name, config_class, runner in (("continual", "ContinualConfig", "run_continual"),
-                                       ("memorization", "MemorizationConfig", "run_memorization"),
-                                       ("divergence", "DivergenceConfig", "run_divergence"),
-                                       ("ref_perturbation", "RefPerturbationConfig", "run_ref_perturbation"),
-                                       ("real_world", "RealWorldConfig", "run_real_world"),
-                                       ("sequential", "SequentialConfig", "run_sequential")):
-        SCENARIOS.register(name, Scenario(name, _lazy(name, config_class, runner)), origin=f"unlearn.scenarios.{name}")
+    for name, config_class, runner, task in (("continual", "ContinualConfig", "run_continual", None),
+                                             ("memorization", "MemorizationConfig", "run_memorization", None),
+                                             ("divergence", "DivergenceConfig", "run_divergence", None),
+                                             ("ref_perturbation", "RefPerturbationConfig", "run_ref_perturbation",
+                                              None),
+                                             ("real_world", "RealWorldConfig", "run_real_world", "real_world"),
+                                             ("sequential", "SequentialConfig", "run_sequential", None)):
+        SCENARIOS.register(name, Scenario(name, _lazy(name, config_class, runner), task),
+                           origin=f"unlearn.scenarios.{name}")
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario", loader=_builtin)
@@ -59,12 +65,15 @@ def run_scenario(name: str, cfg: Any, settings: Any) -> Path:
     from unlearn.experiments.plan import plan_evaluation
     from unlearn.provenance import stamp
 
-    _, runner = load_scenario(name)
+    scenario = SCENARIOS.get_entry(name)
+    _, runner = scenario.load()
     with recording_reads() as reads:
         out = Path(runner(cfg, settings))
-    result = out / f"{SCENARIOS.canonical(name)}.json"
+    result = out / f"{scenario.name}.json"
     if result.is_file():
-        stamp(result, provenance_of(plan_evaluation(cfg), reads))
+        base = cfg if scenario.task is None else dataclasses.replace(
+            cfg, eval=dataclasses.replace(cfg.eval, task=scenario.task))
+        stamp(result, provenance_of(plan_evaluation(base), reads))
     return out
 
 
