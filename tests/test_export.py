@@ -60,7 +60,7 @@ def test_the_model_card_says_what_was_done_and_measured(runs, tmp_path, tiny_mod
     own = json.loads(RunDirectory(runs / "full").metrics_file.read_text())
     forget = own["sets"]["forget"]
     lo, hi = forget["ci95"]["prob"]
-    assert f"{forget['prob']:.4g} [{lo:.4g}, {hi:.4g}]" in body  # the metric with its interval
+    assert f"| {forget['prob']:.3f} [{lo:.3f}, {hi:.3f}] |" in body  # the metric with its interval
     assert "recipe: `tofu/npo:npo_paper`" in body and "Zhang et al." in body
     assert f"config sha256: `{own['provenance']['config_sha256']}`" in body
     assert own["provenance"]["saved_model"]["weights_sha256"] in body and "@software{unlearn" in body

@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from unlearn.io import read_json, write_json
+from unlearn.runs import RunDirectory
+
 DISTRIBUTION = "llm-unlearn"
 """The toolkit's name on PyPI (its import name is ``unlearn``)."""
 
@@ -203,8 +206,6 @@ def model_identity(path: str, directory: str | None, gguf_file: str | None, is_l
         except Exception:  # not in the local cache: the name alone identifies it
             where = None
     if where is not None and where.is_dir():
-        from unlearn.runs import RunDirectory
-
         in_run = where.name == RunDirectory.MODEL and RunDirectory(where.parent).config_file.is_file()
         out["weights_sha256"] = weights_sha256(where, gguf_file, cache=in_run)
     return out
@@ -229,8 +230,6 @@ def collect(*, config_text: str, seed: int | None, mixed_precision: str, task: s
 
 def stamp(result_file: Path, record: dict[str, Any]) -> None:
     """Add ``record`` as ``provenance`` to a finished JSON result (a scenario's or an attack's), atomically."""
-    from unlearn.io import read_json, write_json
-
     result = read_json(result_file)
     if isinstance(result, dict):
         write_json(result_file, {**result, "provenance": record})

@@ -20,6 +20,7 @@ import yaml
 from unlearn.errors import UnlearnError
 from unlearn.io import atomic_dir, write_text
 from unlearn.provenance import WEIGHTS_CACHE
+from unlearn.rendering.tables import MISSING, fmt_ci, fmt_fq, fmt_small, md_table
 from unlearn.runs import LIMITED, RunDirectory, RunResults
 
 ADAPTER = RunDirectory.ADAPTER
@@ -77,29 +78,20 @@ def _base_model(results: RunResults, config: Mapping[str, Any]) -> str | None:
     return model.get("path") or (config.get("model") or {}).get("path")
 
 
-def _ci(values: Mapping[str, Any], key: str) -> str:
-    value = values.get(key)
-    if not isinstance(value, (int, float)):
-        return "—"
-    interval = (values.get("ci95") or {}).get(key)
-    if isinstance(interval, (list, tuple)) and len(interval) == 2:
-        return f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]"
-    return f"{value:.4g}"
-
-
 def metrics_table(metrics: Mapping[str, Any]) -> list[str]:
-    """Run-level numbers, then one row per evaluated set (95 % bootstrap intervals where the run has them)."""
+    """Run-level numbers, then one row per evaluated set (95 % bootstrap intervals where the run has them), in the
+    rendering kit's formats (FQ as ``1.23e-04``, as in every report)."""
     lines: list[str] = []
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if scalars:
-        lines += ["| metric | value |", "|---|---|", *(f"| {k} | {v:.4g} |" for k, v in scalars.items()), ""]
+        rows = [[k, fmt_fq(v) if k == "forget_quality" else fmt_small(v)] for k, v in scalars.items()]
+        lines += [md_table(["metric", "value"], rows), ""]
     sets = metrics.get("sets") or {}
     keys = sorted({k for s in sets.values() for k, v in s.items() if isinstance(v, (int, float)) and k != "n"})
     if sets and keys:
-        lines += ["| set | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
-        lines += [f"| {name} | {s.get('n', '—')} | " + " | ".join(_ci(s, k) for k in keys) + " |"
-                  for name, s in sets.items()]
-        lines.append("")
+        rows = [[name, str(s.get("n", MISSING)), *(fmt_ci(s.get(k), (s.get("ci95") or {}).get(k)) for k in keys)]
+                for name, s in sets.items()]
+        lines += [md_table(["set", "n", *keys], rows), ""]
     return lines
 
 

@@ -52,7 +52,7 @@ from unlearn.experiments.common import (
 from unlearn.experiments.plan import RunPlan, limit_note
 from unlearn.hub import looks_local
 from unlearn.io import atomic_dir
-from unlearn.models.loading import resolve_model, save_model
+from unlearn.models.loading import ResolvedModel, resolve_model, save_model
 from unlearn.runs import RunDirectory, RunInfo
 from unlearn.tasks.base import TaskEvaluator
 from unlearn.tasks.training_data import Benchmark
@@ -91,7 +91,7 @@ class PreparedStage:
     """Per-epoch evaluation (``train.eval_every_epoch``; epoch 0 is the starting model)."""
     fingerprint: dict[str, Any] | None = None
     """What the run's checkpoint belongs to: the plan's configuration and the data files' hashes."""
-    opened_model: Any = None
+    opened_model: ResolvedModel | None = None
     """Where the weights came from (:class:`unlearn.models.loading.ResolvedModel`)."""
     provenance: dict[str, Any] | None = None
     """What produced the run's numbers (:mod:`unlearn.provenance`), written into ``metrics.json``."""
@@ -132,7 +132,7 @@ def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool 
     return stage
 
 
-def provenance_of(plan: RunPlan, reads: dict, model: Any | None = None) -> dict[str, Any]:
+def provenance_of(plan: RunPlan, reads: dict[Path, str], model: ResolvedModel | None = None) -> dict[str, Any]:
     """The provenance record of a planned run that read ``reads`` and loads the resolved ``model``."""
     cfg = plan.cfg
     data = prov.data_files(reads, cfg.data.root)

@@ -55,7 +55,8 @@ class RunPlan:
 
 def with_task_defaults(cfg: RunConfig) -> RunConfig:
     """``cfg`` with the task's defaults filled in where the config leaves a value unset (``None``): TOFU's forget
-    split ``forget10`` and ``max_length`` 500, MUSE's ``raw/forget`` and 2048, … Idempotent."""
+    split ``forget10`` and ``max_length`` 500, MUSE's ``raw/forget`` and 2048, … — and ``limit`` written into the
+    evaluation's row caps (:func:`with_limit`). Idempotent."""
     task = get_task(cfg.eval.task)
     out = copy.deepcopy(cfg)
     for key, value in task.defaults.items():

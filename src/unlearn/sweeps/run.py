@@ -260,7 +260,7 @@ def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, 
         target = {"forget": metric_value(start, forget_key), "utility": metric_value(start, utility_key)}
     if target is None or target.get("utility") is None:
         raise UnlearnError("the target's utility is unknown (no epoch-0 evaluation and no sweep.target)")
-    first = RunDirectory(planned[0][0].config.output_dir).read_results().metrics
+    first = runs_results[0].metrics
     n_forget = ((first.get("sets") or {}).get("forget") or {}).get("n")
     choices = choose(candidates, target["utility"], sweep.utility_ratio, forget_key == "forget_quality", n_forget)
     retain_dir = sweep.retain or planned[0][0].config.eval.retain_reference
