@@ -72,6 +72,24 @@ def test_the_commit_is_recorded_only_for_a_checkout_of_the_toolkit(tmp_path):
         assert state["commit"] == head.stdout.strip() and isinstance(state["dirty"], bool)
 
 
+def test_the_source_digest_changes_with_any_source_file_and_only_with_them(tmp_path):
+    package = tmp_path / "unlearn"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    first = prov.source_sha256(package)
+    expected = hashlib.sha256()
+    for name, text in (("a.py", "x = 1\n"), ("sub/b.py", "y = 2\n")):  # by relative path, in sorted order
+        expected.update(f"{name}\n".encode())
+        expected.update(hashlib.sha256(text.encode()).digest())
+    assert first == expected.hexdigest()
+    (package / "notes.txt").write_text("not code")
+    assert prov.source_sha256(package) == first
+    (package / "sub" / "b.py").write_text("y = 3\n")  # an uncommitted edit that the commit would not show
+    assert prov.source_sha256(package) != first
+    assert prov.toolkit()["source_sha256"] == prov.source_sha256(Path(unlearn.__file__).parent)
+
+
 def test_the_installed_version_is_the_package_version():
     assert version(prov.DISTRIBUTION) == unlearn.__version__
 

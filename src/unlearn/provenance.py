@@ -64,7 +64,26 @@ def toolkit() -> dict[str, Any]:
         installed = version(DISTRIBUTION)
     except PackageNotFoundError:  # run from a source tree that was never installed
         installed = None
-    return {"name": "unlearn", "version": installed, "git": git_state()}
+    return {"name": "unlearn", "version": installed, "git": git_state(), "source_sha256": source_sha256()}
+
+
+_source_digest: list[str] = []
+
+
+def source_sha256(package_dir: Path | None = None) -> str:
+    """One digest of the toolkit's own Python sources (every ``.py`` file of the package, by relative path): the
+    code that ran, exactly, even from a checkout with uncommitted changes, where the commit alone does not say.
+    Computed once per process (a few milliseconds)."""
+    if package_dir is None and _source_digest:
+        return _source_digest[0]
+    here = package_dir or Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(here.rglob("*.py")):
+        digest.update(f"{path.relative_to(here).as_posix()}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    if package_dir is None:
+        _source_digest.append(digest.hexdigest())
+    return digest.hexdigest()
 
 
 def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
