@@ -226,6 +226,9 @@ class RunConfig:
                                      "files in `output_dir/tracking`), `wandb`, `mlflow` or `none`")
     limit: int | None = setting(None, "smoke tests only (lm-evaluation-harness's `--limit`): the first N rows of "
                                       "every training split and eval set; results say \"limited — not comparable\"")
+    cache_dir: str | None = setting(None, "a directory where runs from the same starting model and data share its "
+                                          "evaluation (epoch 0) and the cached reference log-probs; `unlearn sweep` "
+                                          "sets `OUT/cache` (docs/sweeps.md#reuse-across-runs)")
 
     def __post_init__(self) -> None:
         check_choice(self.report_to, ("none", "tensorboard", "wandb", "mlflow"), "report_to")

@@ -102,6 +102,7 @@ def run_demo(demo: DemoConfig | MuseDemoConfig | WmdpDemoConfig | Any, echo=prin
         run = RunDirectory(out / "methods" / method.replace("+", "_"))
         method_runs[method] = run
         cfg = recipe.unlearn_config(demo, data_dir, target, run.path, method, reference)
+        cfg.cache_dir = cfg.cache_dir or str(out / "cache")  # one target: its epoch-0 evaluation is computed once
         run_planned(plan_unlearning(cfg), run_unlearning)
         rows.append(recipe.row(method, run.read_results()))
         echo(recipe.progress(method, rows[-1]))

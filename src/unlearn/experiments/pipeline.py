@@ -50,6 +50,7 @@ from unlearn.experiments.common import (
     write_results,
 )
 from unlearn.experiments.plan import RunPlan, limit_note
+from unlearn.experiments.reuse import SharedCache
 from unlearn.hub import looks_local
 from unlearn.io import atomic_dir
 from unlearn.models.loading import ResolvedModel, resolve_model, save_model
@@ -95,6 +96,8 @@ class PreparedStage:
     """Where the weights came from (:class:`unlearn.models.loading.ResolvedModel`)."""
     provenance: dict[str, Any] | None = None
     """What produced the run's numbers (:mod:`unlearn.provenance`), written into ``metrics.json``."""
+    cache: SharedCache | None = None
+    """The cache shared with other runs from the same model and data (``cache_dir``), if any."""
 
     def finish(self, model: torch.nn.Module, info: RunInfo, adapter: tuple[Any, dict] | None = None) -> None:
         """Save the model (``save_model``; its weights' digest cached beside it; a LoRA run's ``adapter`` — peft
@@ -129,6 +132,9 @@ def prepare_stage(plan: RunPlan, training: Training | None = None, resume: bool 
     with recording_reads() as every_read:  # every data file the run reads, for its provenance
         stage = _prepare(plan, training, resume, overwrite, timer)
     stage.provenance = provenance_of(plan, every_read, stage.opened_model)
+    stage.cache = SharedCache.for_run(plan, stage.provenance)
+    if stage.cache is not None and stage.hook is not None:
+        stage.hook = stage.cache.share_epoch_zero(stage.hook, stage.cache.evaluation_key(plan, stage.provenance))
     return stage
 
 

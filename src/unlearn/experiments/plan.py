@@ -26,7 +26,7 @@ from unlearn.tasks import Task, get_task
 Stage = Literal["finetune", "unlearn", "eval"]
 
 FINGERPRINT_IGNORES = ("output_dir", "progress", "save_model", "train.save_every", "eval.batch_size",
-                       "eval.bootstrap", "eval.from_generations", "report_to")
+                       "eval.bootstrap", "eval.from_generations", "report_to", "cache_dir")
 """Keys that cannot change a training trajectory or its per-epoch rows; a resume may change them."""
 
 

@@ -12,8 +12,9 @@ from unlearn.experiments.plan import RunPlan
 from unlearn.runs import RunDirectory
 from unlearn.train.checkpoint import Checkpoint
 
-LOCATION_KEYS = ("output_dir",)
-"""Keys that say where a run is, not what it is: ignored when a stage's configuration is compared."""
+LOCATION_KEYS = ("output_dir", "cache_dir")
+"""Keys that say where a run is or what it shares, not what it computes: ignored when a stage's configuration is
+compared."""
 
 
 def config_difference(run: RunDirectory, config_text: str) -> list[str]:

@@ -26,6 +26,7 @@ from unlearn.experiments.common import (
 )
 from unlearn.experiments.pipeline import Training, prepare_stage
 from unlearn.experiments.plan import RunPlan, as_plan
+from unlearn.experiments.reuse import SharedCache, parts_digest
 from unlearn.models.loading import check_model_tokenizer, load_model_and_tokenizer, resolve_model
 from unlearn.objectives.methods import LossMethod, Method
 from unlearn.objectives.weight_edit import WeightEditMethod
@@ -78,6 +79,20 @@ class Session:
     """Called after every optimizer step of a loss method (e.g. the divergence probe of SimNPO App. G)."""
     adapter: tuple[Any, dict[str, torch.Tensor]] | None = None
     """A LoRA run's adapter (its peft config and weights), kept before the merge so the saved model can hold it."""
+    cache: SharedCache | None = None
+    """The cache shared with other runs from the same model and data (``cache_dir``)."""
+
+
+def reference_weights(cfg: RunConfig, cache: SharedCache) -> str | None:
+    """The weights digest of the model NPO/DPO's reference log-probs come from: the starting model's, or that of
+    ``method.reference`` (None when it has none: its log-probs are then not shared)."""
+    if cfg.method.reference == "initial":
+        return cache.model_sha256
+    from unlearn.provenance import model_identity
+
+    resolved = resolve_model(cfg.method.reference, what="method.reference")
+    return model_identity(cfg.method.reference, str(resolved.path) if resolved.is_local else None,
+                          resolved.gguf_file, resolved.is_local)["weights_sha256"]
 
 
 def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
@@ -94,9 +109,19 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
         ref_model = separate_ref if separate_ref is not None else model
         if cfg.method.reference_perturbation:  # SimNPO App. B: a copy, only while the log-probs are computed
             ref_model = perturbed_reference(ref_model, cfg.method.reference_perturbation, cfg.train.seed)
-        with s.accelerator.autocast():
-            ref_logp = cached_reference_logp(ref_model, s.parts, method.cached_reference_parts, cfg.eval.batch_size,
+
+        def compute() -> dict[str, torch.Tensor]:
+            with s.accelerator.autocast():
+                return cached_reference_logp(ref_model, s.parts, method.cached_reference_parts, cfg.eval.batch_size,
                                              device, method.padded_parts)
+
+        ref_logp = compute() if s.cache is None else s.cache.reference_logp(
+            compute, reference_sha256=reference_weights(cfg, s.cache),
+            parts=parts_digest(s.parts, method.cached_reference_parts, method.padded_parts),
+            settings={"batch_size": cfg.eval.batch_size, "sort_by_length": True,
+                      "dtype": str(next(ref_model.parameters()).dtype),
+                      "perturbation": ([cfg.method.reference_perturbation, cfg.train.seed]
+                                       if cfg.method.reference_perturbation else None)})
     if cfg.method.reference_perturbation:
         del ref_model
         gc.collect()
@@ -200,7 +225,7 @@ def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: b
     if method.recipe is not None:
         log.info("%s: %s", method.name, method.recipe.description)
     session = Session(cfg, method, s.model, s.tokenizer, s.parts, s.accelerator, s.run, s.settings, s.hook, resume,
-                      s.fingerprint)
+                      s.fingerprint, cache=s.cache)
     if step_hook is not None:
         session.step_hook = step_hook(session)
     model, result = PROCEDURES[method.kind](session)

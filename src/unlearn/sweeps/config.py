@@ -40,6 +40,9 @@ class SweepConfig:
                                      "(one SLURM job per run through submitit, sweep.slurm.*; pip install "
                                      "'llm-unlearn[slurm]')")
     slurm: SlurmConfig = setting(doc="the SLURM jobs of sweep.launcher=slurm", factory=SlurmConfig)
+    reuse: bool = setting(True, "runs from the same starting model and data share its evaluation (epoch 0) and "
+                                "the cached reference log-probs through `OUT/cache` (the runs' cache_dir, unless "
+                                "the base config sets one); false: every run computes its own")
 
     def __post_init__(self) -> None:
         check_choice(self.launcher, ("local", "slurm"), "sweep.launcher")

@@ -57,6 +57,9 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
     from unlearn.experiments.plan import plan_unlearning
 
     runs = expand(parse_grid(items), base, (), out)
+    for run in runs:  # shared through the runs' configs, so process and SLURM launchers share it too
+        if sweep.reuse and not run.config.cache_dir:
+            run.config.cache_dir = str(out / "cache")
     if len(runs) > sweep.max_runs and not yes:
         raise ConfigError(f"the grid has {len(runs)} runs, more than sweep.max_runs={sweep.max_runs}; pass --yes to "
                           "run them all, or raise sweep.max_runs")
