@@ -113,6 +113,22 @@ def test_cosine_similarity_is_clipped_at_zero():
     assert sims.tolist() == pytest.approx([1.0, 1 / math.sqrt(2), 0.0])
 
 
+class BatchSensitiveModel:
+    """An embedder whose last bits depend on the batch a text is encoded in, as a padded transformer's do."""
+
+    def encode(self, texts, **_):
+        base = {"a": [1.0, 0.0], "b": [1.0, 1.0], "c": [0.0, 1.0]}
+        v = np.array([base[t] for t in texts]) + 1e-9 * len(texts)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_a_similarity_does_not_depend_on_what_was_embedded_before():
+    fresh = SentenceEmbedder(BatchSensitiveModel(), "fake").similarity(["b", "c"], ["a", "b"])
+    used = SentenceEmbedder(BatchSensitiveModel(), "fake")
+    used.similarity(["b", "a", "c"], ["a", "b", "c"])  # an earlier evaluation (a shared epoch 0 skips it)
+    assert used.similarity(["b", "c"], ["a", "b"]).tolist() == fresh.tolist()  # bit for bit
+
+
 def test_the_shipped_embedder_loads_offline():
     embedder = load_embedder("auto")
     if isinstance(embedder, Unavailable):

@@ -36,28 +36,43 @@ class SentenceEmbedder:
     """Cosine similarity of sentence embeddings (sentence-transformers), clipped at 0
     (docs/formulas.md#cosine-similarity)."""
 
-    def __init__(self, model, name: str, batch_size: int = 64, cache_size: int = 100_000):
+    def __init__(self, model, name: str, batch_size: int = 64, cache_size: int = 256):
         self.model = model
         self.name = name
         self.batch_size = batch_size
         self.cache_size = cache_size
-        self._cache: dict[str, np.ndarray] = {}  # the references repeat at every evaluation
+        self._cache: dict[tuple[str, ...], np.ndarray] = {}  # reference lists repeat at every evaluation
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm embeddings of ``texts``, each distinct text once, in one call (its batches are the call's own)."""
+        distinct = list(dict.fromkeys(texts))
+        if not distinct:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self.model.encode(distinct, batch_size=self.batch_size, convert_to_numpy=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+        index = {t: i for i, t in enumerate(distinct)}
+        return vectors[[index[t] for t in texts]]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-norm embeddings; each distinct text is encoded once (and remembered up to ``cache_size``)."""
-        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if new:
-            vectors = self.model.encode(new, batch_size=self.batch_size, convert_to_numpy=True,
-                                        normalize_embeddings=True, show_progress_bar=False)
-            if len(self._cache) + len(new) > self.cache_size:
+        """Unit-norm embeddings of a list of reference texts, remembered by the whole list (up to ``cache_size``
+        lists): a set's references repeat at every evaluation, and are always encoded as one call of their own, so
+        their embeddings never depend on what was evaluated before."""
+        key = tuple(texts)
+        if key not in self._cache:
+            if len(self._cache) >= self.cache_size:
                 self._cache.clear()
-            self._cache.update(zip(new, vectors, strict=True))
-        return np.stack([self._cache[t] for t in texts])
+            self._cache[key] = self.encode(list(texts))
+        return self._cache[key]
 
     def similarity(self, texts: list[str], references: list[str]) -> np.ndarray:
+        """Clipped cosine similarity of each text with its reference. The texts (generations) are encoded afresh
+        in one call per evaluation, never from the cache: an embedding depends, in its last float bits, on the
+        batch it was padded in, so a text remembered from an earlier evaluation would make a run's numbers depend
+        on what the process evaluated before (e.g. on whether a run shared its epoch-0 evaluation)."""
         if not texts:
             return np.zeros(0)
-        a, b = self.embed(list(texts)), self.embed(list(references))
+        b = self.embed(list(references))
+        a = self.encode(list(texts))
         return np.clip(np.sum(a * b, axis=1), 0.0, None).astype(np.float64)
 
 
