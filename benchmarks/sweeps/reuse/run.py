@@ -33,11 +33,16 @@ VOLATILE = ("seconds", "provenance", "run")
 """Fields of ``metrics.json`` that differ between two runs of the same computation (times, provenance, run info)."""
 
 
+def base_args(config: dict) -> list[str]:
+    """The demo's unlearning settings, but its learning rate: the grid sweeps it."""
+    return [a for a in unlearning_args(config) if not a.startswith("train.lr=")]
+
+
 def sweep_args(demo: Path, config: dict, out: Path, jobs: int, reuse: bool) -> list[str]:
     threads = max(1, 2 // jobs)
     return ["sweep", f"model={demo / 'target' / 'model'}", f"data={demo / 'data'}",
             f"data.forget_split={config['forget_split']}", f"eval.retain_reference={demo / 'retain'}",
-            "train.eval_every_epoch=true", *unlearning_args(config), *GRID, f"sweep.jobs={jobs}",
+            "train.eval_every_epoch=true", *base_args(config), *GRID, f"sweep.jobs={jobs}",
             f"sweep.threads={threads}", f"sweep.reuse={str(reuse).lower()}", f"output_dir={out}"]
 
 
@@ -91,7 +96,7 @@ def main() -> None:
     n_runs = len(list((out / "shared" / "runs").iterdir()))
     result = {
         "date": datetime.date.today().isoformat(), "machine": machine(), "grid": GRID, "runs": n_runs,
-        "jobs": args.jobs, "unlearning": unlearning_args(config), "seconds": seconds,
+        "jobs": args.jobs, "unlearning": base_args(config), "seconds": seconds,
         "ratio_alone_over_shared": round(seconds["alone"] / seconds["shared"], 3),
         "saved_seconds": round(seconds["alone"] - seconds["shared"], 1), "cache": cache_use(out / "shared"),
         "runs_whose_numbers_differ": differ,
