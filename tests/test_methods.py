@@ -20,7 +20,7 @@ from unlearn.objectives.weight_edit import TaskVector, WeightEditMethod, negate_
     ("name", "forget", "reg"),
     [("simnpo+gd", "simnpo", "gd"), ("npo+kl", "npo", "kl"), ("me+gd", "me", "gd"), ("idk+ap", "idk", "ap"),
      ("dpo+ap", "dpo", "ap"), ("ga", "ga", "none"), ("GA+GD", "ga", "gd"), ("graddiff", "ga", "gd"),
-     ("w-graddiff", "wga", "gd")],
+     ("w-graddiff", "lwga", "gd"), ("wga+gd", "wga", "gd")],
 )
 def test_parse(name, forget, reg):
     assert parse_method_name(name) == (forget, reg)

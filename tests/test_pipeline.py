@@ -158,13 +158,13 @@ def test_runs_write_reports(trained):
 
 def test_cheap_per_epoch_evaluation(trained):
     out, common = trained
-    assert main(_unlearn_args(out, common, "wga+gd", "wga", "train.eval_every_epoch=true",
+    assert main(_unlearn_args(out, common, "lwga+gd", "lwga", "train.eval_every_epoch=true",
                               "eval.generate_every_epoch=false")) == 0
-    epochs = read_jsonl(RunDirectory(out / "wga").epochs_file)
+    epochs = read_jsonl(RunDirectory(out / "lwga").epochs_file)
     assert [e["epoch"] for e in epochs] == [0, 1, 2]
     assert "rouge" not in epochs[1]["sets"]["forget"] and "prob" in epochs[1]["sets"]["forget"]
     assert epochs[1]["forget_quality"] is not None and epochs[1]["model_utility_9"] is None
-    final = read_json(RunDirectory(out / "wga").metrics_file)
+    final = read_json(RunDirectory(out / "lwga").metrics_file)
     assert "rouge" in final["sets"]["forget"]  # the final evaluation generates
 
 

@@ -143,7 +143,7 @@ def test_nan_loss_stops_before_touching_the_weights(tokenizer, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ behaviour
-@pytest.mark.parametrize("name", ["ga", "npo", "simnpo", "wga"])
+@pytest.mark.parametrize("name", ["ga", "npo", "simnpo", "lwga", "ceu", "undial"])
 def test_untargeted_objectives_lower_the_forget_likelihood(name, tokenizer, setting, tmp_path):
     _, parts = setting
     model = make_tiny(tokenizer)

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from unlearn.attacks import Attack, register_attack
+from unlearn.data.formatting import IGNORE_INDEX
 from unlearn.objectives import forget as forget_losses
 from unlearn.objectives import retain as retain_losses
 from unlearn.objectives.components import (
@@ -23,6 +24,7 @@ from unlearn.objectives.components import (
     param,
 )
 from unlearn.objectives.needs import Need, StepInputs
+from unlearn.objectives.sequence import shifted_token_nll, upcast
 from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
 from unlearn.plugins import load_plugins
 from unlearn.registry import Registry, RegistryError
@@ -71,8 +73,8 @@ def register_task(task: Task) -> Task:
 
 
 __all__ = [
-    "Attack", "EvalResult", "ForgetObjective", "MetricSpec", "Need", "Objective", "Regularizer", "SetSpec",
-    "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins", "param", "register_attack",
+    "IGNORE_INDEX", "Attack", "EvalResult", "ForgetObjective", "MetricSpec", "Need", "Objective", "Regularizer",
+    "SetSpec", "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins", "param", "register_attack",
     "register_forget_objective", "register_regularizer", "register_scenario", "register_task",
-    "register_weight_edit", "retain_losses",
+    "register_weight_edit", "retain_losses", "shifted_token_nll", "upcast",
 ]

@@ -54,13 +54,13 @@ from unlearn.train.checkpoint import Checkpoint  # noqa: E402
 
 SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 """TOFU's forget splits and the retain split of each one's retain model (its FQ reference)."""
-METHODS = ("ga+gd", "wga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap", "rmu")
+METHODS = ("ga+gd", "lwga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap", "rmu")
 FE_METRIC = "sweep.forget_metric=forget_efficacy_without_es"
 """closer-look's Forget Efficacy without the Entailment Score: its NLI model does not ship offline."""
 LR = "train.lr=1e-5,2e-5,5e-5"
 GRID: dict[str, list[str]] = {
     "ga+gd": [LR, "method.retain_weight=1,2"],
-    "wga+gd": [LR, "method.retain_weight=1,2"],
+    "lwga+gd": [LR, "method.retain_weight=1,2"],
     "npo+gd": [LR, "forget.beta=0.1,0.2"],
     "simnpo+gd": [LR, "forget.beta=2.5,3.5", "method.recipe=reference_code,paper"],
     "idk+gd": [LR, "method.retain_weight=1,2"],

@@ -128,6 +128,24 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("muse*", "task_vector", (Variant("muse", "MUSE (Shi et al., 2024) Task Vector baseline: α = 5 (its "
                                                     "scripts' value), fine-tuned on the forget corpus",
                                             {"alpha": 5.0}),)),
+    # The baselines of the unlearn_baselines plugin: OpenUnlearning's configs (configs/trainer/*.yaml, read with the
+    # search tool; docs/formulas.md#token-weighted), which it applies to TOFU and MUSE alike, so any benchmark.
+    Recipe("*", "wga", (Variant("open_unlearning", "WGA (Wang et al., 2025) as OpenUnlearning's configs/trainer/"
+                                                   "WGA.yaml: β = 1, forget weight γ = 1, retain weight α = 1 (NLL); "
+                                                   "lr 1e-5, 5 epochs", {"beta": 1.0}, forget_weight=1.0,
+                                retain_weight=1.0),), regularizers=("gd",)),
+    Recipe("*", "satimp", (Variant("open_unlearning", "SatImp (arXiv 2505.11953 §5) as OpenUnlearning's configs/"
+                                                      "trainer/SatImp.yaml: β1 = 5, β2 = 1, forget weight γ = 0.1, "
+                                                      "retain weight α = 1 (NLL); lr 1e-5, 5 epochs",
+                                   {"beta1": 5.0, "beta2": 1.0}, forget_weight=0.1, retain_weight=1.0),),
+           regularizers=("gd",)),
+    Recipe("*", "undial", (Variant("open_unlearning", "UNDIAL (Dong et al., 2024) as OpenUnlearning's configs/"
+                                                      "trainer/UNDIAL.yaml: β = 10, forget weight 1; it sets the "
+                                                      "retain weight α = 0, i.e. method=undial (no regularizer); lr "
+                                                      "1e-4, 10 epochs", {"beta": 10.0}),)),
+    Recipe("*", "ceu", (Variant("paper", "CE-U (arXiv 2503.01224) as OpenUnlearning's CEU trainer: the first "
+                                         "answer token left out (skip_first = 1), the forget loss alone",
+                                {"skip_first": 1}),)),
 )
 
 

@@ -363,8 +363,11 @@ class RunSetup:
         if keys:
             shown = "; ".join(_difference(k, stored.get(k), self.fingerprint.get(k)) for k in keys[:6])
             more = f" (and {len(keys) - 6} more)" if len(keys) > 6 else ""
+            from unlearn.objectives.methods import rename_note
+
             raise UnlearnError(f"--resume: the checkpoint in {run.path} belongs to another configuration — {shown}"
-                               f"{more}; use the same configuration or --overwrite")
+                               f"{more}; use the same configuration or --overwrite"
+                               f"{rename_note(stored.get('method.name'))}")
 
     def commit(self) -> RunDirectory:
         """After every check and before training: clear an overwritten run, then write ``config.yaml`` (on the main

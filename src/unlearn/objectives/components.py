@@ -74,6 +74,14 @@ def _checked(f: dataclasses.Field, value: Any, key: str, owner: str) -> Any:
         if value not in meta["choices"]:
             raise ConfigError(f"{key} ({owner}) must be one of {', '.join(meta['choices'])}, got {value!r}")
         return value
+    if isinstance(f.default, int) and not isinstance(f.default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} ({owner}) must be a whole number, got {value!r}")
+        if meta.get("ge") is not None and not value >= meta["ge"]:
+            raise ConfigError(f"{key} ({owner}) must be ≥ {meta['ge']:g}, got {value}")
+        if meta.get("gt") is not None and not value > meta["gt"]:
+            raise ConfigError(f"{key} ({owner}) must be > {meta['gt']:g}, got {value}")
+        return value
     if isinstance(f.default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"{key} ({owner}) must be a number, got {value!r}")
@@ -146,9 +154,10 @@ class SimNPO(ForgetObjective):
         return F.simnpo_loss(step.parts["forget"].stats, self.params.beta, self.params.gamma)
 
 
-class WeightedGA(ForgetObjective):
-    name = "wga"
-    summary = "length-weighted gradient ascent, SimNPO's β→0 limit (W-GradDiff with +gd)"
+class LengthWeightedGA(ForgetObjective):
+    name = "lwga"
+    summary = ("length-weighted gradient ascent, SimNPO's β→0 limit (its W-GradDiff with +gd; named `wga` before "
+               "0.2, which is now the field's token-weighted WGA)")
 
     def needs(self) -> tuple[Need, ...]:
         return (Need("forget"),)
@@ -391,7 +400,7 @@ class ActivationPreservation(Regularizer):
 
 
 FORGET_OBJECTIVES: Registry[type[ForgetObjective]] = Registry("forget objective")
-for _cls in (GA, NPO, SimNPO, WeightedGA, IDK, DPO, ME, RMU):
+for _cls in (GA, NPO, SimNPO, LengthWeightedGA, IDK, DPO, ME, RMU):
     FORGET_OBJECTIVES.register(_cls.name, _cls)
 REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
 for _cls in (NoRegularizer, GD, KL, AP, ActivationPreservation):

@@ -39,7 +39,7 @@ def simnpo_loss(forget: SequenceStats, beta: float, gamma: float = 0.0) -> torch
 
 
 def weighted_ga_loss(forget: SequenceStats) -> torch.Tensor:
-    """W-GradDiff's forget term, SimNPO's β→0 limit: −mean_b[S/|y|] (docs/formulas.md#wga)."""
+    """W-GradDiff's forget term, SimNPO's β→0 limit: −mean_b[S/|y|] (docs/formulas.md#lwga)."""
     return -forget.mean_nll.mean()
 
 

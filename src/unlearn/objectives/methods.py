@@ -11,6 +11,7 @@ what the user set explicitly. No string dispatch beyond the registry lookups.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -31,7 +32,23 @@ from unlearn.objectives.components import (
 from unlearn.objectives.needs import Need, StepInputs, merge_needs
 from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
 
-ALIASES = {"graddiff": "ga+gd", "w-graddiff": "wga+gd", "wgraddiff": "wga+gd", "tv": "task_vector", "rmu": "rmu+act"}
+ALIASES = {"graddiff": "ga+gd", "w-graddiff": "lwga+gd", "wgraddiff": "lwga+gd", "tv": "task_vector",
+           "rmu": "rmu+act"}
+RENAMED = {"wga": "`wga` is token-weighted gradient ascent (Wang et al., 2025; OpenUnlearning's WGA) since 0.2; "
+                  "before, it named SimNPO's length-weighted W-GradDiff objective, now `lwga` (method=lwga+gd, "
+                  "alias w-graddiff)"}
+"""Forget objectives whose name once meant another objective: a run that uses one is told (log and ``unlearn
+methods``), and a stored run of the old meaning is named in the error that refuses to continue it."""
+_told: set[str] = set()
+
+
+def rename_note(method_name: object) -> str:
+    """``"; note: …"`` when ``method_name`` (a stored run's) names a renamed forget objective, else ``""``: the
+    sentence that tells a stale configuration what its name means now."""
+    if not isinstance(method_name, str):
+        return ""
+    forget = method_name.strip().lower().partition("+")[0]
+    return f"; note: {RENAMED[forget]}" if forget in RENAMED else ""
 
 
 @dataclass
@@ -170,6 +187,9 @@ def build_method(
         return _build_weight_edit(key, forget_params, retain_params, forget_weight, retain_weight, recipe,
                                   benchmark, forget_split)
     forget_name, reg_name = parse_method_name(name)
+    if forget_name in RENAMED and forget_name not in _told:
+        _told.add(forget_name)  # once per process: a run builds its method more than once
+        logging.getLogger("unlearn").warning("note: %s", RENAMED[forget_name])
     resolved = resolve_recipe(recipe, benchmark, forget_name, reg_name, forget_split)
     variant = resolved.variant
     forget_cls, reg_cls = FORGET_OBJECTIVES[forget_name], REGULARIZERS[reg_name]

@@ -95,9 +95,13 @@ def check_finished_runs(planned: Sequence[tuple[GridRun, RunPlan]], out: Path, o
     if others and not overwrite:
         run, keys = others[0]
         shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        from unlearn.objectives.methods import rename_note
+
+        stored = RunDirectory(run.config.output_dir).read_config()
+        note = rename_note(((stored or {}).get("method") or {}).get("name") if isinstance(stored, dict) else None)
         raise UnlearnError(f"{out}: {len(others)} run(s) of this grid already hold a run of another configuration, "
                            f"e.g. {run.config.output_dir} (differs in {shown}); a sweep never replaces finished runs: "
-                           "choose another output_dir, or add --overwrite to replace them")
+                           f"choose another output_dir, or add --overwrite to replace them{note}")
 
 
 def _named(run: GridRun, err: UnlearnError) -> UnlearnError:
