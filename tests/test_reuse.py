@@ -16,6 +16,7 @@ from unlearn.data.parts import PartData
 from unlearn.experiments.plan import plan_unlearning
 from unlearn.experiments.reuse import EVALUATION, REFERENCE, SharedCache, key_digest, parts_digest
 from unlearn.io import read_json, read_jsonl
+from unlearn.runs import RunDirectory
 
 
 def _plan(tmp_path, *overrides: str):
@@ -136,13 +137,13 @@ def test_a_sweep_shares_and_its_numbers_equal_the_unshared_sweeps(bench_dir, tin
     assert len(list((shared / "cache" / EVALUATION).glob("*.json"))) == 1
     assert len(list((shared / "cache" / REFERENCE).glob("*.safetensors"))) == 1 and not (alone / "cache").exists()
     sources = {}
-    for run in sorted((shared / "runs").iterdir()):
-        other = alone / "runs" / run.name
-        assert read_jsonl(run / "epochs.jsonl") == read_jsonl(other / "epochs.jsonl")  # epoch 0 included
-        assert read_jsonl(run / "train_log.jsonl") == read_jsonl(other / "train_log.jsonl")  # the same reference
-        mine, theirs = read_json(run / "metrics.json"), read_json(other / "metrics.json")
+    for path in sorted((shared / "runs").iterdir()):
+        run, other = RunDirectory(path), RunDirectory(alone / "runs" / path.name)
+        assert read_jsonl(run.epochs_file) == read_jsonl(other.epochs_file)  # epoch 0 included
+        assert read_jsonl(run.train_log_file) == read_jsonl(other.train_log_file)  # the same reference
+        mine, theirs = read_json(run.metrics_file), read_json(other.metrics_file)
         assert _without_volatile(mine) == _without_volatile(theirs) and "cache" not in theirs["provenance"]
-        sources[str(run)] = {k: v["reused_from"] for k, v in mine["provenance"]["cache"].items()}
+        sources[str(path)] = {k: v["reused_from"] for k, v in mine["provenance"]["cache"].items()}
     for kind in (EVALUATION, REFERENCE):  # one run computed each entry, the other read it
         computed = [run for run, used in sources.items() if used[kind] is None]
         assert len(computed) == 1 and [used[kind] for used in sources.values() if used[kind]] == computed
