@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from unlearn.cli import main
@@ -122,10 +121,10 @@ def _without_volatile(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in ("seconds", "provenance", "run")}
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_a_sweep_shares_and_its_numbers_equal_the_unshared_sweeps(bench_dir, tiny_model_dir, tmp_path, jobs,
-                                                                  capsys):
-    """One run after the other, or two processes at once (the second waits for the first's entry)."""
+def test_a_sweep_shares_and_its_numbers_equal_the_unshared_sweeps(bench_dir, tiny_model_dir, tmp_path, capsys):
+    """Two run processes at once (the second waits on the lock for the first's entries) against one unshared run
+    after the other in this process."""
+    jobs = 2
     common = [f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
               "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "eval.bootstrap=0",
               "sweep.forget_metric=forget_efficacy_without_es", "sweep.utility_metric=model_utility_9"]
