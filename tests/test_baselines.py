@@ -209,14 +209,14 @@ def test_the_baselines_run_under_lora_in_a_sweep_of_processes(bench_dir, tiny_mo
     args = ["sweep", f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
             "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "eval.bootstrap=0",
             "sweep.forget_metric=forget_efficacy_without_es", "sweep.utility_metric=model_utility_9",
-            "method=wga+gd,undial+gd",
+            "method=wga+gd,undial+gd,pdu", "pdu:retain.dual_step=0.1",
             "train.lora=true", "train.lr=1e-3", "train.max_steps=1", "train.batch_size=4", "train.grad_accum=1",
             "train.eval_every_epoch=true", "sweep.jobs=2", "sweep.threads=1", f"output_dir={out}"]
     assert main(args) == 0
     from unlearn.io import read_json
 
     result = read_json(out / "sweep.json")
-    assert {r["method"] for r in result["runs"]} == {"wga+gd", "undial+gd"}
+    assert {r["method"] for r in result["runs"]} == {"wga+gd", "undial+gd", "pdu"}
     for run in out.glob("runs/*/metrics.json"):
         assert read_json(run)["run"]["optimizer_steps"] == 1
 

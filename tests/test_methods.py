@@ -39,7 +39,10 @@ def test_every_pairing_builds():
                 with pytest.raises(ConfigError, match="pair it with rmu"):
                     build_method(f"{f}+{r}")
                 continue
-            method = build_method(f"{f}+{r}")
+            if r == "dual":  # PDU's constraint has no default bound ε
+                with pytest.raises(ConfigError, match="retain.epsilon is required"):
+                    build_method(f"{f}+{r}")
+            method = build_method(f"{f}+{r}", retain_params={"epsilon": 0.5} if r == "dual" else None)
             assert method.forget.name == f and method.regularizer.name == r
 
 

@@ -13,16 +13,19 @@ from typing import Any
 
 from unlearn.attacks import Attack, register_attack
 from unlearn.data.formatting import IGNORE_INDEX
+from unlearn.errors import ConfigError
 from unlearn.objectives import forget as forget_losses
 from unlearn.objectives import retain as retain_losses
 from unlearn.objectives.components import (
     FORGET_OBJECTIVES,
     REGULARIZERS,
     ForgetObjective,
+    Measure,
     Objective,
     Regularizer,
     param,
 )
+from unlearn.objectives.methods import register_alias
 from unlearn.objectives.needs import Need, StepInputs
 from unlearn.objectives.sequence import shifted_token_nll, upcast
 from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
@@ -67,14 +70,23 @@ def register_weight_edit(cls: type[WeightEditMethod], aliases: tuple[str, ...] =
     return _register(WEIGHT_EDIT_METHODS, cls, WeightEditMethod, "weight_edit", aliases)
 
 
+def register_method_alias(alias: str, method: str) -> None:
+    """``method=ALIAS`` then means ``method=METHOD`` (``register_method_alias("pdu", "lmf+dual")``): the name a paper
+    gives to one composition of an objective and a regularizer."""
+    import inspect
+
+    caller = inspect.stack()[1].frame.f_globals.get("__name__", "")
+    register_alias(alias, method, origin=caller)
+
+
 def register_task(task: Task) -> Task:
     """Add an evaluation task (an instance of a :class:`Task` subclass); ``eval.task=<its name>`` then selects it."""
     return _register_task(task)
 
 
 __all__ = [
-    "IGNORE_INDEX", "Attack", "EvalResult", "ForgetObjective", "MetricSpec", "Need", "Objective", "Regularizer",
-    "SetSpec", "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins", "param", "register_attack",
-    "register_forget_objective", "register_regularizer", "register_scenario", "register_task",
-    "register_weight_edit", "retain_losses", "shifted_token_nll", "upcast",
+    "IGNORE_INDEX", "Attack", "ConfigError", "EvalResult", "ForgetObjective", "Measure", "MetricSpec", "Need",
+    "Objective", "Regularizer", "SetSpec", "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins",
+    "param", "register_attack", "register_forget_objective", "register_method_alias", "register_regularizer",
+    "register_scenario", "register_task", "register_weight_edit", "retain_losses", "shifted_token_nll", "upcast",
 ]

@@ -77,3 +77,31 @@ def undial_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torc
     ids = labels[:, 1:][positions].unsqueeze(-1)
     teacher.scatter_(-1, ids, teacher.gather(-1, ids) - beta)
     return soft_cross_entropy(pred, F.softmax(teacher, dim=-1))
+
+
+LMF_POSITIONS = ("answer", "all")
+
+
+def logit_margin_flattening_loss(logits: torch.Tensor, labels: torch.Tensor, positions: str = "answer") -> torch.Tensor:
+    """PDU's forget loss, logit-margin flattening (Entesari et al., 2025, arXiv 2506.05314):
+
+        L_LM = E_(x,y) [ (1/|y|) Σ_t (max_k z_t,k − (1/V) Σ_k z_t,k)² ]
+
+    with z_t the logits that predict answer token y_t: zero exactly when every logit of a position is equal, so the
+    next-token distribution is uniform; softmax-free, and its gradient does not vanish near the minimum as an
+    entropy's does. ``positions="answer"`` is the paper's (answer tokens, a mean per answer, then over answers);
+    ``"all"`` is OpenUnlearning's PDU trainer (one mean over every position of the padded batch: prompt, answer,
+    padding and the last position, which predicts nothing)."""
+    z = upcast(logits)
+    margin = (z.max(dim=-1).values - z.mean(dim=-1)).pow(2)  # [B, T]
+    if positions == "all":
+        return margin.mean()
+    mask = (labels[:, 1:] != IGNORE_INDEX).to(margin.dtype)
+    per_answer = (margin[:, :-1] * mask).sum(dim=1) / mask.sum(dim=1)
+    return per_answer.mean()
+
+
+def dual_ascent(dual: float, constraint: float, step_size: float) -> float:
+    """Projected dual ascent, λ ← max(0, λ + η·g) with g = L_retain − ε (PDU, arXiv 2506.05314): λ grows while the
+    retain loss exceeds its bound and shrinks towards 0 once it holds."""
+    return max(0.0, dual + step_size * constraint)

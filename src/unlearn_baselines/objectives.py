@@ -1,6 +1,7 @@
-"""The baselines' forget objectives, registered through :mod:`unlearn.extend` (docs/methods.md). Each composes
-with every regularizer (``wga+gd``, ``satimp+kl``, ``undial+gd``, ``ceu``); the values the papers and OpenUnlearning
-use are recipes (:mod:`unlearn.config.recipes`)."""
+"""The baselines' forget objectives and PDU's dual regularizer, registered through :mod:`unlearn.extend`
+(docs/methods.md). Each objective composes with every regularizer (``wga+gd``, ``satimp+kl``, ``undial+gd``,
+``ceu``, ``lmf+dual`` = ``pdu``); the values the papers and OpenUnlearning use are recipes
+(:mod:`unlearn.config.recipes`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,20 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.extend import IGNORE_INDEX, ForgetObjective, Need, StepInputs, param, register_forget_objective
+from unlearn.extend import (
+    IGNORE_INDEX,
+    ConfigError,
+    ForgetObjective,
+    Measure,
+    Need,
+    Regularizer,
+    StepInputs,
+    param,
+    register_forget_objective,
+    register_method_alias,
+    register_regularizer,
+    retain_losses,
+)
 from unlearn_baselines import losses as L
 
 
@@ -88,3 +102,99 @@ class UNDIAL(ForgetObjective):
     def loss(self, step: StepInputs) -> torch.Tensor:
         part = step.parts["forget"]
         return L.undial_loss(part.logits, step.reference["forget"].logits, part.batch["labels"], self.params.beta)
+
+
+# ---------------------------------------------------------------------------------------------- PDU
+@register_forget_objective
+class LogitMarginFlattening(ForgetObjective):
+    name = "lmf"
+    summary = ("logit-margin flattening: (max logit − mean logit)² per answer token, towards a uniform next-token "
+               "distribution (PDU's forget loss; method=pdu is lmf+dual)")
+
+    @dataclass
+    class Params:
+        positions: str = param("answer", "`answer`: the paper's mean per answer over its tokens, then over answers; "
+                                         "`all`: OpenUnlearning's one mean over every position of the padded batch",
+                               choices=L.LMF_POSITIONS)
+
+    def needs(self) -> tuple[Need, ...]:
+        return (Need("forget", logits=True),)
+
+    def loss(self, step: StepInputs) -> torch.Tensor:
+        part = step.parts["forget"]
+        return L.logit_margin_flattening_loss(part.logits, part.batch["labels"], self.params.positions)
+
+
+DUAL_UPDATES = ("step", "epoch")
+
+
+@register_regularizer
+class DualRetain(Regularizer):
+    """The retain loss as a constraint M(retain) ≤ ε, enforced by a dual variable λ (PDU, arXiv 2506.05314): the
+    primal step minimises γ·L_forget + λ·(M(retain) − ε), then λ ← max(0, λ + η·(M(retain) − ε)). λ is state across
+    steps: logged per step (``dual`` in the train log, the value the step's loss used), stored in every checkpoint and
+    restored on --resume."""
+
+    name = "dual"
+    summary = ("the retain NLL as a constraint M(retain) ≤ ε with a dual variable λ by projected ascent: "
+               "λ·(M(retain) − ε) (PDU)")
+
+    @dataclass
+    class Params:
+        epsilon: float = param(0.0, "ε, the bound on the retain NLL; required (OpenUnlearning's TOFU value 0.3; the "
+                                    "paper suggests (1 + α) × the start model's retain loss)", gt=0)
+        dual_step: float = param(1.0, "η, the dual step size (OpenUnlearning's default 1; its TOFU run 5)", gt=0)
+        dual_init: float = param(1.0, "λ₀, the dual variable at the start (OpenUnlearning's α; its TOFU run 100)",
+                                 ge=0)
+        dual_update: str = param("step", "`step`: after every optimizer step, with the step's mean retain NLL; "
+                                         "`epoch`: after every epoch, with the mean retain NLL of every item",
+                                 choices=DUAL_UPDATES)
+        dual_warmup_epochs: int = param(0, "epochs that hold λ at λ₀ before the updates begin (the paper's warm "
+                                           "start; OpenUnlearning's dual_warmup_epochs)", ge=0)
+
+    def __init__(self, params: Params):
+        super().__init__(params)
+        if params.epsilon <= 0:
+            raise ConfigError("retain.epsilon is required by the dual regularizer (PDU): the bound ε > 0 on the retain "
+                              "NLL (OpenUnlearning's TOFU value 0.3; the paper suggests (1 + α) × the start model's "
+                              "retain loss)")
+        self.dual = float(params.dual_init)
+
+    def check_weights(self, forget_weight: float, retain_weight: float) -> None:
+        if retain_weight != 1.0:
+            raise ConfigError(f"method.retain_weight={retain_weight:g}: the dual regularizer's weight is its dual "
+                              "variable λ (retain.dual_init sets where it starts); leave method.retain_weight at 1")
+
+    def needs(self) -> tuple[Need, ...]:
+        return (Need("retain"),)
+
+    def loss(self, step: StepInputs) -> torch.Tensor:
+        nll = retain_losses.gd_loss(step.parts["retain"].stats)
+        self.record(retain_nll=nll)
+        return self.dual * (nll - self.params.epsilon)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"dual": self.dual}
+
+    def load_state_dict(self, state) -> None:
+        self.dual = float(state["dual"])
+
+    def _updating(self, epoch: int, mode: str) -> bool:
+        return self.params.dual_update == mode and epoch >= self.params.dual_warmup_epochs
+
+    def after_step(self, logs, epoch: int) -> dict[str, float]:
+        used = self.dual
+        if self._updating(epoch, "step"):
+            self.dual = L.dual_ascent(used, logs["retain_nll"] - self.params.epsilon, self.params.dual_step)
+        return {"dual": used}
+
+    def after_epoch(self, epoch: int, measure: Measure) -> dict[str, float]:
+        # OpenUnlearning's epoch update happens once epoch + 1 ≥ its warm-up epochs: the warm-up's last epoch updates
+        if self.params.dual_update != "epoch" or epoch + 1 < self.params.dual_warmup_epochs:
+            return {"dual": self.dual}
+        retain = measure(lambda step: retain_losses.gd_loss(step.parts["retain"].stats))
+        self.dual = L.dual_ascent(self.dual, retain - self.params.epsilon, self.params.dual_step)
+        return {"dual": self.dual, "dual_retain_nll": retain}
+
+
+register_method_alias("pdu", "lmf+dual")

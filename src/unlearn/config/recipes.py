@@ -143,6 +143,12 @@ RECIPES: tuple[Recipe, ...] = (
                                                       "trainer/UNDIAL.yaml: β = 10, forget weight 1; it sets the "
                                                       "retain weight α = 0, i.e. method=undial (no regularizer); lr "
                                                       "1e-4, 10 epochs", {"beta": 10.0}),)),
+    Recipe("tofu", "lmf", (Variant("open_unlearning", "PDU (Entesari et al., 2025) as OpenUnlearning's PDU runs "
+                                                      "on TOFU (the configs of its published models): forget weight "
+                                                      "γ = 1, λ₀ = α = 100, ε = 0.3, dual step η = 5 per optimizer "
+                                                      "step after 5 warm-up epochs",
+                                   {}, {"epsilon": 0.3, "dual_init": 100.0, "dual_step": 5.0, "dual_update": "step",
+                                        "dual_warmup_epochs": 5}, forget_weight=1.0),), regularizers=("dual",)),
     Recipe("*", "ceu", (Variant("paper", "CE-U (arXiv 2503.01224) as OpenUnlearning's CEU trainer: the first "
                                          "answer token left out (skip_first = 1), the forget loss alone",
                                 {"skip_first": 1}),)),

@@ -95,6 +95,28 @@ def reference_weights(cfg: RunConfig, cache: SharedCache) -> str | None:
                           resolved.gguf_file, resolved.is_local)["weights_sha256"]
 
 
+@dataclass
+class MethodState:
+    """A loss method's state across steps as the training loop sees it (:class:`unlearn.train.loop.TrainState`):
+    the objectives' own, with an epoch-end measure over the run's items."""
+
+    method: LossMethod
+    step: UnlearnStep
+    batch_size: int
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.method.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.method.load_state_dict(state)
+
+    def after_step(self, logs: dict[str, float], epoch: int) -> dict[str, float]:
+        return self.method.after_step(logs, epoch)
+
+    def after_epoch(self, epoch: int, model: torch.nn.Module) -> dict[str, float]:
+        return self.method.after_epoch(epoch, lambda fn: self.step.measure(model, fn, self.batch_size))
+
+
 def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     """Cache NPO/DPO reference log-probs (then free a separate reference), wrap LoRA, train on the method's loss."""
     cfg, method, model, device = s.cfg, s.method, s.model, s.accelerator.device
@@ -136,7 +158,8 @@ def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     step = UnlearnStep(method, s.parts, device, ref_logp, reference, fast=use_fast_path(cfg.train.fast_step, model))
     result = train_loop(model, step, len(s.parts), s.settings, s.run, s.accelerator, on_epoch_end=s.hook,
                         resume=s.resume, fingerprint=s.fingerprint, on_step_end=s.step_hook,
-                        lengths=s.parts.item_lengths)
+                        lengths=s.parts.item_lengths,
+                        state=MethodState(method, step, s.settings.batch_size) if method.stateful else None)
     model = s.accelerator.unwrap_model(model)
     del reference
     if cfg.train.lora:

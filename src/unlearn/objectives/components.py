@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +20,9 @@ from unlearn.objectives import forget as F
 from unlearn.objectives import retain as R
 from unlearn.objectives.needs import Need, StepInputs
 from unlearn.registry import Registry
+
+Measure = Callable[[Callable[[StepInputs], torch.Tensor]], float]
+"""``measure(fn)``: the mean of ``fn(step)`` over every item's micro-batches with the current model, no gradients."""
 
 
 def param(default: Any, doc: str, *, gt: float | None = None, ge: float | None = None,
@@ -51,8 +54,43 @@ class Objective:
     def check_pairing(self, other: Objective) -> None:
         """Raise ConfigError if this objective cannot be combined with ``other``."""
 
+    def check_weights(self, forget_weight: float, retain_weight: float) -> None:
+        """Raise ConfigError if the method's weights do not suit this objective (e.g. a term weighted by its own
+        dual variable)."""
+
     def loss(self, step: StepInputs) -> torch.Tensor:
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ values logged per step
+    def record(self, **values: torch.Tensor) -> None:
+        """Log ``values`` (scalars of this micro-batch) in the train log beside the losses, averaged over the
+        step's micro-batches and processes as the losses are; call it from :meth:`loss`."""
+        self.__dict__.setdefault("_records", {}).update({name: v.detach() for name, v in values.items()})
+
+    def take_records(self) -> dict[str, torch.Tensor]:
+        """The values :meth:`record` kept since the last call (and forget them)."""
+        return self.__dict__.pop("_records", {})
+
+    # ------------------------------------------------------------------ state across steps
+    # An objective with state that training changes (PDU's dual variable) overrides these four; the training loop
+    # calls them, stores :meth:`state_dict` in every checkpoint and restores it on --resume (docs/extending.md).
+    def state_dict(self) -> dict[str, float]:
+        """This objective's state across steps, JSON numbers (stored in the checkpoint); none by default."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        """Restore :meth:`state_dict` (resuming from a checkpoint)."""
+
+    def after_step(self, logs: Mapping[str, float], epoch: int) -> dict[str, float]:
+        """Called after every optimizer step with the step's logged values (the mean losses and :meth:`record` values
+        over its micro-batches and processes) and the 0-based epoch; returns values to log for this step."""
+        return {}
+
+    def after_epoch(self, epoch: int, measure: Measure) -> dict[str, float]:
+        """Called after epoch ``epoch`` (0-based) ends, before its evaluation and checkpoint. ``measure(fn)`` is the
+        mean of ``fn(step)`` over the micro-batches of every item (no gradients, the model as it is now); returns
+        values for the epoch's record."""
+        return {}
 
 
 def make_params(cls: Any, given: Mapping[str, Any]) -> Any:

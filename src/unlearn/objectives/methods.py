@@ -25,6 +25,7 @@ from unlearn.objectives.components import (
     FORGET_OBJECTIVES,
     REGULARIZERS,
     ForgetObjective,
+    Measure,
     Regularizer,
     describe_params,
     make_params,
@@ -115,11 +116,45 @@ class LossMethod:
         return getattr(self.forget, "trained_modules", None) or None
 
     def loss(self, step: StepInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its parts (unweighted) for logging."""
+        """Total loss and its parts (unweighted) for logging, with what the objectives :meth:`~Objective.record`."""
         forget_loss = self.forget.loss(step)
         retain_loss = self.regularizer.loss(step)
         total = self.forget_weight * forget_loss + self.retain_weight * retain_loss
-        return total, {"forget_loss": forget_loss.detach(), "retain_loss": retain_loss.detach()}
+        logged = {"forget_loss": forget_loss.detach(), "retain_loss": retain_loss.detach()}
+        for objective in self.objectives.values():
+            logged.update(objective.take_records())
+        return total, logged
+
+    # ------------------------------------------------------------------ state across steps (PDU's dual variable)
+    @property
+    def objectives(self) -> dict[str, ForgetObjective | Regularizer]:
+        """The two components by config section (``forget``, ``retain``)."""
+        return {"forget": self.forget, "retain": self.regularizer}
+
+    @property
+    def stateful(self) -> bool:
+        """Whether a component keeps state across steps (then stored in every checkpoint)."""
+        return any(o.state_dict() for o in self.objectives.values())
+
+    def state_dict(self) -> dict[str, dict[str, float]]:
+        return {section: state for section, o in self.objectives.items() if (state := o.state_dict())}
+
+    def load_state_dict(self, state: Mapping[str, Mapping[str, float]]) -> None:
+        for section, o in self.objectives.items():
+            if section in state:
+                o.load_state_dict(state[section])
+
+    def after_step(self, logs: Mapping[str, float], epoch: int) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for o in self.objectives.values():
+            out.update(o.after_step(logs, epoch))
+        return out
+
+    def after_epoch(self, epoch: int, measure: Measure) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for o in self.objectives.values():
+            out.update(o.after_epoch(epoch, measure))
+        return out
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -202,8 +237,24 @@ def build_method(
     if retain_weight is None:
         retain_weight = variant.retain_weight if variant and variant.retain_weight is not None else 1.0
     canonical = forget_name if reg_name == "none" else f"{forget_name}+{reg_name}"
-    return LossMethod(canonical, forget, regularizer, _check_weight("forget_weight", forget_weight),
-                      _check_weight("retain_weight", retain_weight), resolved)
+    forget_weight = _check_weight("forget_weight", forget_weight)
+    retain_weight = _check_weight("retain_weight", retain_weight)
+    for objective in (forget, regularizer):
+        objective.check_weights(forget_weight, retain_weight)
+    return LossMethod(canonical, forget, regularizer, forget_weight, retain_weight, resolved)
+
+
+def register_alias(alias: str, method: str, origin: str = "") -> None:
+    """``method=ALIAS`` means ``method=METHOD`` (e.g. a plugin's ``pdu`` → ``lmf+dual``). An alias may not shadow
+    another alias, a forget objective or a weight-edit method."""
+    key, target = alias.strip().lower(), method.strip().lower()
+    if not key or "+" in key:
+        raise ConfigError(f"method alias {alias!r}: a name without '+'")
+    taken = (f"the alias of {ALIASES[key]}" if key in ALIASES else "a forget objective" if key in FORGET_OBJECTIVES
+             else "a weight-edit method" if key in WEIGHT_EDIT_METHODS else "")
+    if taken and ALIASES.get(key) != target:
+        raise ConfigError(f"method alias {key!r}{f' ({origin})' if origin else ''} is taken: it is {taken}")
+    ALIASES[key] = target
 
 
 def _build_weight_edit(key: str, forget_params: dict[str, Any], retain_params: dict[str, Any],

@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from accelerate import Accelerator
@@ -45,6 +45,21 @@ EpochHook = Callable[[int, torch.nn.Module], dict]
 StepHook = Callable[[int, dict[str, float], torch.nn.Module], None]
 Plan = Callable[[int], list[list[list[int]]]]  # epoch → optimizer steps → micro-batches → item indices
 SCHEDULES = ("linear", "constant")
+
+
+class TrainState(Protocol):
+    """State a loss keeps across optimizer steps (PDU's dual variable): updated after every step and every epoch,
+    logged, stored in every checkpoint and restored on resume, so a resumed run continues it exactly."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def after_step(self, logs: dict[str, float], epoch: int) -> dict[str, float]: ...
+
+    def after_epoch(self, epoch: int, model: torch.nn.Module) -> dict[str, float]: ...
+
+
 DECAY = ("matrices", "all")
 
 
@@ -125,6 +140,7 @@ def train_loop(
     on_step_end: StepHook | None = None,
     fingerprint: dict | None = None,
     lengths: Callable[[], Sequence[int]] | None = None,
+    state: TrainState | None = None,
 ) -> LoopResult:
     """Train ``model`` in place. With a run directory, logs go to its train log and per-epoch file and checkpoints
     to its checkpoint directory; without one (``None``) nothing is written.
@@ -133,7 +149,9 @@ def train_loop(
     ``on_step_end(step, logs, model)`` runs after every optimizer step; ``stop_after_steps`` ends the call early
     after that many optimizer steps (used to test resuming). ``fingerprint`` (the run's configuration) is stored in
     every checkpoint, so a resume under another configuration can be refused before anything is written.
-    ``lengths()`` (tokens per item) serves ``settings.group_by_length``; it is called only then.
+    ``lengths()`` (tokens per item) serves ``settings.group_by_length``; it is called only then. ``state`` (a
+    loss's state across steps) is updated after each step (its values join the step's train-log row) and each epoch
+    (its values join the epoch's row), saved in every checkpoint and restored on resume.
     """
     run = RunDirectory(run_dir) if run_dir is not None and not isinstance(run_dir, RunDirectory) else run_dir
     item_lengths = lengths() if lengths is not None and settings.group_by_length else None
@@ -150,11 +168,16 @@ def train_loop(
 
     global_step, start_epoch, start_group, resumed_from = 0, 0, 0, None
     if resume and checkpoint is not None and checkpoint.exists():
-        state = checkpoint.load(accelerator.unwrap_model(model), optimizer, scheduler)
-        if state["settings"] != _comparable(settings):
+        saved = checkpoint.load(accelerator.unwrap_model(model), optimizer, scheduler)
+        if saved["settings"] != _comparable(settings):
             raise TrainingDiverged(f"cannot resume from {checkpoint.path}: it was written with other settings "
-                                   f"({state['settings']}); use the same config or a fresh output directory")
-        global_step, start_epoch, start_group = state["global_step"], state["epoch"], state["group"]
+                                   f"({saved['settings']}); use the same config or a fresh output directory")
+        global_step, start_epoch, start_group = saved["global_step"], saved["epoch"], saved["group"]
+        if state is not None:
+            if "method_state" not in saved:
+                raise TrainingDiverged(f"cannot resume from {checkpoint.path}: it holds no state of the method's "
+                                       "objectives (written by an earlier version); use a fresh output directory")
+            state.load_state_dict(saved["method_state"])
         resumed_from = global_step
         if accelerator.is_main_process:
             run.truncate_logs(global_step, start_epoch)
@@ -167,16 +190,18 @@ def train_loop(
 
     def save(epoch: int, group: int) -> None:
         if main:
-            state = {"global_step": global_step, "epoch": epoch, "group": group, "settings": _comparable(settings),
-                     "config": fingerprint}
-            checkpoint.save(accelerator.unwrap_model(model), optimizer, scheduler, state)
+            position = {"global_step": global_step, "epoch": epoch, "group": group,
+                        "settings": _comparable(settings), "config": fingerprint}
+            if state is not None:
+                position["method_state"] = state.state_dict()
+            checkpoint.save(accelerator.unwrap_model(model), optimizer, scheduler, position)
 
-    def evaluate(epoch: int) -> None:
+    def evaluate(epoch: int, extra: dict[str, float] | None = None) -> None:
         model.eval()
         metrics = on_epoch_end(epoch, accelerator.unwrap_model(model)) or {}
         model.train()
         if main:
-            run.append_epoch({"epoch": epoch, "step": global_step, **metrics})
+            run.append_epoch({"epoch": epoch, "step": global_step, **(extra or {}), **metrics})
         accelerator.log(flat_numbers(metrics, "eval"), step=global_step)  # a no-op without trackers
 
     started = time.time()
@@ -194,6 +219,8 @@ def train_loop(
                     break
                 logs = _optimizer_step(model, step_fn, groups[g], optimizer, scheduler, accelerator, settings,
                                        global_step, epoch)
+                if state is not None:
+                    logs.update(state.after_step(logs, epoch))
                 global_step += 1
                 steps_this_call += 1
                 if world > 1 and run is not None:
@@ -210,8 +237,14 @@ def train_loop(
                     save(epoch, g + 1)
                 if stop_after_steps is not None and steps_this_call >= stop_after_steps:
                     return LoopResult(global_step, epoch, time.time() - started, resumed_from)
+            epoch_values: dict[str, float] = {}
+            if state is not None:
+                model.eval()
+                epoch_values = state.after_epoch(epoch, model)
+                model.train()
+                accelerator.log(epoch_values, step=global_step)
             if on_epoch_end is not None:
-                evaluate(epoch + 1)
+                evaluate(epoch + 1, epoch_values)
             save(epoch + 1, 0)
             if global_step >= total:
                 break

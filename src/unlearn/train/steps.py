@@ -13,7 +13,7 @@ per part with full-vocabulary logits. Both give the same numbers up to floating-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -143,6 +143,22 @@ class UnlearnStep:
         return list(groups.values())
 
     def __call__(self, model: torch.nn.Module, indices: Sequence[int]) -> StepResult:
+        return self.method.loss(self.inputs(model, indices))
+
+    @torch.no_grad()
+    def measure(self, model: torch.nn.Module, fn: Callable[[StepInputs], torch.Tensor], batch_size: int) -> float:
+        """The mean of ``fn(step)`` over the micro-batches of items 0, 1, … in order (``batch_size`` each), with the
+        model as it is and no gradients: what an objective's :meth:`after_epoch` asks for (PDU's retain loss after
+        an epoch). Every process measures every item, so all reach the same value."""
+        values = []
+        for start in range(0, len(self.data), batch_size):
+            values.append(float(fn(self.inputs(model, range(start, min(start + batch_size, len(self.data)))))))
+        for objective in self.method.objectives.values():
+            objective.take_records()  # what fn's loss calls recorded belongs to no step
+        return sum(values) / len(values)
+
+    def inputs(self, model: torch.nn.Module, indices: Sequence[int]) -> StepInputs:
+        """The model's (and the reference's) view of the parts the method needs, for the items ``indices``."""
         parts: dict[str, PartOutput] = {}
         reference: dict[str, ReferenceOutput] = {}
         index = torch.as_tensor(list(indices))
@@ -173,7 +189,7 @@ class UnlearnStep:
                 reference[part] = self.reference.outputs(inputs, batches[part]["labels"], need)
             if need.reference_logp:
                 reference.setdefault(part, ReferenceOutput()).logp = self.ref_logp[part][index].to(self.device)
-        return self.method.loss(StepInputs(parts, reference))
+        return StepInputs(parts, reference)
 
 
 def use_fast_path(requested: bool, model: torch.nn.Module) -> bool:
