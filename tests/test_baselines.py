@@ -18,6 +18,7 @@ from unlearn.errors import ConfigError
 from unlearn.evaluation.likelihood import batched_sequence_nll
 from unlearn.objectives.components import FORGET_OBJECTIVES
 from unlearn.objectives.methods import build_method
+from unlearn.runs import RunDirectory
 from unlearn.train.loop import LoopSettings, train_loop
 from unlearn.train.reference import FrozenReference
 from unlearn.train.steps import FinetuneStep, UnlearnStep
@@ -204,21 +205,23 @@ def test_bad_satimp_config_error_type():
 
 def test_the_baselines_run_under_lora_in_a_sweep_of_processes(bench_dir, tiny_model_dir, tmp_path):
     """Through the whole door: entry point → sweep → `unlearn run` processes (which find the plugin themselves)
-    → LoRA, where UNDIAL's teacher is the model with its adapters off."""
+    → LoRA, where UNDIAL's teacher is the model with its adapters off, PDU keeps its dual variable and AltPO
+    generates its alternatives in each run."""
     out = tmp_path / "sweep"
     args = ["sweep", f"model={tiny_model_dir}", f"data={bench_dir}", "progress=false", "model.template=qa",
             "data.max_length=96", "eval.max_length=48", "eval.batch_size=32", "eval.bootstrap=0",
             "sweep.forget_metric=forget_efficacy_without_es", "sweep.utility_metric=model_utility_9",
-            "method=wga+gd,undial+gd,pdu", "pdu:retain.dual_step=0.1",
+            "method=wga+gd,undial+gd,pdu,altpo+gd", "pdu:retain.dual_step=0.1", "altpo+gd:forget.max_new_tokens=8",
             "train.lora=true", "train.lr=1e-3", "train.max_steps=1", "train.batch_size=4", "train.grad_accum=1",
             "train.eval_every_epoch=true", "sweep.jobs=2", "sweep.threads=1", f"output_dir={out}"]
     assert main(args) == 0
     from unlearn.io import read_json
 
     result = read_json(out / "sweep.json")
-    assert {r["method"] for r in result["runs"]} == {"wga+gd", "undial+gd", "pdu"}
+    assert {r["method"] for r in result["runs"]} == {"wga+gd", "undial+gd", "pdu", "altpo+gd"}
     for run in out.glob("runs/*/metrics.json"):
         assert read_json(run)["run"]["optimizer_steps"] == 1
+    assert len(list(out.glob(f"runs/altpo*/{RunDirectory.GENERATED}"))) == 1
 
 
 def test_under_lora_undials_teacher_is_the_same_model_with_adapters_off(tokenizer):

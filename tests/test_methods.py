@@ -40,7 +40,7 @@ def test_every_pairing_builds():
                     build_method(f"{f}+{r}")
                 continue
             if r == "dual":  # PDU's constraint has no default bound ε
-                with pytest.raises(ConfigError, match="retain.epsilon is required"):
+                with pytest.raises(ConfigError, match=r"retain\.epsilon is required"):
                     build_method(f"{f}+{r}")
             method = build_method(f"{f}+{r}", retain_params={"epsilon": 0.5} if r == "dual" else None)
             assert method.forget.name == f and method.regularizer.name == r

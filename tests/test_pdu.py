@@ -219,7 +219,7 @@ def test_a_resumed_run_continues_the_dual_variable_exactly(update, tokenizer, fo
     assert _duals(tmp_path / "resumed") == _duals(tmp_path / "whole")
     for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
-    state = read_json(tmp_path / "resumed" / "checkpoint" / "state.json")
+    state = read_json(RunDirectory(tmp_path / "resumed").checkpoint_dir / "state.json")
     assert state["method_state"] == {"retain": {"dual": whole.regularizer.dual}}
     duals = _duals(tmp_path / "whole")  # two steps an epoch
     if update == "epoch":  # λ moves between epochs, and only there
@@ -239,5 +239,5 @@ def test_pdu_runs_under_lora_through_the_cli(bench_dir, tiny_model_dir, tmp_path
     rows = RunDirectory(out).read_train_log()
     # TOFU's recipe starts λ at 100 and holds it through 5 warm-up epochs; the explicit ε wins over its 0.3
     assert [r["dual"] for r in rows] == [100.0, 100.0] and all("retain_nll" in r for r in rows)
-    described = read_json(out / "metrics.json")["run"]["method"]
+    described = read_json(RunDirectory(out).metrics_file)["run"]["method"]
     assert described["name"] == "lmf+dual" and described["retain"]["epsilon"] == 0.5

@@ -336,7 +336,7 @@ def test_every_run_file_name_is_spelled_only_in_runs_py():
     root = Path(__file__).resolve().parents[1]
     files = [*(root / "src" / "unlearn").rglob("*.py"), *(root / "tests").glob("test_*.py")]
     names = [q + n + q for n in ("metrics.json", "epochs.jsonl", "train_log.jsonl", "config.yaml", "report.md",
-                                 "checkpoint") for q in "\"'"]
+                                 "checkpoint", "generated_answers.json") for q in "\"'"]
     own = {"runs.py", "test_runs.py", Path(__file__).name}
     hits = [f"{p.relative_to(root)}: {n}" for p in files if p.name not in own
             for n in names if n in p.read_text(encoding="utf-8")]

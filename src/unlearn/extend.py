@@ -26,7 +26,7 @@ from unlearn.objectives.components import (
     param,
 )
 from unlearn.objectives.methods import register_alias
-from unlearn.objectives.needs import Need, StepInputs
+from unlearn.objectives.needs import GeneratedAnswers, Need, StepInputs
 from unlearn.objectives.sequence import shifted_token_nll, upcast
 from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
 from unlearn.plugins import load_plugins
@@ -85,7 +85,8 @@ def register_task(task: Task) -> Task:
 
 
 __all__ = [
-    "IGNORE_INDEX", "Attack", "ConfigError", "EvalResult", "ForgetObjective", "Measure", "MetricSpec", "Need",
+    "IGNORE_INDEX", "Attack", "ConfigError", "EvalResult", "ForgetObjective", "GeneratedAnswers", "Measure",
+    "MetricSpec", "Need",
     "Objective", "Regularizer", "SetSpec", "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins",
     "param", "register_attack", "register_forget_objective", "register_method_alias", "register_regularizer",
     "register_scenario", "register_task", "register_weight_edit", "retain_losses", "shifted_token_nll", "upcast",

@@ -191,8 +191,9 @@ class RunDirectory:
     CHECKPOINT = "checkpoint"
     ATTACKS = "attacks"  # `unlearn attack` results on this run's model
     TRACKING = "tracking"  # the experiment tracker's files (report_to=tensorboard)
+    GENERATED = "generated_answers.json"  # answers the starting model wrote before training (AltPO's alternatives)
     OWNED = (CONFIG, TRAIN_LOG, EPOCHS, EVAL, TOFU_LOG, METRICS, REPORT, PLOTS, MODEL, CHECKPOINT, ATTACKS, TRACKING,
-             "ranks")
+             GENERATED, "ranks")
     MARKERS = (CONFIG, METRICS, CHECKPOINT, TRAIN_LOG)
     """Files only a run of this toolkit writes (``config.yaml`` first of all): without one of them, nothing here is
     a run's, whatever its name."""
@@ -237,6 +238,10 @@ class RunDirectory:
     @property
     def report_file(self) -> Path:
         return self.path / self.REPORT
+
+    @property
+    def generated_file(self) -> Path:
+        return self.path / self.GENERATED
 
     @property
     def plots_dir(self) -> Path:

@@ -13,10 +13,12 @@ from unlearn.extend import (
     IGNORE_INDEX,
     ConfigError,
     ForgetObjective,
+    GeneratedAnswers,
     Measure,
     Need,
     Regularizer,
     StepInputs,
+    forget_losses,
     param,
     register_forget_objective,
     register_method_alias,
@@ -198,3 +200,54 @@ class DualRetain(Regularizer):
 
 
 register_method_alias("pdu", "lmf+dual")
+
+
+# ---------------------------------------------------------------------------------------------- AltPO
+ALTPO_INSTRUCTION = ("Question: {question}\nAnswer: {answer}\nWrite a different answer to this question that "
+                     "keeps its form but changes every fact the answer gives, so that it is plausible and wrong.")
+"""Our wording of AltPO's request for an alternative (the paper's prompts are model-specific; docs/formulas.md#altpo
+says how OpenUnlearning's differ)."""
+
+
+@register_forget_objective
+class AltPO(ForgetObjective):
+    name = "altpo"
+    summary = ("alternate preference optimization: DPO preferring answers the starting model wrote with changed "
+               "facts over the forget answer (AltPO; the alternatives are generated once and kept in the run)")
+
+    @dataclass
+    class Params:
+        beta: float = param(0.1, "inverse temperature β of the DPO term", gt=0)
+        alternatives: int = param(1, "alternative answers per forget question (more than 1 needs "
+                                     "decoding=sample; every item is then trained once per alternative)", ge=1)
+        max_new_tokens: int = param(128, "the generation budget of each alternative, in tokens", gt=0)
+        decoding: str = param("greedy", "`greedy` or `sample` (seeded by train.seed)", choices=("greedy", "sample"))
+        temperature: float = param(1.0, "sampling temperature (decoding=sample)", gt=0)
+        top_p: float = param(1.0, "nucleus sampling's p (decoding=sample)", gt=0)
+        instruction: str = param(ALTPO_INSTRUCTION, "what the starting model is asked, with {question} and {answer}")
+
+    def __init__(self, params: Params):
+        super().__init__(params)
+        if params.alternatives > 1 and params.decoding != "sample":
+            raise ConfigError(f"forget.alternatives={params.alternatives} (altpo) needs forget.decoding=sample: "
+                              "greedy decoding writes the same alternative each time")
+        if params.top_p > 1:
+            raise ConfigError(f"forget.top_p (altpo) must be ≤ 1, got {params.top_p:g}")
+        try:
+            params.instruction.format(question="q", answer="a")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ConfigError(f"forget.instruction (altpo) may name only {{question}} and {{answer}}: "
+                              f"{err!r}") from None
+
+    def needs(self) -> tuple[Need, ...]:
+        return Need("forget", reference_logp=True), Need("forget_alt", reference_logp=True)
+
+    def generated_answers(self) -> GeneratedAnswers:
+        p = self.params
+        return GeneratedAnswers("forget_alt", p.instruction, p.max_new_tokens, p.alternatives,
+                                do_sample=p.decoding == "sample", temperature=p.temperature, top_p=p.top_p,
+                                owner="forget")
+
+    def loss(self, step: StepInputs) -> torch.Tensor:
+        return forget_losses.dpo_loss(step.parts["forget_alt"].stats, step.reference["forget_alt"].logp,
+                                      step.parts["forget"].stats, step.reference["forget"].logp, self.params.beta)

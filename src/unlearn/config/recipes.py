@@ -149,6 +149,12 @@ RECIPES: tuple[Recipe, ...] = (
                                                       "step after 5 warm-up epochs",
                                    {}, {"epsilon": 0.3, "dual_init": 100.0, "dual_step": 5.0, "dual_update": "step",
                                         "dual_warmup_epochs": 5}, forget_weight=1.0),), regularizers=("dual",)),
+    Recipe("*", "altpo", (Variant("open_unlearning", "AltPO (Mekala et al., 2024): β = 0.1 and retain weight α = 1 "
+                                                     "(NLL), the middle of the grid OpenUnlearning's community/methods/"
+                                                     "AltPO README suggests (β ∈ {0.05, 0.1, 0.5}, α ∈ {1, 2, 5}); "
+                                                     "one greedy alternative per question (its reference code's "
+                                                     "augment_k = 1)", {"beta": 0.1}, forget_weight=1.0,
+                                  retain_weight=1.0),), regularizers=("gd",)),
     Recipe("*", "ceu", (Variant("paper", "CE-U (arXiv 2503.01224) as OpenUnlearning's CEU trainer: the first "
                                          "answer token left out (skip_first = 1), the forget loss alone",
                                 {"skip_first": 1}),)),

@@ -35,11 +35,14 @@ class PartSpec:
     summary: str
     side: str  # "forget" or "retain": which side of the pairing the sample comes from
     needs_idk: bool = False
+    generated: bool = False  # answers the starting model writes before training (unlearn.experiments.generated)
 
 
 PARTS: dict[str, PartSpec] = {spec.name: spec for spec in (
     PartSpec("forget", "the forget sample itself (question + answer, or a forget sequence)", "forget"),
     PartSpec("forget_idk", "the forget question answered with the item's IDK template", "forget", needs_idk=True),
+    PartSpec("forget_alt", "the forget question answered with an alternative the starting model wrote before "
+                           "training (AltPO)", "forget", generated=True),
     PartSpec("retain", "the retain sample paired with the item", "retain"),
     PartSpec("retain_idk", "the paired retain question answered with the same IDK template", "retain",
              needs_idk=True),
@@ -75,6 +78,17 @@ class PartData:
         """``input_ids``, ``attention_mask`` and ``labels`` (-100 on padding) of the items ``indices``."""
         samples = [self.parts[part][i] for i in indices]
         return pad_right(samples, self.pad_id, self.max_length if pad_to_max else None)
+
+    def with_generated(self, part: str, samples: Sequence[Sequence[EncodedSample]]) -> PartData:
+        """These parts with ``part`` added: ``samples[i]`` are item i's generated samples, k per item; with k > 1
+        every item is repeated k times (item i·k + j holds generated sample j), the other parts alike."""
+        k = len(samples[0]) if samples else 1
+        if len(samples) != len(self) or any(len(s) != k for s in samples):
+            raise ValueError(f"part {part!r}: {k} generated sample(s) for each of the {len(self)} items expected")
+        parts = {p: [s for s in rows for _ in range(k)] for p, rows in self.parts.items()}
+        parts[part] = [s for item in samples for s in item]
+        ordered = {p: parts[p] for p in part_order(list(parts))}
+        return PartData(ordered, self.pad_id, self.max_length, self.feed_attention_mask)
 
     def item_lengths(self) -> list[int]:
         """Tokens per item over every part (what a micro-batch of the item pads), for length grouping."""
@@ -116,7 +130,9 @@ class QASource:
                               [f"{r.source} field 'question'" for r in records])
 
     def part_data(self, parts: Sequence[str]) -> PartData:
-        return PartData({p: self.encode(p) for p in part_order(parts)}, self.formatter.pad_id, self.max_length)
+        """The parts ``parts`` but the generated ones, which need the model (:mod:`unlearn.experiments.generated`)."""
+        return PartData({p: self.encode(p) for p in part_order(parts) if not PARTS[p].generated},
+                        self.formatter.pad_id, self.max_length)
 
 
 def encode_checked(formatter: ChatFormatter, pairs: Sequence[tuple[str, str]], where: Sequence[str],

@@ -18,12 +18,14 @@ import torch
 from accelerate import Accelerator
 
 from unlearn.config import RunConfig
+from unlearn.data.formatting import ChatFormatter
 from unlearn.data.parts import PartData
 from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
     Timer,
     log,
 )
+from unlearn.experiments.generated import attach_generated
 from unlearn.experiments.pipeline import Training, prepare_stage
 from unlearn.experiments.plan import RunPlan, as_plan
 from unlearn.experiments.reuse import SharedCache, parts_digest
@@ -81,6 +83,9 @@ class Session:
     """A LoRA run's adapter (its peft config and weights), kept before the merge so the saved model can hold it."""
     cache: SharedCache | None = None
     """The cache shared with other runs from the same model and data (``cache_dir``)."""
+    data: Any = None
+    """The benchmark's training data (its forget records, for generated answers)."""
+    provenance: dict[str, Any] | None = None
 
 
 def reference_weights(cfg: RunConfig, cache: SharedCache) -> str | None:
@@ -120,6 +125,10 @@ class MethodState:
 def train_loss_method(s: Session) -> tuple[torch.nn.Module, LoopResult]:
     """Cache NPO/DPO reference log-probs (then free a separate reference), wrap LoRA, train on the method's loss."""
     cfg, method, model, device = s.cfg, s.method, s.model, s.accelerator.device
+    for request in method.generated_answers:  # AltPO's alternatives: before the reference log-probs need them
+        formatter = ChatFormatter(s.tokenizer, cfg.model.template, cfg.model.system_prompt)
+        s.parts = attach_generated(s.parts, request, model=model, formatter=formatter, records=s.data.forget,
+                                   cfg=cfg, run=s.run, accelerator=s.accelerator, provenance=s.provenance or {})
     separate_ref = None
     if cfg.method.reference not in ("initial", "none") and method.needs_reference:
         separate_ref, _ = load_model_and_tokenizer(cfg.method.reference,
@@ -248,7 +257,7 @@ def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: b
     if method.recipe is not None:
         log.info("%s: %s", method.name, method.recipe.description)
     session = Session(cfg, method, s.model, s.tokenizer, s.parts, s.accelerator, s.run, s.settings, s.hook, resume,
-                      s.fingerprint, cache=s.cache)
+                      s.fingerprint, cache=s.cache, data=s.data, provenance=s.provenance)
     if step_hook is not None:
         session.step_hook = step_hook(session)
     model, result = PROCEDURES[method.kind](session)

@@ -18,7 +18,7 @@ import torch
 from unlearn.errors import ConfigError
 from unlearn.objectives import forget as F
 from unlearn.objectives import retain as R
-from unlearn.objectives.needs import Need, StepInputs
+from unlearn.objectives.needs import GeneratedAnswers, Need, StepInputs
 from unlearn.registry import Registry
 
 Measure = Callable[[Callable[[StepInputs], torch.Tensor]], float]
@@ -60,6 +60,11 @@ class Objective:
 
     def loss(self, step: StepInputs) -> torch.Tensor:
         raise NotImplementedError
+
+    def generated_answers(self) -> GeneratedAnswers | None:
+        """Answers the starting model must write before training (a generated batch part, e.g. AltPO's
+        alternatives); None for objectives that read only the data."""
+        return None
 
     # ------------------------------------------------------------------ values logged per step
     def record(self, **values: torch.Tensor) -> None:
@@ -139,7 +144,10 @@ def describe_params(cls: Any) -> str:
         rule = (f"one of {'/'.join(meta['choices'])}" if meta.get("choices") else
                 f"> {meta['gt']:g}" if meta.get("gt") is not None else
                 f"≥ {meta['ge']:g}" if meta.get("ge") is not None else "")
-        parts.append(f"{f.name}={f.default!r}" + (f" ({rule})" if rule else ""))
+        # a default outside its own rule is a placeholder: the value must be given (PDU's ε)
+        unmet = ((meta.get("gt") is not None and not f.default > meta["gt"])
+                 or (meta.get("ge") is not None and not f.default >= meta["ge"]))
+        parts.append(f"{f.name}={'required' if unmet else repr(f.default)}" + (f" ({rule})" if rule else ""))
     return ", ".join(parts)
 
 

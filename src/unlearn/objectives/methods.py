@@ -30,7 +30,7 @@ from unlearn.objectives.components import (
     describe_params,
     make_params,
 )
-from unlearn.objectives.needs import Need, StepInputs, merge_needs
+from unlearn.objectives.needs import GeneratedAnswers, Need, StepInputs, merge_needs
 from unlearn.objectives.weight_edit import WEIGHT_EDIT_METHODS, WeightEditMethod
 
 ALIASES = {"graddiff": "ga+gd", "w-graddiff": "lwga+gd", "wgraddiff": "lwga+gd", "tv": "task_vector",
@@ -130,6 +130,11 @@ class LossMethod:
     def objectives(self) -> dict[str, ForgetObjective | Regularizer]:
         """The two components by config section (``forget``, ``retain``)."""
         return {"forget": self.forget, "retain": self.regularizer}
+
+    @property
+    def generated_answers(self) -> tuple[GeneratedAnswers, ...]:
+        """What the components ask the starting model to write before training (AltPO's alternatives)."""
+        return tuple(g for o in self.objectives.values() if (g := o.generated_answers()) is not None)
 
     @property
     def stateful(self) -> bool:

@@ -37,6 +37,25 @@ class Need:
     """Pad this part to ``data.max_length`` (to reproduce reference code that did so)."""
 
 
+@dataclass(frozen=True)
+class GeneratedAnswers:
+    """Answers an objective asks the starting model to write before training, one batch part of them (AltPO's
+    alternatives): per forget item, ``per_item`` answers to ``instruction`` (formatted with the item's ``question``
+    and ``answer``, then chat-formatted), each at most ``max_new_tokens`` tokens. They are generated once, batched
+    and left-padded, stored in the run directory and read back when the run is resumed or repeated
+    (:mod:`unlearn.experiments.generated`)."""
+
+    part: str
+    instruction: str
+    max_new_tokens: int
+    per_item: int = 1
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    owner: str = ""
+    """The objective's config section and parameter prefix for messages (``forget``)."""
+
+
 def merge_needs(needs: Iterable[Need]) -> dict[str, Need]:
     """One need per part: the union of what every objective asks of it."""
     merged: dict[str, Need] = {}

@@ -106,6 +106,11 @@ class TextBenchmark:
         return sequence_part_data(chunks, formatter.pad_id, self.cfg.data.max_length)
 
     def prepare_unlearning(self, parts: Sequence[str], idk_users: Sequence[str], name: str) -> int:
+        generated = [p for p in parts if p in PARTS and PARTS[p].generated]
+        if generated:
+            raise ConfigError(f"method {name} needs answers the model writes to forget questions "
+                              f"({', '.join(generated)}); text corpora have no questions (use it on question/answer "
+                              "data such as TOFU)")
         if idk_users:
             raise ConfigError(f"method {name} ({' and '.join(idk_users)}) needs question/answer data with refusal "
                               "templates; text corpora have none (use GA, NPO, SimNPO, W-GA or ME with GD, KL or none)")
