@@ -156,7 +156,7 @@ def test_leak_attack_end_to_end_is_seeded(finetuned):
     metrics = read_json(RunDirectory(finetuned).metrics_file)
     # the attack's provenance: the run's own model by content, the files the attack read
     assert first["provenance"]["model"]["weights_sha256"] == metrics["provenance"]["saved_model"]["weights_sha256"]
-    assert first["provenance"]["task"] == {"name": "tofu", "version": 1}
+    assert first["provenance"]["task"] == {"name": "tofu", "version": 2}
     assert first["n"] == len(rows) == metrics["sets"]["forget"]["n"]
     assert all(len(r["samples"]) == 3 and len(r["sample_rouge"]) == 3 for r in rows)
     # greedy decoding here is the run's own evaluation: the same generations, the same ROUGE

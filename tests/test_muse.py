@@ -229,6 +229,13 @@ def test_finetune_on_a_text_corpus_and_muse_metrics(news_runs):
         assert 0 <= target[key] <= 100
     rows = RunDirectory(out / "target").read_eval_rows("verbmem_forget")
     assert len(rows) == 4 and target["verbmem_f"] == pytest.approx(100 * np.mean([r["rougeL_f1"] for r in rows]))
+    for name in ("verbmem_forget", "knowmem_forget", "knowmem_retain"):  # EM and ES per sample, means per set
+        set_rows = RunDirectory(out / "target").read_eval_rows(name)
+        summary = target["sets"][name]
+        for key in ("exact_memorization", "extraction_strength"):
+            assert summary[key] == pytest.approx(np.mean([r[key] for r in set_rows]))
+            assert all(0 <= r[key] <= 1 for r in set_rows)
+        assert all(r["extraction_strength"] <= r["exact_memorization"] for r in set_rows)
     # PrivLeak from the retrained model's measured AUC, recomputed from the two metrics files
     retrained = read_json(RunDirectory(out / "retrained").metrics_file)
     assert retrained["privleak"] is None and "no retrained model" in retrained["privleak_auc_retrain_source"]

@@ -106,7 +106,7 @@ def test_a_run_records_its_provenance(tmp_path, bench_dir, tiny_model_dir):
     assert p["toolkit"]["name"] == "unlearn" and p["toolkit"]["version"] == unlearn.__version__
     assert p["versions"]["torch"] == torch.__version__ and p["versions"]["transformers"] is not None
     assert p["device"]["type"] == ("cuda" if torch.cuda.is_available() else "cpu") and p["device"]["count"] >= 1
-    assert p["seed"] == 3 and p["task"] == {"name": "tofu", "version": 1}
+    assert p["seed"] == 3 and p["task"] == {"name": "tofu", "version": 2}
     assert p["config_sha256"] == _sha(run.config_file.read_bytes())
     files = {f["file"]: f for f in p["data"]}
     forget = bench_dir / "forget10.json"

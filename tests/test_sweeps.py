@@ -132,7 +132,7 @@ def test_sweep_end_to_end_resumes_and_runs_in_processes(bench_dir, tiny_model_di
     result = read_json(out / "sweep.json")
     assert len(result["runs"]) == 4 and len(result["candidates"]) == 4
     runs = result["provenance"]["runs"]  # each run's provenance, and what differs (nothing: one target, one data)
-    assert len(runs) == 4 and all(p["task"] == {"name": "tofu", "version": 1} for p in runs.values())
+    assert len(runs) == 4 and all(p["task"] == {"name": "tofu", "version": 2} for p in runs.values())
     assert result["provenance"]["differences"] == []
     assert set(result["chosen"]) == {"ga+gd", "npo+gd"} and result["retain"]["forget"] == 1.0
     assert result["target"]["utility"] is not None and (out / "plots" / "sweep_front.png").is_file()

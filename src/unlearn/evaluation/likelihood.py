@@ -10,7 +10,14 @@ import torch
 
 from unlearn.data.collate import pad_left, pad_right
 from unlearn.data.formatting import IGNORE_INDEX, EncodedSample
-from unlearn.models.label_logps import base_model, fast_path_unsupported, label_token_nll, stats_no_grad
+from unlearn.models.label_logps import (
+    base_model,
+    fast_path_unsupported,
+    greedy_hits_no_grad,
+    label_argmax_hits,
+    label_token_nll,
+    stats_no_grad,
+)
 from unlearn.objectives.sequence import stats_from_token_nll
 
 
@@ -41,6 +48,33 @@ def batched_sequence_nll(
         if progress is not None:
             progress(len(idx))
     return nll_sum, n_tokens
+
+
+def batched_greedy_hits(
+    model: torch.nn.Module,
+    samples: Sequence[EncodedSample],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    progress=None,
+) -> list[np.ndarray]:
+    """Per sample, whether each label token is the model's greedy next token under teacher forcing (bool, one
+    entry per label token, in order): what Exact Memorization and Extraction Strength read
+    (:mod:`unlearn.evaluation.memorization_metrics`). Length-sorted, right-padded batches."""
+    order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
+    fast = fast_path_unsupported(model) is None
+    out: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(samples)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = {k: v.to(device) for k, v in pad_right([samples[i] for i in idx], pad_id).items()}
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        hits, mask = greedy_hits_no_grad(model, inputs, batch["labels"], fast)
+        hits, mask = hits.cpu().numpy(), mask.cpu().numpy()
+        for row, i in enumerate(idx):
+            out[i] = hits[row][mask[row]]
+        if progress is not None:
+            progress(len(idx))
+    return out
 
 
 def _decoder_with_cache(model: torch.nn.Module) -> torch.nn.Module | None:
@@ -78,7 +112,6 @@ def _prompt_batches(samples: Sequence[EncodedSample], groups: dict[tuple[int, ..
     return batches
 
 
-@torch.no_grad()
 def shared_prompt_sequence_nll(
     model: torch.nn.Module,
     samples: Sequence[EncodedSample],
@@ -87,7 +120,24 @@ def shared_prompt_sequence_nll(
     device: torch.device,
     progress=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(S, |y|) per sample like :func:`batched_sequence_nll`, encoding each distinct prompt once.
+    """(S, |y|) per sample, each distinct prompt encoded once (:func:`shared_prompt_scores`)."""
+    nll_sum, n_tokens, _ = shared_prompt_scores(model, samples, pad_id, batch_size, device, progress)
+    return nll_sum, n_tokens
+
+
+@torch.no_grad()
+def shared_prompt_scores(
+    model: torch.nn.Module,
+    samples: Sequence[EncodedSample],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    progress=None,
+    hits_for: Sequence[int] = (),
+) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """(S, |y|) per sample like :func:`batched_sequence_nll`, encoding each distinct prompt once; and for the samples
+    ``hits_for``, whether each label token is the greedy next token (:func:`batched_greedy_hits`), read from the same
+    hidden states.
 
     The samples that share a prompt (TOFU: a question's answer, paraphrase and perturbed answers — seven sequences,
     one prompt) are scored as one prompt pass, whose key/value cache is then repeated for each continuation: the
@@ -101,8 +151,13 @@ def shared_prompt_sequence_nll(
     decoder = _decoder_with_cache(model)
     groups = _prompt_groups(samples)
     if decoder is None or len(groups) == len(samples) or any(s.prompt_length == 0 for s in samples):
-        return batched_sequence_nll(model, samples, pad_id, batch_size, device, progress)
+        nll_sum, n_tokens = batched_sequence_nll(model, samples, pad_id, batch_size, device, progress)
+        wanted = list(hits_for)
+        found = batched_greedy_hits(model, [samples[i] for i in wanted], pad_id, batch_size, device)
+        return nll_sum, n_tokens, dict(zip(wanted, found, strict=True))
     head = base_model(model).get_output_embeddings()
+    want = set(hits_for)
+    hits: dict[int, np.ndarray] = {}
     nll_sum = np.empty(len(samples), dtype=np.float64)
     n_tokens = np.empty(len(samples), dtype=np.int64)
     for chosen in _prompt_batches(samples, groups, batch_size):
@@ -128,6 +183,13 @@ def shared_prompt_sequence_nll(
         stats = stats_from_token_nll(*label_token_nll(hidden, head, labels))
         nll_sum[members] = stats.nll_sum.double().cpu().numpy()
         n_tokens[members] = stats.n_tokens.long().cpu().numpy()
+        rows_wanted = [row for row, i in enumerate(members) if i in want]
+        if rows_wanted:
+            picked = torch.tensor(rows_wanted, device=device)
+            found, mask = label_argmax_hits(hidden[picked], head, labels[picked])
+            found, mask = found.cpu().numpy(), mask.cpu().numpy()
+            for k, row in enumerate(rows_wanted):
+                hits[members[row]] = found[k][mask[k]]
         if progress is not None:
             progress(len(members))
-    return nll_sum, n_tokens
+    return nll_sum, n_tokens, hits

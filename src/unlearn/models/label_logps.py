@@ -120,3 +120,34 @@ def stats_no_grad(model: torch.nn.Module, inputs: dict[str, torch.Tensor], label
         return stats_from_token_nll(*label_nll_no_grad(model, inputs, labels))
     return sequence_stats(model(**inputs).logits, labels)
 
+
+
+def label_argmax_hits(hidden: torch.Tensor, head: torch.nn.Module, labels: torch.Tensor,
+                      chunk: int = CHUNK_TOKENS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether the greedy next token (argmax of the logits at ``t``) is ``labels[:, t+1]``, under teacher forcing;
+    (hits [B, T−1] bool, False off the labels; label mask [B, T−1]), the head applied at the label positions only."""
+    target = labels[:, 1:]
+    mask = target != IGNORE_INDEX
+    states = hidden[:, :-1][mask]
+    wanted = target[mask]
+    pieces = [head(states[start:start + chunk]).argmax(dim=-1) == wanted[start:start + chunk]
+              for start in range(0, wanted.numel(), chunk)]
+    flat = torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.bool, device=hidden.device)
+    hits = torch.zeros(target.shape, dtype=torch.bool, device=hidden.device)
+    return hits.masked_scatter(mask, flat), mask
+
+
+@torch.no_grad()
+def greedy_hits_no_grad(model: torch.nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor,
+                        fast: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`label_argmax_hits` for evaluation: through the decoder alone where the model exposes it, else from
+    the full logits."""
+    base = base_model(model)
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    if fast and decoder is not None and decoder is not base:
+        hidden = decoder(**inputs, use_cache=False).last_hidden_state
+        return label_argmax_hits(hidden, base.get_output_embeddings(), labels)
+    logits = model(**inputs).logits
+    target = labels[:, 1:]
+    mask = target != IGNORE_INDEX
+    return (logits[:, :-1].argmax(dim=-1) == target) & mask, mask

@@ -20,12 +20,14 @@ import torch
 from tqdm.auto import tqdm
 
 from unlearn.config.schema import RunConfig
-from unlearn.data.formatting import ChatFormatter, EncodedSample
+from unlearn.data.formatting import IGNORE_INDEX, ChatFormatter, EncodedSample
 from unlearn.data.records import QARecord
 from unlearn.data.text import encode_text, start_tokens
 from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation import mia
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
+from unlearn.evaluation.likelihood import batched_greedy_hits
+from unlearn.evaluation.memorization_metrics import exact_memorization, extraction_strength
 from unlearn.evaluation.mia_eval import MiaSet, MiaSuite, score_rows
 from unlearn.models.loading import context_length
 from unlearn.rendering.tables import fmt
@@ -82,6 +84,14 @@ class _Generation:
     prompts: list[tuple[int, ...]]
     references: list[str]
     rows: list[dict[str, Any]]
+    scored: list[EncodedSample]  # prompt + the reference's tokens the generation could reach, for EM and ES
+
+
+def _teacher_forced(prompts: Sequence[tuple[int, ...]], answers: Sequence[Sequence[int]]) -> list[EncodedSample]:
+    """Each prompt followed by its reference tokens, the reference labelled (Exact Memorization, Extraction
+    Strength)."""
+    return [EncodedSample(tuple(p) + tuple(a), (IGNORE_INDEX,) * len(p) + tuple(a), len(p))
+            for p, a in zip(prompts, answers, strict=True)]
 
 
 class MuseEvaluator:
@@ -118,12 +128,15 @@ class MuseEvaluator:
         items = self._limit("verbmem_forget", data.verbmem("verbmem/forget", "eval (verbmem_forget)"))
         tok = self.tokenizer
         head = start_tokens(tok)
-        references = []
+        references, continuations = [], []
         for item in items:  # MUSE: the first 128 tokens of the continuation, its start token counted
             gt_ids = (head + tuple(tok(item.gt, add_special_tokens=False)["input_ids"]))[:VERBMEM_NEW_TOKENS]
             references.append(tok.decode(list(gt_ids), skip_special_tokens=True))
-        return _Generation([i.source for i in items], [encode_text(tok, i.prompt) for i in items], references,
-                           [{"prompt": i.prompt, "gt": r} for i, r in zip(items, references, strict=True)])
+            continuations.append(gt_ids[len(head):])  # the same text, teacher-forced after the opening
+        prompts = [encode_text(tok, i.prompt) for i in items]
+        return _Generation([i.source for i in items], prompts, references,
+                           [{"prompt": i.prompt, "gt": r} for i, r in zip(items, references, strict=True)],
+                           _teacher_forced(prompts, continuations))
 
     def _knowmem(self, data: MuseData, cfg: RunConfig, name: str) -> _Generation:
         qa_name, icl_name = QA_SETS[name]
@@ -131,9 +144,14 @@ class MuseEvaluator:
         icl = data.qa(icl_name, f"eval ({name} few-shot examples)")
         if not icl:
             raise DataError(f"{icl_name}: KnowMem needs few-shot examples")
-        return _Generation([r.source for r in qa],
-                           [encode_text(self.tokenizer, knowmem_prompt(icl, r.question)) for r in qa],
-                           [r.answer for r in qa], [{"question": r.question, "answer": r.answer} for r in qa])
+        prompts = [encode_text(self.tokenizer, knowmem_prompt(icl, r.question)) for r in qa]
+        answers = [self.tokenizer(r.answer, add_special_tokens=False)["input_ids"][:KNOWMEM_NEW_TOKENS] for r in qa]
+        empty = next((r.source for r, a in zip(qa, answers, strict=True) if not a), None)
+        if empty is not None:
+            raise DataError(f"{empty}: the answer has no tokens")
+        return _Generation([r.source for r in qa], prompts, [r.answer for r in qa],
+                           [{"question": r.question, "answer": r.answer} for r in qa],
+                           _teacher_forced(prompts, answers))
 
     def _privleak(self, data: MuseData, cfg: RunConfig) -> None:
         for split, name in PRIVLEAK_SPLITS.items():
@@ -182,9 +200,12 @@ class MuseEvaluator:
         if name != "verbmem_forget":
             outputs = [cut_at_stops(o) for o in outputs]
         f1 = rouge_l_f1(g.references, outputs)
-        rows = [{"index": i, "id": g.ids[i], **g.rows[i], "generation": outputs[i], "rougeL_f1": float(f1[i])}
+        hits = batched_greedy_hits(model, g.scored, self.pad_id, self.batch_size, device)
+        em, es = exact_memorization(hits), extraction_strength(hits)
+        rows = [{"index": i, "id": g.ids[i], **g.rows[i], "generation": outputs[i], "rougeL_f1": float(f1[i]),
+                 "exact_memorization": float(em[i]), "extraction_strength": float(es[i])}
                 for i in range(len(outputs))]
-        return {"rows": rows, "values": f1}
+        return {"rows": rows, "values": {"rougeL_f1": f1, "exact_memorization": em, "extraction_strength": es}}
 
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
                  n_resamples: int | None = None, generate: bool | None = None,
@@ -208,7 +229,7 @@ class MuseEvaluator:
                 result = self._generate(model, name, device, bar)
                 samples[name] = result["rows"]
                 metrics["sets"][name] = _summary(result["values"], resamples, self.seed)
-                metrics[self.task.HEADLINE[name]] = 100.0 * float(np.mean(result["values"]))
+                metrics[self.task.HEADLINE[name]] = 100.0 * float(np.mean(result["values"]["rougeL_f1"]))
             if self.suite is not None and (wanted is None or "privleak" in wanted):
                 samples["privleak"], privleak_metrics = self._membership(model, device, bar)
                 metrics.update(privleak_metrics)
@@ -237,10 +258,12 @@ class MuseEvaluator:
         return self.evaluate(model, device, desc=f"eval epoch {epoch}", n_resamples=0, sets=chosen).metrics
 
 
-def _summary(values: np.ndarray, n_resamples: int, seed: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"rougeL_f1": float(np.mean(values)), "n": len(values)}
+def _summary(values: dict[str, np.ndarray], n_resamples: int, seed: int) -> dict[str, Any]:
+    """Each per-sample metric's mean, the count, and with ``n_resamples`` their 95 % bootstrap intervals."""
+    out: dict[str, Any] = {name: float(np.mean(v)) for name, v in values.items()}
+    out["n"] = len(values["rougeL_f1"])
     if n_resamples > 0:
-        out["ci95"] = {"rougeL_f1": list(bootstrap_ci(values, seed, n_resamples))}
+        out["ci95"] = {name: list(bootstrap_ci(v, seed, n_resamples)) for name, v in values.items()}
     return out
 
 
@@ -254,7 +277,7 @@ def _load_reference(cfg: RunConfig, tokenizer) -> torch.nn.Module:
 
 
 class MuseTask(Task):
-    version = 1
+    version = 2  # 2: Exact Memorization and Extraction Strength per generation set
     data_kind = "muse"
     report_module = "unlearn.tasks.muse.report"
     defaults: ClassVar[dict[str, Any]] = {"data.forget_split": "raw/forget", "data.max_length": 2048}
@@ -276,6 +299,11 @@ class MuseTask(Task):
         MetricSpec("verbmem_f", "VerbMem on the forget set (×100)", "run", False, "mean ROUGE-L F1 × 100"),
         MetricSpec("knowmem_f", "KnowMem on the forget QA (×100)", "run", False, "mean ROUGE-L F1 × 100"),
         MetricSpec("knowmem_r", "KnowMem on the retain QA (×100)", "run", True, "mean ROUGE-L F1 × 100"),
+        MetricSpec("exact_memorization", "Exact Memorization of the reference under teacher forcing", "set", True,
+                   "mean share of reference tokens that are the greedy next token, with a 95 % bootstrap interval",
+                   "lower = forgotten"),
+        MetricSpec("extraction_strength", "Extraction Strength: the reference suffix greedy decoding reproduces",
+                   "set", True, "mean 1 − k*/|y|, with a 95 % bootstrap interval", "lower = forgotten"),
         MetricSpec("privleak", "PrivLeak (closer to 0 is better)", "run", False,
                    "100·(AUC − AUC_retrain)/AUC_retrain, Min-40% AUC with holdout positive", "",
                    ("retain_reference",)),

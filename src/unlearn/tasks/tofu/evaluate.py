@@ -27,7 +27,8 @@ from unlearn.data.records import QARecord
 from unlearn.errors import DataError
 from unlearn.evaluation.aux_models import Unavailable, load_embedder, load_nli
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
-from unlearn.evaluation.likelihood import shared_prompt_sequence_nll
+from unlearn.evaluation.likelihood import shared_prompt_scores
+from unlearn.evaluation.memorization_metrics import exact_memorization, extraction_strength
 from unlearn.io import read_jsonl
 from unlearn.runs import RunDirectory
 from unlearn.tasks.base import EvalResult
@@ -210,6 +211,8 @@ def set_samples_from_rows(rows: list[dict[str, Any]], set_type: str) -> SetSampl
         token_entropy=_column(rows, "token_entropy"),
         cosine_similarity=_column(rows, "cosine_similarity"),
         entailment=_column(rows, "entailment"),
+        exact_memorization=_column(rows, "exact_memorization"),
+        extraction_strength=_column(rows, "extraction_strength"),
     )
 
 
@@ -338,16 +341,20 @@ class TofuEvaluator:
                    leave=False, dynamic_ncols=True)
         try:
             flat: list[EncodedSample] = []  # one likelihood pass over every set, each prompt encoded once
+            answers: list[int] = []  # where each answer sits in it (EM and ES read their greedy hits)
             for s in chosen.values():
+                answers += range(len(flat), len(flat) + len(s.answer))
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
-            nll, ntok = shared_prompt_sequence_nll(model, flat, fmt.pad_id, self.settings.batch_size, device,
-                                                   bar.update)
+            nll, ntok, hits = shared_prompt_scores(model, flat, fmt.pad_id, self.settings.batch_size, device,
+                                                   bar.update, answers)
             avg = nll / ntok
             samples: dict[str, list[dict[str, Any]]] = {}
             pos = 0
             for name, s in chosen.items():
                 n = len(s.answer)
                 gt, gt_n = avg[pos:pos + n], ntok[pos:pos + n]
+                answer_hits = [hits[pos + i] for i in range(n)]
+                em, es = exact_memorization(answer_hits), extraction_strength(answer_hits)
                 para, para_n = avg[pos + n:pos + 2 * n], ntok[pos + n:pos + 2 * n]
                 pos += 2 * n
                 pert, pert_n = [], []
@@ -371,6 +378,7 @@ class TofuEvaluator:
                         "paraphrased_loss": float(para[i]), "paraphrased_tokens": int(para_n[i]),
                         "perturbed_loss": pert[i], "perturbed_tokens": pert_n[i],
                         "prob": float(prob[i]), "truth_ratio": float(q[i]),
+                        "exact_memorization": float(em[i]), "extraction_strength": float(es[i]),
                     }
                     for i, r in enumerate(s.eval_set.records)
                 ]

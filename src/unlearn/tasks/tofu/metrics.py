@@ -53,6 +53,8 @@ class SetSamples:
     token_entropy: np.ndarray | None = None  # closer-look TE of the generation, [N]
     cosine_similarity: np.ndarray | None = None  # closer-look CS of generation vs answer, [N]
     entailment: np.ndarray | None = None  # closer-look ES per sample (1/0), [N]
+    exact_memorization: np.ndarray | None = None  # EM of the answer under teacher forcing, [N]
+    extraction_strength: np.ndarray | None = None  # Extraction Strength of the answer, [N]
 
     def __post_init__(self):
         if self.set_type not in SET_TYPES:
@@ -66,7 +68,8 @@ class SetSamples:
         n = len(self.gt_loss)
         if len(self.paraphrased_loss) != n or self.perturbed_loss.shape[0] != n or self.perturbed_loss.ndim != 2:
             raise ValueError("gt_loss, paraphrased_loss and perturbed_loss must describe the same N samples")
-        for name in ("rouge", "token_entropy", "cosine_similarity", "entailment"):
+        for name in ("rouge", "token_entropy", "cosine_similarity", "entailment", "exact_memorization",
+                     "extraction_strength"):
             value = getattr(self, name)
             if value is not None:
                 value = np.asarray(value, dtype=np.float64)
@@ -92,6 +95,13 @@ def truth_ratios(paraphrased_loss: np.ndarray, perturbed_loss: np.ndarray) -> np
     """Q = p̄(paraphrase)/geomean_j p̄(perturbed_j) = exp(mean_j L_pert_j − L_para) per sample."""
     return np.exp(np.nanmean(np.asarray(perturbed_loss, dtype=np.float64), axis=1)
                   - np.asarray(paraphrased_loss, dtype=np.float64))
+
+
+def truth_ratio_knowledge(paraphrased_loss: np.ndarray, perturbed_loss: np.ndarray) -> np.ndarray:
+    """OpenUnlearning's second form, the "extent of knowledge" p_c / (p_c + p_w) per sample, with p_c = p̄(paraphrase)
+    and p_w = geomean_j p̄(perturbed_j) (the same two numbers as :func:`truth_ratios`): Q / (1 + Q), in (0, 1), 0.5
+    where the model cannot tell the true answer from the perturbed ones, and the same on every set."""
+    return 1.0 / (1.0 + 1.0 / truth_ratios(paraphrased_loss, perturbed_loss))
 
 
 def truth_ratio_statistic(q: np.ndarray, set_type: str) -> float:
@@ -122,9 +132,12 @@ def per_sample_values(samples: SetSamples) -> dict[str, np.ndarray]:
     values = {
         "prob": answer_probability(samples.gt_loss, samples.perturbed_loss, samples.set_type),
         "truth_ratio": np.minimum(q, 1.0 / q) if samples.set_type == FORGET else np.maximum(0.0, 1.0 - 1.0 / q),
+        "truth_ratio_knowledge": truth_ratio_knowledge(samples.paraphrased_loss, samples.perturbed_loss),
+        "paraphrase_prob": np.exp(-samples.paraphrased_loss),
     }
     optional = {"rouge": samples.rouge, "cosine_similarity": samples.cosine_similarity,
-                "entailment": samples.entailment}
+                "entailment": samples.entailment, "exact_memorization": samples.exact_memorization,
+                "extraction_strength": samples.extraction_strength}
     if samples.set_type != FORGET:
         optional["token_entropy"] = samples.token_entropy
     values.update({k: v for k, v in optional.items() if v is not None})

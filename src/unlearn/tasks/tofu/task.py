@@ -68,7 +68,7 @@ class TofuMetrics:
 class TofuTask(Task):
     generates_to_max_length = True
     name = "tofu"
-    version = 1
+    version = 2  # 2: Exact Memorization, Extraction Strength, the knowledge truth ratio and paraphrase prob added
     report_module = "unlearn.tasks.tofu.report"
     summary = ("TOFU question answering (fictitious authors; TOFU layout), with the closer-look metrics; also the "
                "embedded fictitious-authors benchmark of `unlearn demo`")
@@ -87,6 +87,14 @@ class TofuTask(Task):
                    PER_SET_MEAN, "lower = forgotten"),
         MetricSpec("truth_ratio", "Truth Ratio statistic", "set", True, PER_SET_MEAN,
                    "mean min(Q, 1/Q), higher = forgotten"),
+        MetricSpec("truth_ratio_knowledge", "Truth Ratio, OpenUnlearning's extent-of-knowledge form", "set", True,
+                   "mean p_c / (p_c + p_w) = Q / (1 + Q)", "lower = forgotten (0.5: true and perturbed alike)"),
+        MetricSpec("paraphrase_prob", "Probability p̄(paraphrased answer), unnormalised", "set", True, PER_SET_MEAN,
+                   "lower = forgotten"),
+        MetricSpec("exact_memorization", "Exact Memorization: share of answer tokens that are the greedy next token",
+                   "set", True, PER_SET_MEAN, "lower = forgotten"),
+        MetricSpec("extraction_strength", "Extraction Strength: the answer's suffix greedy decoding reproduces",
+                   "set", True, PER_SET_MEAN, "lower = forgotten"),
         MetricSpec("token_entropy", "Token Entropy (not on the forget set)", "set", True, PER_SET_MEAN, "",
                    ("generation",)),
         MetricSpec("cosine_similarity", "Cosine Similarity to the answer", "set", True, PER_SET_MEAN,
