@@ -94,7 +94,8 @@ def test_bootstrap_interval():
     assert (hi4 - lo4) == pytest.approx((hi - lo) / 2, rel=0.25)
     assert bootstrap_ci(np.full(10, 0.3)) == pytest.approx((0.3, 0.3))
     agg = aggregate(_sets(True), n_resamples=200)["sets"]["retain"]
-    assert set(agg["ci95"]) == {"rouge", "prob", "truth_ratio", "token_entropy", "cosine_similarity", "entailment"}
+    assert set(agg["ci95"]) == {"rouge", "prob", "truth_ratio", "token_entropy", "cosine_similarity", "entailment",
+                                "truth_ratio_knowledge", "paraphrase_prob"}
     assert all(lo <= agg[m] <= hi for m, (lo, hi) in agg["ci95"].items())
 
 
