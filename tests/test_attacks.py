@@ -355,3 +355,41 @@ def test_an_attack_with_a_limit_attacks_the_first_rows_and_says_so(finetuned, tm
     assert result["n"] == 2 and result["limited"]["limit"] == 2 and result["provenance"]["limit"] == 2
     assert "limited — not comparable" in capsys.readouterr().out
     assert "**limited — not comparable" in RunDirectory(run).report_file.read_text()
+
+
+def test_meta_eval_end_to_end(finetuned, bench_dir, tiny_model_dir, tmp_path, capsys):
+    """The target knows the forget set, a retain model does not; an unlearned run is quantized and relearned beside
+    the retain model, and every robustness number follows from the recorded values by the stated formulas."""
+    from unlearn.meta_eval import knowledge, quantization_robustness, relearning_robustness
+
+    common = [f"data={bench_dir}", "progress=false", "model.template=qa", "data.max_length=96", "eval.max_length=48",
+              "eval.batch_size=32", "train.grad_accum=1", "save_model=true"]
+    retain, ga = tmp_path / "retain", tmp_path / "ga"
+    assert main(["finetune", f"model={tiny_model_dir}", *common,
+                 "train.epochs=3", "train.lr=3e-3", "train.batch_size=16",
+                 "data.train_splits=retain90,real_authors,world_facts", f"output_dir={retain}"]) == 0
+    assert main(["run", f"model={RunDirectory(finetuned).model_dir}", *common, "method=ga+gd", "train.epochs=2",
+                 "train.lr=3e-3", "train.batch_size=4", f"eval.retain_reference={retain}", f"output_dir={ga}"]) == 0
+    capsys.readouterr()
+    base = ["meta-eval", "--knows", str(finetuned), "--not-knows", str(retain)]
+    assert main([*base, "--metrics", "forget.prob,bogus"]) == 2  # one line, before anything is computed
+    assert "unknown metric 'bogus'" in capsys.readouterr().err
+    assert main([*base, "--unlearned", str(ga)]) == 2
+    assert "give --retain" in capsys.readouterr().err
+    out = tmp_path / "meta"
+    assert main([*base, "--unlearned", str(ga), "--retain", str(retain), "--metrics", "prob,exact_memorization,"
+                 "truth_ratio", "--relearn", "seeds=1", "--relearn", "subset=random", "--relearn", "fraction=0.25",
+                 "--relearn", "lr=3e-3", "--relearn", "batch_size=2", "--output", str(out)]) == 0
+    result = read_json(out / "meta_eval.json")
+    assert "| prob |" in (out / "meta_eval.md").read_text()
+    assert result["metrics"]["prob"]["faithfulness"] == 1.0  # the target's forget answers are likelier
+    values = result["values"][str(ga)]
+    for m, entry in result["metrics"].items():
+        v = values[m]
+        q = quantization_robustness(knowledge(v["before"], m), knowledge(v["quantized"], m))
+        r = relearning_robustness(*(knowledge(x, m) for x in (*v["relearned"], *v["retain_relearned"])))
+        assert entry["quantization"] == pytest.approx(q) and entry["relearning"] == pytest.approx(r)
+        assert v["relearned"][0] == pytest.approx(v["before"], rel=1e-6)  # relearning's epoch 0 is the run itself
+    prob = values["prob"]
+    assert prob["relearned"][1] > prob["relearned"][0]  # relearning brings the forget answers back
+    assert (RunDirectory(ga).attacks_dir / "quantize_4bit_forget_rows.jsonl").is_file()

@@ -112,3 +112,27 @@ def test_overall_input_errors(tofu_runs, tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"old: sets.forget.extraction_strength is missing .*older task version"):
         overall_scores([load_run(old, _mia_run(tmp_path, "old_mia", RunDirectory(old).model_dir, AUCS))],
                        load_run(retain, retain_mia))
+
+
+def test_meta_evaluation_formulas_by_hand():
+    from unlearn.meta_eval import (
+        faithfulness,
+        knowledge,
+        metric_names,
+        quantization_robustness,
+        relearning_robustness,
+    )
+
+    assert faithfulness([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert faithfulness([0.5, 0.1], [0.3]) == 0.5  # one pair above, one below
+    assert faithfulness([0.2], [0.2]) == 0.5
+    assert quantization_robustness(0.2, 0.1) == 1.0 and quantization_robustness(0.2, 0.4) == 0.5
+    assert quantization_robustness(0.0, 0.3) == 0.0
+    assert relearning_robustness(0.1, 0.2, 0.1, 0.3) == 1.0  # relearns slower than the retain model
+    assert relearning_robustness(0.1, 0.5, 0.1, 0.3) == pytest.approx(0.2 / 0.4)
+    assert relearning_robustness(0.1, 0.5, 0.3, 0.2) == 0.0  # the retain model gains nothing, the unlearned does
+    assert relearning_robustness(0.3, 0.2, 0.3, 0.1) == 1.0
+    assert knowledge(0.3, "truth_ratio") == pytest.approx(0.7) and knowledge(0.3, "prob") == 0.3
+    assert metric_names(["forget.prob", "exact_memorization"]) == ("prob", "exact_memorization")
+    with pytest.raises(ConfigError, match=r"unknown metric 'forget\.bogus'.*exact_memorization"):
+        metric_names(["forget.bogus"])

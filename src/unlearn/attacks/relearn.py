@@ -90,8 +90,10 @@ def _epoch_rows(run: RunDirectory) -> list[dict[str, Any]]:
     rows = []
     for entry in run.read_epochs() or []:
         forget = (entry.get("sets") or {}).get("forget", {})
+        # every forget-set metric (FQ's inputs and the memorization metrics: the meta-evaluation reads any of them)
+        numbers = {m: v for m, v in forget.items() if isinstance(v, (int, float)) and m != "n"}
         rows.append({"epoch": int(entry["epoch"]), "forget_quality": entry.get("forget_quality"),
-                     **{m: forget.get(m) for m in FORGET_METRICS}})
+                     **{m: forget.get(m) for m in FORGET_METRICS}, **numbers})
     return rows
 
 

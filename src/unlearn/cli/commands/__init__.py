@@ -3,4 +3,5 @@ does (``HELP``, optionally ``EXAMPLE``), declares its arguments (``add_arguments
 :data:`COMMANDS` is the order ``unlearn --help`` lists them in."""
 
 COMMANDS = ("demo", "finetune", "run", "eval", "score", "tofu_subset", "methods", "tasks", "sequential",
-            "generate_data", "study", "report", "attack", "scenario", "sweep", "compare", "overall", "export")
+            "generate_data", "study", "report", "attack", "scenario", "sweep", "compare", "overall",
+            "meta_eval", "export")
