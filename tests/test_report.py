@@ -274,3 +274,17 @@ def test_cli_help_and_compare_output(capsys, tmp_path):
     assert main(["compare", str(a), "--output", str(out), "--names", "mine", "--examples", "0"]) == 0
     printed = capsys.readouterr().out
     assert printed == out.read_text() and "| mine | 1.23e-02 | 0.456 |" in printed
+
+
+def test_the_memorization_table_appears_for_runs_that_have_the_metrics(tmp_path):
+    old = make_run(tmp_path, "old", method=NPO, n_epochs=None)
+    assert "## Memorization metrics" not in report.write_report(old).read_text()  # scored before they existed
+    new = make_run(tmp_path, "new", method=NPO, n_epochs=None)
+    metrics = json.loads(RunDirectory(new).metrics_file.read_text())
+    metrics["sets"]["forget"].update({"exact_memorization": 0.75, "extraction_strength": 0.25,
+                                      "paraphrase_prob": 0.5, "truth_ratio_knowledge": 0.6})
+    metrics["sets"]["forget"]["ci95"]["exact_memorization"] = [0.7, 0.8]
+    RunDirectory(new).metrics_file.write_text(json.dumps(metrics))
+    text = report.write_report(new).read_text()
+    assert "## Memorization metrics (OpenUnlearning)" in text
+    assert "| forget | 0.750 [0.700, 0.800] | 0.250 | 0.500 | 0.600 |" in text

@@ -394,10 +394,34 @@ def _resolved(path: str | os.PathLike[str]) -> str:
     return str(Path(path).resolve())
 
 
+MEMORIZATION_COLUMNS = (("exact_memorization", "Exact Memorization (EM)"), ("extraction_strength",
+                        "Extraction Strength (ES)"), ("paraphrase_prob", "Para. Prob"),
+                        ("truth_ratio_knowledge", "TR, knowledge form"))
+
+
+def memorization_section(run: Run) -> list[str]:
+    """OpenUnlearning's memorization metrics per set (CIs); nothing for runs scored before they existed."""
+    sets = run.sets
+    names = [n for n in _set_names(sets) if sets[n].get("exact_memorization") is not None]
+    if not names:
+        return []
+    rows = []
+    for name in names:
+        m, ci = sets[name], sets[name].get("ci95") or {}
+        rows.append([name, *(fmt_ci(m[k], ci.get(k)) if m.get(k) is not None else MISSING
+                             for k, _ in MEMORIZATION_COLUMNS)])
+    return ["## Memorization metrics (OpenUnlearning)", "",
+            md_table(["set", *(label for _, label in MEMORIZATION_COLUMNS)], rows), "",
+            "Under teacher forcing on the answer: EM = share of answer tokens that are the greedy next token; ES = the "
+            "final run of such tokens over |y| (the suffix greedy decoding reproduces); Para. Prob = p̄(paraphrase); "
+            "TR, knowledge form = p_c / (p_c + p_w) (0.5: true and false answers alike). Lower = forgotten on the "
+            "forget set (docs/formulas.md#memorization).", ""]
+
+
 def render(run: Run, examples: int, wanted_epochs: Sequence[int]) -> list[str]:
     """A TOFU run's report sections after the header: the two tables, the figures and example generations."""
     plot_dir = run.directory.plots_dir
-    lines = tofu_section(run) + closer_look_section(run) + ["## Plots", ""]
+    lines = tofu_section(run) + closer_look_section(run) + memorization_section(run) + ["## Plots", ""]
     lines += _figure("Forget Quality and Model Utility per epoch",
                      lambda: _fq_mu_plot(run, plot_dir / "fq_mu_epochs.png"), run.path)
     lines += _figure("Forget Efficacy vs Model Utility (closer-look Fig. 4/5)",
