@@ -249,6 +249,7 @@ def test_finetune_on_a_text_corpus_and_muse_metrics(news_runs):
     # the training stream was cut into chunks: steps = ceil(chunks / 4) per epoch
     report = RunDirectory(out / "target").report_file.read_text()
     assert "## MUSE metrics" in report and "## Membership inference" in report
+    assert "### Memorization metrics (OpenUnlearning)" in report and "| knowmem_retain |" in report
     assert (out / "target" / "plots" / "mia_roc.png").is_file()
 
 

@@ -18,7 +18,7 @@ from unlearn.evaluation import mia
 from unlearn.rendering import plots
 from unlearn.rendering.figures import EPOCHS_WHY, PlotResult
 from unlearn.rendering.figures import figure_section as _figure
-from unlearn.rendering.tables import Notes, fmt, md_cell, md_table
+from unlearn.rendering.tables import Notes, fmt, fmt_ci, md_cell, md_table
 
 if TYPE_CHECKING:  # the report's view of a run directory; only its type is needed here
     from unlearn.reporting.report import Run
@@ -61,7 +61,20 @@ def muse_section(run: Run) -> list[str]:
         source = m.get("privleak_auc_retrain_source") or ""
         lines += [f"PrivLeak AUC {_fmt(m.get('privleak_auc'), 4)}; AUC_retrain {_fmt(m.get('privleak_auc_retrain'), 4)}"
                   f" ({source}).", ""]
-    return lines
+    return lines + memorization_lines(m.get("sets") or {})
+
+
+def memorization_lines(sets: Mapping[str, Any]) -> list[str]:
+    """Exact Memorization and Extraction Strength per generation set, for runs scored with them."""
+    rows = [[name, *(fmt_ci(s[k], (s.get("ci95") or {}).get(k)) for k in ("exact_memorization", "extraction_strength"))]
+            for name, s in sets.items() if s.get("exact_memorization") is not None]
+    if not rows:
+        return []
+    return ["### Memorization metrics (OpenUnlearning)", "",
+            md_table(["set", "Exact Memorization (EM)", "Extraction Strength (ES)"], rows), "",
+            "The reference (the VerbMem continuation, the KnowMem answer) under teacher forcing after its prompt: EM = "
+            "share of its tokens that are the greedy next token, ES = the final run of them over its length "
+            "(docs/formulas.md#memorization).", ""]
 
 
 def mia_section(run: Run) -> list[str]:
