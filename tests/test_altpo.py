@@ -134,7 +134,13 @@ def test_stored_alternatives_of_another_request_are_generated_again(common, tmp_
     assert "written for another model, request or data" in caplog.text
 
 
-def test_a_budget_that_cannot_fit_is_named_before_anything_is_generated(common, tmp_path, capsys):
+def test_a_budget_that_cannot_fit_is_named_before_anything_is_generated(common, tmp_path, capsys, monkeypatch):
+    import unlearn.experiments.pipeline as pipeline
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("the weights were loaded before the budget was checked")
+
+    monkeypatch.setattr(pipeline, "load_weights", no_weights)
     args = [a for a in common if not a.startswith("forget.max_new_tokens")]
     code = main(["run", *args, "method=altpo+gd", "forget.max_new_tokens=120", f"output_dir={tmp_path / 'a'}"])
     err = capsys.readouterr().err

@@ -51,18 +51,23 @@ def generation_key(request: GeneratedAnswers, records: Sequence[Any], template: 
             "device": {k: (provenance.get("device") or {}).get(k) for k in ("type", "name", "mixed_precision")}}
 
 
+def check_request(request: GeneratedAnswers, formatter, records: Sequence[Any], max_length: int) -> None:
+    """What the generation needs, checked when the run's inputs are encoded (before the weights load): sampling for
+    more than one answer per question, and room for every answer (:func:`check_budget`)."""
+    if request.per_item > 1 and not request.do_sample:
+        raise ConfigError(f"{request.owner}: {request.per_item} answers per question need sampling (greedy decoding "
+                          "writes the same answer each time)")
+    check_budget(request, formatter.encode_prompts([r.question for r in records]), max_length,
+                 [f"{r.source} field 'question'" for r in records])
+
+
 def attach_generated(parts: PartData, request: GeneratedAnswers, *, model, formatter, records: Sequence[Any],
                      cfg, run, accelerator, provenance: dict[str, Any]) -> PartData:
     """``parts`` with ``request.part`` added (every item repeated ``per_item`` times), from the run directory's
     stored answers when their key matches, else generated now and stored."""
-    if request.per_item > 1 and not request.do_sample:
-        raise ConfigError(f"{request.owner}: {request.per_item} answers per question need sampling (greedy decoding "
-                          "writes the same answer each time)")
+    check_request(request, formatter, records, cfg.data.max_length)
     questions = [request.instruction.format(question=r.question, answer=r.answer) for r in records]
     prompts = formatter.encode_prompts(questions)
-    max_length = cfg.data.max_length
-    check_budget(request, [formatter.encode_prompts([r.question])[0] for r in records], max_length,
-                 [f"{r.source} field 'question'" for r in records])
     key = generation_key(request, records, formatter.template, cfg.train.seed, provenance)
     answers = _stored(run, key)
     if answers is None:
@@ -82,7 +87,7 @@ def attach_generated(parts: PartData, request: GeneratedAnswers, *, model, forma
     pairs = [(r.question, a) for r, row in zip(records, answers, strict=True) for a in row]
     where = [f"{request.part} answer {j} for {r.source}" for r, row in zip(records, answers, strict=True)
              for j in range(len(row))]
-    encoded = encode_checked(formatter, pairs, where, max_length)
+    encoded = encode_checked(formatter, pairs, where, cfg.data.max_length)
     k = request.per_item
     return parts.with_generated(request.part, [encoded[i * k:(i + 1) * k] for i in range(len(records))])
 

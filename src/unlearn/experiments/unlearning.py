@@ -25,7 +25,7 @@ from unlearn.experiments.common import (
     Timer,
     log,
 )
-from unlearn.experiments.generated import attach_generated
+from unlearn.experiments.generated import attach_generated, check_request
 from unlearn.experiments.pipeline import Training, prepare_stage
 from unlearn.experiments.plan import RunPlan, as_plan
 from unlearn.experiments.reuse import SharedCache, parts_digest
@@ -250,9 +250,14 @@ def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: b
         if isinstance(method, LossMethod):
             method.prepare(model, cfg.train.seed)  # RMU: its layer fits the model? control vector, trainable params
 
+    def encode(data: Any, formatter: ChatFormatter) -> Any:
+        parts = data.unlearning_parts(formatter, method_parts(method))
+        for request in method.generated_answers if isinstance(method, LossMethod) else ():
+            check_request(request, formatter, data.forget, cfg.data.max_length)  # AltPO: before the weights load
+        return parts
+
     training = Training(read=lambda data: data.prepare_unlearning(method_parts(method), users, method.name),
-                        encode=lambda data, formatter: data.unlearning_parts(formatter, method_parts(method)),
-                        desc=method.name, on_weights=on_weights)
+                        encode=encode, desc=method.name, on_weights=on_weights)
     s = prepare_stage(plan, training, resume, overwrite, timer)
     if method.recipe is not None:
         log.info("%s: %s", method.name, method.recipe.description)
