@@ -98,17 +98,19 @@ def _forget_value(metrics: Mapping[str, Any], metric: str, where: str) -> float:
     return float(value)
 
 
-def check_pools(pools: Pools, metrics: Sequence[str], relearn_overrides: Sequence[str] = ()) -> None:
+def check_pools(pools: Pools, metrics: Sequence[str],
+                relearn_overrides: Sequence[str] = ()) -> dict[Path, dict[str, Any]]:
     """Every run finished, a TOFU run on one forget split, with every metric; models where attacks need them —
-    before anything is computed."""
+    before anything is computed. Returns each run's metrics."""
     runs = [*pools.knows, *pools.not_knows, *pools.unlearned, *([pools.retain] if pools.retain else [])]
     if not pools.knows or not pools.not_knows:
         raise ConfigError("faithfulness needs runs of both pools: --knows and --not-knows")
     if pools.unlearned and pools.retain is None:
         raise ConfigError("robustness to relearning compares with the retain model: give --retain RUN_DIR")
-    splits = {}
+    splits, found = {}, {}
     for run in runs:
         results = run.read_results()
+        found[run.path] = results.metrics
         if results.task != "tofu":
             raise ConfigError(f"{run.path}: the meta-evaluation runs on TOFU runs (our attacks are TOFU's); this is "
                               f"a {results.task} run")
@@ -120,6 +122,7 @@ def check_pools(pools: Pools, metrics: Sequence[str], relearn_overrides: Sequenc
                           + ", ".join(f"{k}: {v}" for k, v in splits.items()))
     if pools.unlearned:
         _check_attacks(pools, relearn_overrides)
+    return found
 
 
 def _check_attacks(pools: Pools, relearn_overrides: Sequence[str] = ()) -> None:
@@ -177,9 +180,8 @@ def _relearned(run: RunDirectory, retain: RunDirectory, metrics: Sequence[str],
 def meta_evaluate(pools: Pools, metrics: Sequence[str], relearn_overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Faithfulness over the pools, and robustness over the unlearned runs (attacked here, finished attack runs
     reused), per metric."""
-    check_pools(pools, metrics, relearn_overrides)
-    values = {p: [r.read_results().metrics for r in runs] for p, runs in (("knows", pools.knows),
-                                                                           ("not_knows", pools.not_knows))}
+    found = check_pools(pools, metrics, relearn_overrides)
+    values = {p: [found[r.path] for r in runs] for p, runs in (("knows", pools.knows), ("not_knows", pools.not_knows))}
     result: dict[str, Any] = {"metrics": {}, "pools": {
         "knows": [str(r.path) for r in pools.knows], "not_knows": [str(r.path) for r in pools.not_knows],
         "unlearned": [str(r.path) for r in pools.unlearned],
@@ -187,7 +189,7 @@ def meta_evaluate(pools: Pools, metrics: Sequence[str], relearn_overrides: Seque
         "settings": {"quantize_bits": QUANTIZE_BITS, "relearn": [*RELEARN_DEFAULTS, *relearn_overrides]}}
     per_run: dict[str, dict[str, Any]] = {}
     for run in pools.unlearned if pools.retain is not None else []:
-        before = run.read_results().metrics
+        before = found[run.path]
         quantized = _quantized_forget(run, metrics)
         relearned = _relearned(run, pools.retain, metrics, relearn_overrides)
         per_run[str(run.path)] = {

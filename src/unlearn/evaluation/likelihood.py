@@ -3,7 +3,7 @@ share a question can share its prompt's encoding (:func:`shared_prompt_sequence_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -34,20 +34,27 @@ def batched_sequence_nll(
 
     ``progress`` is an optional callable receiving the number of samples done in each batch.
     """
-    order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
     fast = fast_path_unsupported(model) is None  # log-probs at the label positions only (docs/speed.md)
     nll_sum = np.empty(len(samples), dtype=np.float64)
     n_tokens = np.empty(len(samples), dtype=np.int64)
+    for idx, inputs, labels in _length_sorted_batches(samples, pad_id, batch_size, device, progress):
+        stats = stats_no_grad(model, inputs, labels, fast)
+        nll_sum[idx] = stats.nll_sum.double().cpu().numpy()
+        n_tokens[idx] = stats.n_tokens.long().cpu().numpy()
+    return nll_sum, n_tokens
+
+
+def _length_sorted_batches(samples: Sequence[EncodedSample], pad_id: int, batch_size: int, device: torch.device,
+                           progress=None) -> Iterator[tuple[list[int], dict[str, torch.Tensor], torch.Tensor]]:
+    """(sample indices, model inputs, labels) of length-sorted, right-padded batches on ``device``; ``progress``
+    hears of each batch once it has been used."""
+    order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch = {k: v.to(device) for k, v in pad_right([samples[i] for i in idx], pad_id).items()}
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        stats = stats_no_grad(model, inputs, batch["labels"], fast)
-        nll_sum[idx] = stats.nll_sum.double().cpu().numpy()
-        n_tokens[idx] = stats.n_tokens.long().cpu().numpy()
+        yield idx, {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}, batch["labels"]
         if progress is not None:
             progress(len(idx))
-    return nll_sum, n_tokens
 
 
 def batched_greedy_hits(
@@ -61,19 +68,13 @@ def batched_greedy_hits(
     """Per sample, whether each label token is the model's greedy next token under teacher forcing (bool, one
     entry per label token, in order): what Exact Memorization and Extraction Strength read
     (:mod:`unlearn.evaluation.memorization_metrics`). Length-sorted, right-padded batches."""
-    order = sorted(range(len(samples)), key=lambda i: len(samples[i].input_ids))
     fast = fast_path_unsupported(model) is None
     out: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(samples)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        batch = {k: v.to(device) for k, v in pad_right([samples[i] for i in idx], pad_id).items()}
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        hits, mask = greedy_hits_no_grad(model, inputs, batch["labels"], fast)
+    for idx, inputs, labels in _length_sorted_batches(samples, pad_id, batch_size, device, progress):
+        hits, mask = greedy_hits_no_grad(model, inputs, labels, fast)
         hits, mask = hits.cpu().numpy(), mask.cpu().numpy()
         for row, i in enumerate(idx):
             out[i] = hits[row][mask[row]]
-        if progress is not None:
-            progress(len(idx))
     return out
 
 

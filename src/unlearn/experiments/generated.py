@@ -64,8 +64,8 @@ def check_request(request: GeneratedAnswers, formatter, records: Sequence[Any], 
 def attach_generated(parts: PartData, request: GeneratedAnswers, *, model, formatter, records: Sequence[Any],
                      cfg, run, accelerator, provenance: dict[str, Any]) -> PartData:
     """``parts`` with ``request.part`` added (every item repeated ``per_item`` times), from the run directory's
-    stored answers when their key matches, else generated now and stored."""
-    check_request(request, formatter, records, cfg.data.max_length)
+    stored answers when their key matches, else generated now and stored. :func:`check_request` has passed when
+    the run's inputs were encoded."""
     questions = [request.instruction.format(question=r.question, answer=r.answer) for r in records]
     prompts = formatter.encode_prompts(questions)
     key = generation_key(request, records, formatter.template, cfg.train.seed, provenance)

@@ -66,7 +66,8 @@ def load_run(path: str | Path, mia: str | Path | None = None) -> ScoredRun:
     if results.task not in TASKS:
         raise ConfigError(f"{run.path}: the overall score is defined for the tasks {', '.join(TASKS)}, not "
                           f"{results.task!r}")
-    aucs, source = _aucs(results), str(run.path) if _aucs(results) else None
+    aucs = _aucs(results)
+    source = str(run.path) if aucs else None
     if mia is not None:
         mia_run = RunDirectory(mia)
         mia_results = mia_run.read_results()
