@@ -15,8 +15,8 @@ from unlearn.errors import ConfigError
 from unlearn.io import read_json
 from unlearn.sweeps.config import SweepConfig
 from unlearn.sweeps.grid import expand, parse_grid, split_values
-from unlearn.sweeps.run import plan_sweep, selection_metrics
-from unlearn.sweeps.select import Candidate, choose, fq_ladder, pareto_front
+from unlearn.sweeps.run import plan_sweep, selection_axes
+from unlearn.sweeps.select import Axis, Candidate, choose, fq_ladder, metric_value, pareto_front
 
 
 def test_values_split_at_top_level_commas_only():
@@ -68,11 +68,52 @@ def test_more_runs_than_the_limit_need_yes(tmp_path):
 
 def test_selection_metrics_must_be_the_tasks():
     cfg = load_config(RunConfig)
-    assert selection_metrics(cfg, SweepConfig()) == ("forget_quality", "model_utility_9")
+    assert selection_axes(cfg, SweepConfig()) == (Axis("forget_quality"), "model_utility_9")
     with pytest.raises(ConfigError, match=r"sweep.utility_metric='retain_rouge': the tofu task does not produce"):
-        selection_metrics(cfg, SweepConfig(utility_metric="retain_rouge"))
+        selection_axes(cfg, SweepConfig(utility_metric="retain_rouge"))
     with pytest.raises(ConfigError, match=r"sweep\.threads"):
         SweepConfig(jobs=2, threads=10_000)
+
+
+def test_selection_axes_take_the_tasks_directions():
+    tofu = load_config(RunConfig)
+    assert selection_axes(tofu, SweepConfig(forget_metric="forget.rouge"))[0] == Axis("forget.rouge", True)
+    assert selection_axes(tofu, SweepConfig(forget_metric="forget.truth_ratio"))[0] == Axis("forget.truth_ratio")
+    muse = load_config(RunConfig, overrides=["eval.task=muse"])
+    assert selection_axes(muse, SweepConfig()) == (Axis("knowmem_f", lower_is_better=True), "knowmem_r")
+    assert selection_axes(muse, SweepConfig(forget_metric="privleak"))[0] == Axis("privleak", True, goal=0.0)
+    wmdp = load_config(RunConfig, overrides=["eval.task=wmdp"])
+    axis, utility = selection_axes(wmdp, SweepConfig(forget_metric="wmdp_bio.accuracy",
+                                                     utility_metric="mmlu.accuracy"))
+    assert axis == Axis("wmdp_bio.accuracy", lower_is_better=True) and utility == "mmlu.accuracy"
+    with pytest.raises(ConfigError, match=r"sweep.forget_metric is required for the wmdp task .*SET one of "
+                                          r"wmdp_bio, wmdp_chem, wmdp_cyber, retain_mc, mmlu"):
+        selection_axes(wmdp, SweepConfig())
+    with pytest.raises(ConfigError, match=r"sweep.forget_metric='bio.accuracy': the wmdp task does not produce it"):
+        selection_axes(wmdp, SweepConfig(forget_metric="bio.accuracy", utility_metric="mmlu.accuracy"))
+    with pytest.raises(ConfigError, match=r"sweep.utility_metric='knowmem_f': .* needs a higher-is-better metric"):
+        selection_axes(muse, SweepConfig(utility_metric="knowmem_f"))
+
+
+def test_metric_value_reads_set_metrics_of_every_layout():
+    tofu_row = {"sets": {"forget": {"rouge": 0.25}}, "forget_quality": 0.1}
+    assert metric_value(tofu_row, "forget.rouge") == 0.25 and metric_value(tofu_row, "forget_quality") == 0.1
+    assert metric_value({"wmdp_bio": {"accuracy": 0.5, "n": 64}}, "wmdp_bio.accuracy") == 0.5  # metrics.json
+    assert metric_value({"epoch": 1, "wmdp_bio": 0.375}, "wmdp_bio.accuracy") == 0.375  # an epoch row
+    assert metric_value({"wmdp_bio": 0.375}, "mmlu.accuracy") is None
+
+
+def test_lower_is_better_and_goal_axes_rank_by_their_direction():
+    cands = [_c("most_forgotten", "m", 2.0, 0.9), _c("least", "m", 9.0, 0.95), _c("below_floor", "m", 0.5, 0.2)]
+    lower = Axis("knowmem_f", lower_is_better=True)
+    assert choose(cands, 1.0, 0.8, forget_is_fq=False, axis=lower)["m"].chosen.run == "most_forgotten"
+    assert choose(cands, 1.0, 0.8, forget_is_fq=False)["m"].chosen.run == "least"  # higher is better: the other
+    # the front under "lower is better": below_floor has the lowest value, least the highest utility; most_forgotten
+    # is beaten by neither on both axes, so all three stay; with higher-is-better, least beats both others on both
+    assert pareto_front(cands, lower) == [cands[2], cands[0], cands[1]]
+    assert pareto_front(cands) == [cands[1]]
+    leak = [_c("far", "m", -80.0, 0.9), _c("near", "m", 5.0, 0.9), _c("over", "m", 40.0, 0.9)]
+    assert choose(leak, 1.0, 0.8, forget_is_fq=False, axis=Axis("privleak", True, goal=0.0))["m"].chosen.run == "near"
 
 
 def _c(run, method, forget, utility, epoch=1, **settings):

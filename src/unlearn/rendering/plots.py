@@ -449,9 +449,11 @@ def plot_sweep_front(points: Mapping[str, Sequence[tuple[float, float]]], fronts
                                                                                                              float]]],
                      path: str | Path, xlabel: str, ylabel: str, log_y: bool = False,
                      marks: Mapping[str, tuple[float, float]] | None = None,
-                     chosen: Mapping[str, tuple[float, float]] | None = None, title: str = "") -> Path:
+                     chosen: Mapping[str, tuple[float, float]] | None = None, title: str = "",
+                     invert_y: bool = False) -> Path:
     """A sweep's trade-off: every candidate (utility x, forgetting y), one colour per method, each method's Pareto
-    front as a line, the chosen candidates ringed, and named reference models (target, retain) as black markers."""
+    front as a line, the chosen candidates ringed, and named reference models (target, retain) as black markers.
+    ``invert_y`` for a lower-is-better forgetting metric, so that up is more forgotten on every front plot."""
     plt = _pyplot()
     if not points:
         raise ValueError("plot_sweep_front: nothing to draw")
@@ -469,6 +471,8 @@ def plot_sweep_front(points: Mapping[str, Sequence[tuple[float, float]]], fronts
         ax.scatter([x], [y], marker=marker, s=170, color="black", zorder=5, label=label)
     if log_y:
         ax.set_yscale("log")
+    if invert_y:
+        ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Sweep: forgetting vs utility (lines: each method's Pareto front; rings: chosen)",

@@ -9,8 +9,11 @@ from unlearn.config.parsing import check, check_choice, setting
 from unlearn.sweeps.slurm import SlurmConfig
 
 DEFAULT_METRICS = {"tofu": ("forget_quality", "model_utility_9"), "real_world": ("forget_efficacy", "model_utility"),
-                   "tofu_continual": ("forget_quality", "model_utility_9")}
-"""Task → (forgetting, utility) metric a sweep selects on unless ``sweep.forget_metric`` / ``utility_metric`` say."""
+                   "tofu_continual": ("forget_quality", "model_utility_9"),
+                   **{task: ("knowmem_f", "knowmem_r") for task in ("muse", "muse_news", "muse_books")}}
+"""Task → (forgetting, utility) metric a sweep selects on unless ``sweep.forget_metric`` / ``utility_metric`` say.
+MUSE: KnowMem on the forget QA (lower is better) against KnowMem on the retain QA. WMDP has none: its forget set
+depends on the data (``sweep.forget_metric=wmdp_bio.accuracy sweep.utility_metric=mmlu.accuracy``)."""
 
 
 @dataclass
@@ -21,10 +24,13 @@ class SweepConfig:
                                  factory=list)
     threads: int | None = setting(None, "torch threads per run (default: the CPU cores divided by jobs, so parallel "
                                         "runs never oversubscribe the cores)")
-    forget_metric: str | None = setting(None, "forgetting axis, higher = better (default: the task's: TOFU "
-                                              "`forget_quality`, real_world `forget_efficacy`)")
-    utility_metric: str | None = setting(None, "utility axis (default: TOFU `model_utility_9`, real_world "
-                                               "`model_utility`; e.g. `model_utility_18`)")
+    forget_metric: str | None = setting(None, "forgetting axis: a run metric or SET.METRIC, ranked in the direction "
+                                              "the task declares (default: TOFU `forget_quality`, real_world "
+                                              "`forget_efficacy`, MUSE `knowmem_f` (lower is better); WMDP e.g. "
+                                              "`wmdp_bio.accuracy`)")
+    utility_metric: str | None = setting(None, "utility axis, higher is better (default: TOFU `model_utility_9`, "
+                                               "real_world `model_utility`, MUSE `knowmem_r`; e.g. "
+                                               "`model_utility_18`, `mmlu.accuracy`)")
     utility_ratio: float = setting(0.9, "the selection rule: best forgetting among candidates with utility ≥ this × "
                                         "the target's (the papers pick by eye; 0.9 is our default)")
     target: str | None = setting(None, "the target model's evaluated run directory, for its utility (default: "

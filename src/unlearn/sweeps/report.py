@@ -37,9 +37,11 @@ def sweep_report(result: Mapping[str, Any], candidates: Sequence[Candidate], cho
 
     fk, uk = result["forget_metric"], result["utility_metric"]
     fname, uname = NAMES.get(fk, fk), NAMES.get(uk, uk)
+    direction = result.get("forget_direction", "higher is better")
     target = result["target"]
     lines = [f"# Sweep: {len(result['runs'])} runs, {len(candidates)} candidates", "",
-             f"Selection: the best {fname} among candidates with {uname} ≥ {result['utility_ratio']} × the target's "
+             f"Selection: the best {fname} ({direction}) among candidates with {uname} ≥ {result['utility_ratio']} × "
+             "the target's "
              f"({_f(target['utility'])}) = {_f(result['utility_ratio'] * target['utility'])}. A candidate is "
              + ("every evaluated epoch of a run (the epoch is named)." if any(c.epoch is not None for c in candidates)
                 else "each run's final model."), ""]
@@ -65,9 +67,9 @@ def sweep_report(result: Mapping[str, Any], candidates: Sequence[Candidate], cho
     marks = {"target": (target["utility"], target["forget"])} if target.get("forget") is not None else {}
     if result.get("retain"):
         marks["retain"] = (result["retain"]["utility"], result["retain"]["forget"])
-    path = plot_sweep_front(points, fronts, out / "plots" / f"{name}_front.png", uname, fname,
+    path = plot_sweep_front(points, fronts, out / "plots" / f"{name}_front.png", uname, f"{fname} ({direction})",
                             log_y=fk == "forget_quality" and all(y > 0 for xy in points.values() for _, y in xy),
-                            marks=marks, chosen=chosen_points)
+                            marks=marks, chosen=chosen_points, invert_y=direction == "lower is better")
     lines += [f"![front](plots/{path.name})", "", "## Every candidate", "",
               f"| run | method | epoch | {fname} | {uname} | on the front |", "|---|---|---|---|---|---|"]
     front = set(result["front"])

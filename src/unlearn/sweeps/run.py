@@ -24,30 +24,50 @@ from unlearn.io import write_json, write_text
 from unlearn.runs import RunDirectory
 from unlearn.sweeps.config import DEFAULT_METRICS, SweepConfig
 from unlearn.sweeps.grid import GridRun, expand, parse_grid
-from unlearn.sweeps.select import Candidate, choose, metric_value, pareto_front
+from unlearn.sweeps.select import Axis, Candidate, choose, metric_value, pareto_front
 
 if TYPE_CHECKING:
     from unlearn.experiments.plan import RunPlan
+    from unlearn.tasks.base import MetricSpec
 
 
-def selection_metrics(cfg: RunConfig, sweep: SweepConfig) -> tuple[str, str]:
-    """(forgetting, utility) metric keys, checked against what the run's task produces."""
+def selection_axes(cfg: RunConfig, sweep: SweepConfig) -> tuple[Axis, str]:
+    """The forgetting axis (key and direction) and the utility metric key, checked against what the run's task
+    produces: a run-level metric (``knowmem_f``) or a set's (``SET.METRIC``: ``wmdp_bio.accuracy``). The forgetting
+    direction is the task's declaration: a run-level metric's own (FQ ↑, KnowMem ↓, PrivLeak closest to 0); a set
+    metric is forgotten when lower (accuracy, ROUGE, Prob), or higher where the task says so (TOFU's Truth Ratio).
+    Utility must be a higher-is-better metric."""
     from unlearn.tasks import get_task
 
     task = get_task(cfg.eval.task)
     defaults = DEFAULT_METRICS.get(task.name, (None, None))
-    keys = []
+    run_level = {m.key: m for m in task.metrics if m.scope == "run"}
+    set_level = {m.key: m for m in task.metrics if m.scope == "set"}
+    named = [*run_level, *(f"SET.{k}" for k in set_level)]
+    found: dict[str, tuple[str, MetricSpec]] = {}
     for setting, default in (("forget_metric", defaults[0]), ("utility_metric", defaults[1])):
         key = getattr(sweep, setting) or default
-        produced = [m.key for m in task.metrics if m.scope == "run"]
         if key is None:
-            raise ConfigError(f"sweep.{setting} is required for the {task.name} task (run-level metrics: "
-                              f"{', '.join(produced)})")
-        if key not in produced:
-            raise ConfigError(f"sweep.{setting}={key!r}: the {task.name} task does not produce it (run-level "
-                              f"metrics: {', '.join(produced)})")
-        keys.append(key)
-    return keys[0], keys[1]
+            raise ConfigError(f"sweep.{setting} is required for the {task.name} task (its metrics: "
+                              f"{', '.join(named)}; SET one of {', '.join(task.set_names)})")
+        spec = run_level.get(key)
+        if spec is None and "." in key:
+            set_name, metric = key.split(".", 1)
+            spec = set_level.get(metric) if set_name in task.set_names else None
+        if spec is None:
+            raise ConfigError(f"sweep.{setting}={key!r}: the {task.name} task does not produce it (its metrics: "
+                              f"{', '.join(named)}; SET one of {', '.join(task.set_names)})")
+        found[setting] = (key, spec)
+    key, spec = found["forget_metric"]
+    if spec.scope == "run":
+        axis = Axis(key, lower_is_better=not spec.higher_is_better, goal=spec.goal)
+    else:
+        axis = Axis(key, lower_is_better=not spec.forgotten_when_higher)
+    utility, spec = found["utility_metric"]
+    if not spec.higher_is_better or spec.goal is not None:
+        raise ConfigError(f"sweep.utility_metric={utility!r}: the selection keeps utility ≥ a share of the target's, "
+                          f"so it needs a higher-is-better metric ({spec.name} is not)")
+    return axis, utility
 
 
 def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig, out: Path,
@@ -71,8 +91,8 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
         except UnlearnError as err:
             raise type(err)(f"grid run {run.name}: {err}") from None
         planned.append((run, plan))
-    forget_key, _ = selection_metrics(runs[0].config, sweep)
-    if forget_key == "forget_quality":
+    axis, _ = selection_axes(runs[0].config, sweep)
+    if axis.key == "forget_quality":
         missing = [r.name for r in runs if not r.config.eval.retain_reference]
         if missing:
             raise ConfigError(f"the selection ranks by forget_quality, which needs eval.retain_reference (the retain "
@@ -214,7 +234,7 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
         check_slurm(sweep.slurm)  # submitit installed, every sbatch option known: before anything is planned
     planned = plan_sweep(base, items, sweep, out, yes)
     check_finished_runs(planned, out, overwrite)
-    forget_key, utility_key = selection_metrics(planned[0][0].config, sweep)
+    axis, utility_key = selection_axes(planned[0][0].config, sweep)
     from unlearn.experiments.stages import stage_action
 
     pending = [(r, p) for r, p in planned if stage_action(p.run, p.config_text) != "reuse"]
@@ -223,7 +243,7 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
         if not finished:
             raise UnlearnError(f"--report-only: none of the {len(planned)} runs in {out} has finished yet")
         echo(f"sweep: the report from {len(finished)} of {len(planned)} finished runs (nothing is run)")
-        return write_sweep(finished, sweep, forget_key, utility_key, out, missing=[r.name for r, _ in pending])
+        return write_sweep(finished, sweep, axis, utility_key, out, missing=[r.name for r, _ in pending])
     how = (f"one SLURM job each ({sweep.slurm.cluster})" if sweep.launcher == "slurm"
            else f"{sweep.jobs} at a time, {sweep.threads} threads each")
     echo(f"sweep: {len(planned)} runs, {len(planned) - len(pending)} finished, {len(pending)} to run ({how})")
@@ -234,7 +254,7 @@ def run_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig,
             _execute_here(pending, sweep.threads, echo)
         else:
             _execute_processes(pending, sweep, out, echo)
-    return write_sweep(planned, sweep, forget_key, utility_key, out)
+    return write_sweep(planned, sweep, axis, utility_key, out)
 
 
 def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, float] | None:
@@ -249,11 +269,12 @@ def _point(run_dir: str | None, forget_key: str, utility_key: str) -> dict[str, 
     return None if forget is None else {"forget": forget, "utility": utility}
 
 
-def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, forget_key: str, utility_key: str,
+def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, axis: Axis, utility_key: str,
                 out: Path, missing: Sequence[str] = ()) -> Path:
     from unlearn.reporting.differences import limited_lines, provenance_differences, warning_lines
     from unlearn.sweeps.report import sweep_report
 
+    forget_key = axis.key
     runs_results = [RunDirectory(run.config.output_dir).read_results() for run, _ in planned]
     candidates, starts = [], []
     for run, _ in planned:
@@ -269,16 +290,18 @@ def write_sweep(planned: Sequence[tuple[GridRun, RunPlan]], sweep: SweepConfig, 
         raise UnlearnError("the target's utility is unknown (no epoch-0 evaluation and no sweep.target)")
     first = runs_results[0].metrics
     n_forget = ((first.get("sets") or {}).get("forget") or {}).get("n")
-    choices = choose(candidates, target["utility"], sweep.utility_ratio, forget_key == "forget_quality", n_forget)
+    choices = choose(candidates, target["utility"], sweep.utility_ratio, forget_key == "forget_quality", n_forget,
+                     axis=axis)
     retain_dir = sweep.retain or planned[0][0].config.eval.retain_reference
     retain = _point(retain_dir, forget_key, utility_key)
     result = {
-        "forget_metric": forget_key, "utility_metric": utility_key, "utility_ratio": sweep.utility_ratio,
+        "forget_metric": forget_key, "forget_direction": axis.direction, "utility_metric": utility_key,
+        "utility_ratio": sweep.utility_ratio,
         "target": target, "retain": retain, "n_forget": n_forget,
         "runs": [{"name": r.name, "method": r.method, "settings": r.settings} for r, _ in planned],
         "candidates": [c.__dict__ | {"settings": dict(c.settings)} for c in candidates],
-        "front": [c.label for c in pareto_front(candidates)],
-        "fronts": {m: [c.label for c in pareto_front([c for c in candidates if c.method == m])]
+        "front": [c.label for c in pareto_front(candidates, axis)],
+        "fronts": {m: [c.label for c in pareto_front([c for c in candidates if c.method == m], axis)]
                    for m in dict.fromkeys(c.method for c in candidates)},
         "chosen": {m: {"candidate": None if ch.chosen is None else ch.chosen.label, "threshold": ch.threshold,
                        "eligible": ch.eligible, "tied_with": ch.tied_with, "seed_spread": ch.seed_spread,

@@ -59,6 +59,8 @@ class MetricSpec:
     aggregation: str
     on_forget: str = ""  # how to read it on the forget set, where the direction may flip
     requires: tuple[str, ...] = ()  # requests / dependencies it needs
+    forgotten_when_higher: bool = False  # a set metric whose higher values on the forget set mean forgotten (TOFU's TR)
+    goal: float | None = None  # a run metric best at this value, not at an end (PrivLeak: 0)
 
 
 @dataclass(frozen=True)

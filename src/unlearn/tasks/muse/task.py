@@ -306,7 +306,7 @@ class MuseTask(Task):
                    "set", True, "mean 1 − k*/|y|, with a 95 % bootstrap interval", "lower = forgotten"),
         MetricSpec("privleak", "PrivLeak (closer to 0 is better)", "run", False,
                    "100·(AUC − AUC_retrain)/AUC_retrain, Min-40% AUC with holdout positive", "",
-                   ("retain_reference",)),
+                   ("retain_reference",), goal=0.0),
         MetricSpec("mia.<attack>.auc", "membership-inference AUC, forget (members) vs holdout", "run", False,
                    "Mann–Whitney AUC; the retrained model's value is the goal", "", ("token_logprobs",)),
     )

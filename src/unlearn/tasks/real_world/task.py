@@ -123,7 +123,7 @@ class RealWorldTask(Task):
                    "lower = forgotten", ("generation",)),
         MetricSpec("prob", "Probability p̄(golden answer)", "set", True, PER_SET_MEAN, "lower = forgotten"),
         MetricSpec("truth_ratio", "Truth Ratio statistic (paraphrased vs perturbed golden answers)", "set", True,
-                   PER_SET_MEAN, "mean min(Q, 1/Q), higher = forgotten"),
+                   PER_SET_MEAN, "mean min(Q, 1/Q), higher = forgotten", forgotten_when_higher=True),
         MetricSpec("token_entropy", "Token Entropy (not on the forget set)", "set", True, PER_SET_MEAN, "",
                    ("generation",)),
         MetricSpec("cosine_similarity", "Cosine Similarity to the model's own answer before unlearning", "set", True,

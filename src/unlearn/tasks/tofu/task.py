@@ -86,7 +86,7 @@ class TofuTask(Task):
         MetricSpec("prob", "Probability p̄(answer) (option-normalised on real_authors / world_facts)", "set", True,
                    PER_SET_MEAN, "lower = forgotten"),
         MetricSpec("truth_ratio", "Truth Ratio statistic", "set", True, PER_SET_MEAN,
-                   "mean min(Q, 1/Q), higher = forgotten"),
+                   "mean min(Q, 1/Q), higher = forgotten", forgotten_when_higher=True),
         MetricSpec("truth_ratio_knowledge", "Truth Ratio, OpenUnlearning's extent-of-knowledge form", "set", True,
                    "mean p_c / (p_c + p_w) = Q / (1 + Q)", "lower = forgotten (0.5: true and perturbed alike)"),
         MetricSpec("paraphrase_prob", "Probability p̄(paraphrased answer), unnormalised", "set", True, PER_SET_MEAN,
