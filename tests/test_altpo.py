@@ -147,6 +147,23 @@ def test_a_budget_that_cannot_fit_is_named_before_anything_is_generated(common, 
     assert code != 0 and "does not fit data.max_length=128" in err and "field 'question'" in err, err
 
 
+def test_a_sweep_names_a_budget_that_cannot_fit_before_its_first_run(common, tmp_path, capsys, monkeypatch):
+    import unlearn.experiments.pipeline as pipeline
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("a run started before every run's budget was checked")
+
+    monkeypatch.setattr(pipeline, "load_weights", no_weights)
+    args = [a for a in common if not a.startswith(("forget.max_new_tokens", "train.lr"))]
+    out = tmp_path / "sweep"
+    code = main(["sweep", *args, "method=ga+gd,altpo+gd", "train.lr=1e-3,2e-3", "altpo+gd:forget.max_new_tokens=120",
+                 "train.eval_every_epoch=true", "sweep.forget_metric=forget.prob", f"output_dir={out}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "grid run altpo_gd" in err and "does not fit data.max_length=128" in err, err
+    assert not (out / "runs").exists()  # the GA runs before it in the grid did not start either
+
+
 def test_altpo_raises_the_alternative_over_the_forget_answer(tokenizer, forget10_parts):
     _, parts = forget10_parts
     model = make_tiny(tokenizer)

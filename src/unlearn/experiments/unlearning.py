@@ -24,6 +24,8 @@ from unlearn.errors import ConfigError
 from unlearn.experiments.common import (
     Timer,
     log,
+    open_data,
+    open_model,
 )
 from unlearn.experiments.generated import attach_generated, check_request
 from unlearn.experiments.pipeline import Training, prepare_stage
@@ -232,6 +234,21 @@ def _lora(model: torch.nn.Module, cfg: RunConfig, targets: Sequence[str] | None 
 
 def method_parts(method: Method) -> tuple[str, ...]:
     return method.parts if isinstance(method, LossMethod) else (method.train_part,)
+
+
+def check_generated_answers(plan: RunPlan) -> None:
+    """What ``unlearn run`` checks of a method's generated answers (AltPO's budget) when it encodes its inputs, from
+    the tokenizer and the forget data alone, no weights: a sweep calls it for every grid run before the first one
+    starts, so that one run's budget does not stop the sweep after the others have run."""
+    method = plan.method
+    requests = method.generated_answers if isinstance(method, LossMethod) else ()
+    if not requests:
+        return
+    data = open_data(plan)
+    data.prepare_unlearning(method_parts(method), method.idk_users, method.name)
+    formatter = open_model(plan.cfg).formatter
+    for request in requests:
+        check_request(request, formatter, data.forget, plan.cfg.data.max_length)
 
 
 def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: bool = False,

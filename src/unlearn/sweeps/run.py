@@ -75,6 +75,7 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
     """Every run with its plan (the resolved ``config.yaml`` among it), all checked before anything runs."""
     from unlearn.experiments.common import check_evaluation
     from unlearn.experiments.plan import plan_unlearning
+    from unlearn.experiments.unlearning import check_generated_answers
 
     runs = expand(parse_grid(items), base, (), out)
     for run in runs:  # shared through the runs' configs, so process and SLURM launchers share it too
@@ -88,6 +89,7 @@ def plan_sweep(base: Mapping[str, Any], items: Sequence[str], sweep: SweepConfig
         try:
             plan = plan_unlearning(run.config)
             check_evaluation(plan)
+            check_generated_answers(plan)  # AltPO's budget: tokenizer and data, no weights
         except UnlearnError as err:
             raise type(err)(f"grid run {run.name}: {err}") from None
         planned.append((run, plan))
