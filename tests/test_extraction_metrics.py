@@ -1,5 +1,6 @@
-"""Exact Memorization, Extraction Strength and the knowledge truth ratio: hand computations, the batched greedy hits
-against one sequence at a time, and what a model that memorized the forget answers scores."""
+"""Exact Memorization, Extraction Strength and the knowledge truth ratio (registered by the unlearn_baselines plugin
+through the sample-metric door): hand computations, the batched greedy hits against one sequence at a time, and what a
+model that memorized the forget answers scores."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from tests.test_baselines import _memorized
 from unlearn.data.collate import pad_right
 from unlearn.data.formatting import IGNORE_INDEX, ChatFormatter, EncodedSample
 from unlearn.evaluation.likelihood import batched_greedy_hits, shared_prompt_scores
-from unlearn.evaluation.memorization_metrics import exact_memorization, extraction_strength
 from unlearn.models.label_logps import label_argmax_hits
 from unlearn.tasks.tofu.data import TofuData
 from unlearn.tasks.tofu.evaluate import EvalSettings, TofuEvaluator
-from unlearn.tasks.tofu.metrics import SetSamples, aggregate_set, truth_ratio_knowledge
+from unlearn.tasks.tofu.metrics import SetSamples, aggregate_set
 from unlearn.tasks.tofu.task import TOFU
+from unlearn_baselines.metrics import exact_memorization, extraction_strength, truth_ratio_knowledge
 
 CPU = torch.device("cpu")
 
@@ -92,16 +93,18 @@ def test_knowledge_truth_ratio_by_hand():
 
 
 def test_the_set_aggregates_carry_the_new_metrics_with_intervals():
+    hits = [[1, 1], [0, 1, 0, 1], [0]]  # EM 1, 1/2, 0; ES 1, 1/4, 0
     samples = SetSamples("forget", gt_loss=[1.0, 2.0, 0.5], paraphrased_loss=[1.5, 2.5, 1.0],
-                         perturbed_loss=[[2.0], [3.0], [1.0]], exact_memorization=[1.0, 0.5, 0.0],
-                         extraction_strength=[1.0, 0.0, 0.0])
+                         perturbed_loss=[[2.0], [3.0], [1.0]], greedy_hits=hits)
     out = aggregate_set(samples, n_resamples=200)
     assert out["exact_memorization"] == pytest.approx(0.5)
-    assert out["extraction_strength"] == pytest.approx(1 / 3)
+    assert out["extraction_strength"] == pytest.approx((1 + 0.25) / 3)
     assert out["paraphrase_prob"] == pytest.approx(np.mean(np.exp([-1.5, -2.5, -1.0])))
     assert out["truth_ratio_knowledge"] == pytest.approx(np.mean([1 / (1 + math.exp(x)) for x in (-0.5, -0.5, 0.0)]))
     low, high = out["ci95"]["exact_memorization"]
     assert low <= 0.5 <= high and low < high
+    without_hits = aggregate_set(SetSamples("forget", gt_loss=[1.0], paraphrased_loss=[1.5], perturbed_loss=[[2.0]]))
+    assert "exact_memorization" not in without_hits and "truth_ratio_knowledge" in without_hits  # a TOFU log's set
 
 
 def test_a_model_that_memorized_the_forget_answers_scores_high_em_and_es(tokenizer, forget10_parts, bench_dir,

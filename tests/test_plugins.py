@@ -147,3 +147,54 @@ def test_the_extending_guide_shows_the_example_plugin_as_it_is():
     for path in (SOURCE / "capped_ga.py", SOURCE / "forget_nll.py", PLUGIN / "pyproject.toml"):
         assert path.read_text() in blocks, f"docs/extending.md does not show {path.name} as it is"
     assert len((SOURCE / "capped_ga.py").read_text().splitlines()) <= 35  # "your own method in 30 lines", nearly
+
+
+SAMPLE_METRIC_PLUGIN = """
+import numpy as np
+from unlearn.extend import MetricSpec, register_sample_metric
+
+register_sample_metric(MetricSpec("answer_tokens", "answer length in tokens", "set", True, "mean per set"),
+                       ("greedy_hits",), lambda inputs: [len(h) for h in inputs["greedy_hits"]])
+"""
+
+
+def test_a_plugin_sample_metric_is_listed_scored_and_written_per_row(tmp_path, bench_dir, tiny_model_dir):
+    """A per-sample metric through the door: `unlearn tasks` lists it for the tasks that provide its input, the
+    evaluation averages it per set and writes it in every row; checked against the rows' own token counts."""
+    plugin = tmp_path / "answer_tokens.py"
+    plugin.write_text(SAMPLE_METRIC_PLUGIN)
+    out = _python(f"""
+        import json
+        from unlearn.cli import main
+
+        assert main(["--plugin", "{plugin}", "tasks"]) == 0
+        assert main(["--plugin", "{plugin}", "eval", "model={tiny_model_dir}", "data={bench_dir}", "progress=false",
+                     "data.max_length=128", "eval.generate=false", "eval.sets=[forget,retain]", "output_dir=ev"]) == 0
+        print("SETS", json.dumps(json.load(open("ev/metrics.json"))["sets"]))
+    """, tmp_path)
+    listed = [line for line in out.splitlines() if line.strip().startswith("answer_tokens")]
+    assert len(listed) == 5  # tofu, real_world and the three MUSE tasks: the tasks that provide greedy hits
+    assert all("[plugin: unlearn_plugin_answer_tokens]" in line for line in listed)
+    sets = json.loads(next(line for line in out.splitlines() if line.startswith("SETS"))[5:])
+    for name in ("forget", "retain"):
+        rows = [json.loads(line) for line in (RunDirectory(tmp_path / "ev").eval_dir / f"{name}.jsonl")
+                .read_text().splitlines()]
+        assert all(r["answer_tokens"] == r["gt_tokens"] == len(r["greedy_hits"]) for r in rows)
+        assert sets[name]["answer_tokens"] == pytest.approx(sum(r["gt_tokens"] for r in rows) / len(rows))
+        assert "answer_tokens" in sets[name]["ci95"]
+
+
+@pytest.mark.parametrize("call, message", [
+    ('MetricSpec("m", "m", "run", True, "x"), ("greedy_hits",), len', "its MetricSpec scope must be 'set'"),
+    ('MetricSpec("m", "m", "set", True, "x"), ("logits",), len', "inputs must be some of greedy_hits, gt_loss"),
+    ('MetricSpec("exact_memorization", "again", "set", True, "x"), ("greedy_hits",), len',
+     "sample metric 'exact_memorization' is registered twice: by unlearn_baselines.metrics and by "
+     "unlearn_plugin_bad_metric"),
+])
+def test_a_bad_sample_metric_is_one_line(call, message, capsys, tmp_path, monkeypatch):
+    """Each fails at its first registration, so nothing is left registered in this process."""
+    monkeypatch.delenv("UNLEARN_PLUGINS", raising=False)
+    plugin = tmp_path / "bad_metric.py"
+    plugin.write_text("from unlearn.extend import MetricSpec, register_sample_metric\n"
+                      f"register_sample_metric({call})\n")
+    assert message in _error(capsys, ["--plugin", str(plugin), "tasks"])

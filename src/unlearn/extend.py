@@ -1,5 +1,6 @@
 """The extension API: everything a plugin needs to add a forget objective, a regularizer, a weight-edit method, an
-evaluation task, an attack or a scenario without touching the package (docs/extending.md).
+evaluation task, a per-sample metric of the tasks' sets, an attack or a scenario without touching the package
+(docs/extending.md).
 
 A plugin is a module that calls these ``register_*`` functions when imported; :mod:`unlearn.plugins` says how it is
 found (entry points, ``--plugin``, :data:`unlearn.plugins.ENV`). What it registers is then usable wherever a
@@ -9,7 +10,10 @@ built-in is: ``unlearn run method=mine+gd``, sweeps, attacks, reports, ``unlearn
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from unlearn.attacks import Attack, register_attack
 from unlearn.data.formatting import IGNORE_INDEX
@@ -34,6 +38,8 @@ from unlearn.registry import Registry, RegistryError
 from unlearn.scenarios import register_scenario
 from unlearn.tasks import register as _register_task
 from unlearn.tasks.base import EvalResult, MetricSpec, SetSpec, Task
+from unlearn.tasks.sample_metrics import SAMPLE_INPUTS, SampleMetric
+from unlearn.tasks.sample_metrics import register as _register_sample_metric
 
 
 def _check_objective(cls: Any, base: type, what: str) -> None:
@@ -84,10 +90,24 @@ def register_task(task: Task) -> Task:
     return _register_task(task)
 
 
+def register_sample_metric(spec: MetricSpec, inputs: Sequence[str],
+                           compute: Callable[[Mapping[str, Any]], Sequence[float] | np.ndarray],
+                           tasks: Sequence[str] = ()) -> SampleMetric:
+    """Add a per-sample metric to the sets of every task whose evaluation provides ``inputs`` (names of
+    :data:`SAMPLE_INPUTS`: ``greedy_hits``, ``gt_loss``, …), or of ``tasks`` only. ``spec`` declares it (a
+    ``scope="set"`` :class:`MetricSpec`: key, name, direction, how to read it on the forget set); ``compute`` maps
+    ``{input name: per-sample values}`` to one value per sample. The tasks then report its mean per set (with their
+    bootstrap intervals), its value in every eval row, and list it in ``unlearn tasks``."""
+    import inspect
+
+    caller = inspect.stack()[1].frame.f_globals.get("__name__", "")
+    return _register_sample_metric(SampleMetric(spec, tuple(inputs), compute, tuple(tasks)), origin=caller)
+
+
 __all__ = [
-    "IGNORE_INDEX", "Attack", "ConfigError", "EvalResult", "ForgetObjective", "GeneratedAnswers", "Measure",
-    "MetricSpec", "Need",
-    "Objective", "Regularizer", "SetSpec", "StepInputs", "Task", "WeightEditMethod", "forget_losses", "load_plugins",
-    "param", "register_attack", "register_forget_objective", "register_method_alias", "register_regularizer",
-    "register_scenario", "register_task", "register_weight_edit", "retain_losses", "shifted_token_nll", "upcast",
+    "IGNORE_INDEX", "SAMPLE_INPUTS", "Attack", "ConfigError", "EvalResult", "ForgetObjective", "GeneratedAnswers",
+    "Measure", "MetricSpec", "Need", "Objective", "Regularizer", "SampleMetric", "SetSpec", "StepInputs", "Task",
+    "WeightEditMethod", "forget_losses", "load_plugins", "param", "register_attack", "register_forget_objective",
+    "register_method_alias", "register_regularizer", "register_sample_metric", "register_scenario", "register_task",
+    "register_weight_edit", "retain_losses", "shifted_token_nll", "upcast",
 ]

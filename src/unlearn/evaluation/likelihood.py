@@ -66,8 +66,8 @@ def batched_greedy_hits(
     progress=None,
 ) -> list[np.ndarray]:
     """Per sample, whether each label token is the model's greedy next token under teacher forcing (bool, one
-    entry per label token, in order): what Exact Memorization and Extraction Strength read
-    (:mod:`unlearn.evaluation.memorization_metrics`). Length-sorted, right-padded batches."""
+    entry per label token, in order): the ``greedy_hits`` input of sample metrics (Exact Memorization, Extraction
+    Strength: :mod:`unlearn_baselines.metrics`). Length-sorted, right-padded batches."""
     fast = fast_path_unsupported(model) is None
     out: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(samples)
     for idx, inputs, labels in _length_sorted_batches(samples, pad_id, batch_size, device, progress):

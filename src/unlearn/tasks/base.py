@@ -120,6 +120,14 @@ class Task(ABC):
     """Dotted config keys the task fills when the run leaves them unset (``data.forget_split``, ...)."""
     generates_to_max_length: ClassVar[bool] = False
     """It generates up to ``eval.max_length`` tokens in all (prompt + answer), which must fit the model's context."""
+    sample_inputs: ClassVar[tuple[str, ...]] = ()
+    """The per-sample inputs its evaluation hands registered sample metrics (:mod:`unlearn.tasks.sample_metrics`)."""
+
+    def all_metrics(self) -> tuple[MetricSpec, ...]:
+        """Its own metrics and the registered sample metrics it reports (plugins': ``register_sample_metric``)."""
+        from unlearn.tasks.sample_metrics import metrics_for
+
+        return (*self.metrics, *(m.spec for m in metrics_for(self.name, self.sample_inputs)))
 
     def complete_defaults(self, cfg: RunConfig) -> None:  # noqa: B027 - most tasks have none
         """Defaults that depend on other values (called after :attr:`defaults` are filled)."""
@@ -180,11 +188,14 @@ class Task(ABC):
                   + (f" (rows: {s.rows_key})" if s.rows_key else "") for s in self.sets]
         lines.append("  requests: " + ", ".join(self.requests))
         lines.append("  metrics:")
-        for m in self.metrics:
+        from unlearn.tasks.sample_metrics import SAMPLE_METRICS
+
+        for m in self.all_metrics():
             arrow = "↑" if m.higher_is_better else "↓"
             extra = f"; on the forget set: {m.on_forget}" if m.on_forget else ""
             needs = f" [needs {', '.join(m.requires)}]" if m.requires else ""
-            lines.append(f"    {m.key:20s} {arrow} {m.name} ({m.scope}): {m.aggregation}{extra}{needs}")
+            plugin = f" [plugin: {SAMPLE_METRICS.origin(m.key)}]" if m not in self.metrics else ""
+            lines.append(f"    {m.key:20s} {arrow} {m.name} ({m.scope}): {m.aggregation}{extra}{needs}{plugin}")
         if self.dependencies:
             lines.append("  dependencies:")
             lines += [f"    {d.name:16s} {d.config_key}: {d.summary} (for {', '.join(d.needed_for)})"

@@ -27,12 +27,11 @@ from unlearn.errors import ConfigError, DataError
 from unlearn.evaluation import mia
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import batched_greedy_hits
-from unlearn.evaluation.memorization_metrics import exact_memorization, extraction_strength
 from unlearn.evaluation.mia_eval import MiaSet, MiaSuite, score_rows
 from unlearn.models.loading import context_length
 from unlearn.rendering.tables import fmt
 from unlearn.runs import RunDirectory
-from unlearn.tasks import register
+from unlearn.tasks import register, sample_metrics
 from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, SetSpec, Task
 from unlearn.tasks.muse.data import MuseData
 from unlearn.tasks.tofu.metrics import bootstrap_ci
@@ -200,12 +199,14 @@ class MuseEvaluator:
         if name != "verbmem_forget":
             outputs = [cut_at_stops(o) for o in outputs]
         f1 = rouge_l_f1(g.references, outputs)
-        hits = batched_greedy_hits(model, g.scored, self.pad_id, self.batch_size, device)
-        em, es = exact_memorization(hits), extraction_strength(hits)
+        hits = None
+        if sample_metrics.needs(self.task.name, self.task.sample_inputs, "greedy_hits"):
+            hits = batched_greedy_hits(model, g.scored, self.pad_id, self.batch_size, device)
+        extra = sample_metrics.compute(self.task.name, self.task.sample_inputs, {"greedy_hits": hits}, len(outputs))
         rows = [{"index": i, "id": g.ids[i], **g.rows[i], "generation": outputs[i], "rougeL_f1": float(f1[i]),
-                 "exact_memorization": float(em[i]), "extraction_strength": float(es[i])}
+                 **{key: float(v[i]) for key, v in extra.items()}}
                 for i in range(len(outputs))]
-        return {"rows": rows, "values": {"rougeL_f1": f1, "exact_memorization": em, "extraction_strength": es}}
+        return {"rows": rows, "values": {"rougeL_f1": f1, **extra}}
 
     def evaluate(self, model: torch.nn.Module, device: torch.device | None = None, desc: str = "eval",
                  n_resamples: int | None = None, generate: bool | None = None,
@@ -295,15 +296,11 @@ class MuseTask(Task):
                 "eval.max_rows.privleak_forget / privleak_holdout"),
     )
     requests = ("generation", "token_logprobs")
+    sample_inputs = ("greedy_hits",)
     metrics = (
         MetricSpec("verbmem_f", "VerbMem on the forget set (×100)", "run", False, "mean ROUGE-L F1 × 100"),
         MetricSpec("knowmem_f", "KnowMem on the forget QA (×100)", "run", False, "mean ROUGE-L F1 × 100"),
         MetricSpec("knowmem_r", "KnowMem on the retain QA (×100)", "run", True, "mean ROUGE-L F1 × 100"),
-        MetricSpec("exact_memorization", "Exact Memorization of the reference under teacher forcing", "set", True,
-                   "mean share of reference tokens that are the greedy next token, with a 95 % bootstrap interval",
-                   "lower = forgotten"),
-        MetricSpec("extraction_strength", "Extraction Strength: the reference suffix greedy decoding reproduces",
-                   "set", True, "mean 1 − k*/|y|, with a 95 % bootstrap interval", "lower = forgotten"),
         MetricSpec("privleak", "PrivLeak (closer to 0 is better)", "run", False,
                    "100·(AUC − AUC_retrain)/AUC_retrain, Min-40% AUC with holdout positive", "",
                    ("retain_reference",), goal=0.0),

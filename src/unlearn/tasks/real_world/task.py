@@ -33,7 +33,7 @@ from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, Set
 from unlearn.tasks.real_world.data import EVAL_FILES, OWN, check_layout, read_eval_records
 from unlearn.tasks.tofu.closer_look import CLOSER_LOOK_METRICS, FORGET_EFFICACY_TERMS, forget_efficacy, harmonic_mean
 from unlearn.tasks.tofu.evaluate import EvalSet, TextScorer, TofuEvaluator, set_samples_from_rows
-from unlearn.tasks.tofu.metrics import aggregate_set
+from unlearn.tasks.tofu.metrics import SAMPLE_INPUTS, aggregate_set
 from unlearn.tasks.tofu.sets import FORGET, RETAIN
 from unlearn.tasks.tofu.task import PER_SET_MEAN, TofuTask, rescored_record, rescoring_scorer
 
@@ -74,7 +74,7 @@ def score_real_world(samples: dict[str, list[dict[str, Any]]], scorer: TextScore
             scorer.score(rows, SET_TYPES[name] == FORGET, cs_reference=OWN, generation_premise=True)
     if scorer is not None:
         unavailable.update(scorer.unavailable())
-    per_set = {name: aggregate_set(set_samples_from_rows(rows, SET_TYPES[name]), n_resamples, seed)
+    per_set = {name: aggregate_set(set_samples_from_rows(rows, SET_TYPES[name]), n_resamples, seed, "real_world")
                for name, rows in samples.items()}
     return EvalResult(samples, {"sets": per_set, **real_world_aggregates(per_set, unavailable)})
 
@@ -83,7 +83,7 @@ class RealWorldEvaluator:
     """The TOFU evaluator's likelihoods and generations on the two sets; the scenario's own scoring."""
 
     def __init__(self, formatter: ChatFormatter, sets: dict[str, EvalSet], cfg: RunConfig, device: str):
-        self.inner = TofuEvaluator(formatter, sets, TofuTask().settings(cfg), None, device)
+        self.inner = TofuEvaluator(formatter, sets, TofuTask().settings(cfg), None, device, task="real_world")
         self.own = {name: [r.extra[OWN] for r in s.records] for name, s in sets.items()}
         self.bootstrap, self.seed = cfg.eval.bootstrap, cfg.train.seed
 
@@ -118,6 +118,7 @@ class RealWorldTask(Task):
                             "(`neighbor_perturbed`)", RETAIN, "eval.retain_rows"),
     )
     requests = ("sequence_likelihood", "generation")
+    sample_inputs = SAMPLE_INPUTS
     metrics = (
         MetricSpec("rouge", "ROUGE-L recall of the generation against the golden answer", "set", True, PER_SET_MEAN,
                    "lower = forgotten", ("generation",)),

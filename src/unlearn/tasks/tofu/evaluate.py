@@ -28,13 +28,14 @@ from unlearn.errors import DataError
 from unlearn.evaluation.aux_models import Unavailable, load_embedder, load_nli
 from unlearn.evaluation.generation import GenerationSettings, generate_answers
 from unlearn.evaluation.likelihood import shared_prompt_scores
-from unlearn.evaluation.memorization_metrics import exact_memorization, extraction_strength
 from unlearn.io import read_jsonl
 from unlearn.runs import RunDirectory
+from unlearn.tasks import sample_metrics
 from unlearn.tasks.base import EvalResult
 from unlearn.tasks.tofu.closer_look import entailment_scores, token_entropy
 from unlearn.tasks.tofu.log import load_eval_log, load_eval_log_texts
 from unlearn.tasks.tofu.metrics import (
+    SAMPLE_INPUTS,
     SetSamples,
     aggregate,
     answer_probability,
@@ -211,8 +212,7 @@ def set_samples_from_rows(rows: list[dict[str, Any]], set_type: str) -> SetSampl
         token_entropy=_column(rows, "token_entropy"),
         cosine_similarity=_column(rows, "cosine_similarity"),
         entailment=_column(rows, "entailment"),
-        exact_memorization=_column(rows, "exact_memorization"),
-        extraction_strength=_column(rows, "extraction_strength"),
+        greedy_hits=None if not rows or any("greedy_hits" not in r for r in rows) else [r["greedy_hits"] for r in rows],
     )
 
 
@@ -274,7 +274,9 @@ class TofuEvaluator:
         settings: EvalSettings | None = None,
         retain_reference: RetainReference | None = None,
         device: str = "cpu",
+        task: str = "tofu",
     ):
+        self.task = task  # whose registered sample metrics the rows carry (real_world reuses this evaluator)
         self.formatter = formatter
         self.settings = settings or EvalSettings()
         self.retain_reference = retain_reference
@@ -341,20 +343,20 @@ class TofuEvaluator:
                    leave=False, dynamic_ncols=True)
         try:
             flat: list[EncodedSample] = []  # one likelihood pass over every set, each prompt encoded once
-            answers: list[int] = []  # where each answer sits in it (EM and ES read their greedy hits)
+            answers: list[int] = []  # where each answer sits in it (for sample metrics that read greedy hits)
             for s in chosen.values():
                 answers += range(len(flat), len(flat) + len(s.answer))
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
+            want_hits = sample_metrics.needs(self.task, SAMPLE_INPUTS, "greedy_hits")
             nll, ntok, hits = shared_prompt_scores(model, flat, fmt.pad_id, self.settings.batch_size, device,
-                                                   bar.update, answers)
+                                                   bar.update, answers if want_hits else ())
             avg = nll / ntok
             samples: dict[str, list[dict[str, Any]]] = {}
             pos = 0
             for name, s in chosen.items():
                 n = len(s.answer)
                 gt, gt_n = avg[pos:pos + n], ntok[pos:pos + n]
-                answer_hits = [hits[pos + i] for i in range(n)]
-                em, es = exact_memorization(answer_hits), extraction_strength(answer_hits)
+                answer_hits = [hits[pos + i] for i in range(n)] if want_hits else None
                 para, para_n = avg[pos + n:pos + 2 * n], ntok[pos + n:pos + 2 * n]
                 pos += 2 * n
                 pert, pert_n = [], []
@@ -369,6 +371,9 @@ class TofuEvaluator:
                                                    bar.update)
                 q = truth_ratios(para, as_ragged(pert))
                 prob = answer_probability(gt, as_ragged(pert), s.eval_set.set_type)
+                extra = sample_metrics.compute(self.task, SAMPLE_INPUTS, {
+                    "greedy_hits": answer_hits, "gt_loss": gt, "paraphrased_loss": para,
+                    "perturbed_loss": as_ragged(pert)}, n)
                 samples[name] = [
                     {
                         "index": s.first + i * s.step, "id": r.source, "question": r.question, "answer": r.answer,
@@ -378,7 +383,8 @@ class TofuEvaluator:
                         "paraphrased_loss": float(para[i]), "paraphrased_tokens": int(para_n[i]),
                         "perturbed_loss": pert[i], "perturbed_tokens": pert_n[i],
                         "prob": float(prob[i]), "truth_ratio": float(q[i]),
-                        "exact_memorization": float(em[i]), "extraction_strength": float(es[i]),
+                        **({} if answer_hits is None else {"greedy_hits": answer_hits[i].astype(int).tolist()}),
+                        **{key: float(v[i]) for key, v in extra.items()},
                     }
                     for i, r in enumerate(s.eval_set.records)
                 ]

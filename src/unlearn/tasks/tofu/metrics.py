@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -30,6 +31,8 @@ from unlearn.tasks.tofu.closer_look import harmonic_mean, summarize
 from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, SET_TYPES, UTILITY_SETS
 
 UTILITY_METRICS = ("rouge", "prob", "truth_ratio")
+SAMPLE_INPUTS = ("greedy_hits", "gt_loss", "paraphrased_loss", "perturbed_loss")
+"""What a TOFU-style set hands registered sample metrics (:meth:`SetSamples.sample_inputs`)."""
 
 
 def as_ragged(rows: Sequence[Sequence[float]]) -> np.ndarray:
@@ -53,8 +56,7 @@ class SetSamples:
     token_entropy: np.ndarray | None = None  # closer-look TE of the generation, [N]
     cosine_similarity: np.ndarray | None = None  # closer-look CS of generation vs answer, [N]
     entailment: np.ndarray | None = None  # closer-look ES per sample (1/0), [N]
-    exact_memorization: np.ndarray | None = None  # EM of the answer under teacher forcing, [N]
-    extraction_strength: np.ndarray | None = None  # Extraction Strength of the answer, [N]
+    greedy_hits: list[np.ndarray] | None = None  # per sample: each answer token the greedy next token? (bool)
 
     def __post_init__(self):
         if self.set_type not in SET_TYPES:
@@ -68,14 +70,22 @@ class SetSamples:
         n = len(self.gt_loss)
         if len(self.paraphrased_loss) != n or self.perturbed_loss.shape[0] != n or self.perturbed_loss.ndim != 2:
             raise ValueError("gt_loss, paraphrased_loss and perturbed_loss must describe the same N samples")
-        for name in ("rouge", "token_entropy", "cosine_similarity", "entailment", "exact_memorization",
-                     "extraction_strength"):
+        for name in ("rouge", "token_entropy", "cosine_similarity", "entailment"):
             value = getattr(self, name)
             if value is not None:
                 value = np.asarray(value, dtype=np.float64)
                 if len(value) != n:
                     raise ValueError(f"{name} has {len(value)} values for {n} samples")
                 setattr(self, name, value)
+        if self.greedy_hits is not None:
+            if len(self.greedy_hits) != n:
+                raise ValueError(f"greedy_hits has {len(self.greedy_hits)} rows for {n} samples")
+            self.greedy_hits = [np.asarray(h, dtype=bool) for h in self.greedy_hits]
+
+    def sample_inputs(self) -> dict[str, Any]:
+        """What registered sample metrics read (:data:`unlearn.tasks.sample_metrics.SAMPLE_INPUTS`)."""
+        return {"greedy_hits": self.greedy_hits, "gt_loss": self.gt_loss, "paraphrased_loss": self.paraphrased_loss,
+                "perturbed_loss": self.perturbed_loss}
 
 
 @lru_cache(maxsize=1)
@@ -95,13 +105,6 @@ def truth_ratios(paraphrased_loss: np.ndarray, perturbed_loss: np.ndarray) -> np
     """Q = p̄(paraphrase)/geomean_j p̄(perturbed_j) = exp(mean_j L_pert_j − L_para) per sample."""
     return np.exp(np.nanmean(np.asarray(perturbed_loss, dtype=np.float64), axis=1)
                   - np.asarray(paraphrased_loss, dtype=np.float64))
-
-
-def truth_ratio_knowledge(paraphrased_loss: np.ndarray, perturbed_loss: np.ndarray) -> np.ndarray:
-    """OpenUnlearning's second form, the "extent of knowledge" p_c / (p_c + p_w) per sample, with p_c = p̄(paraphrase)
-    and p_w = geomean_j p̄(perturbed_j) (the same two numbers as :func:`truth_ratios`): Q / (1 + Q), in (0, 1), 0.5
-    where the model cannot tell the true answer from the perturbed ones, and the same on every set."""
-    return 1.0 / (1.0 + 1.0 / truth_ratios(paraphrased_loss, perturbed_loss))
 
 
 def truth_ratio_statistic(q: np.ndarray, set_type: str) -> float:
@@ -126,21 +129,23 @@ def forget_quality(q_unlearned: np.ndarray, q_retain: np.ndarray) -> float:
     return float(stats.ks_2samp(np.asarray(q_unlearned), np.asarray(q_retain)).pvalue)
 
 
-def per_sample_values(samples: SetSamples) -> dict[str, np.ndarray]:
-    """Every per-sample quantity whose mean is a reported metric (Token Entropy only off the forget set)."""
+def per_sample_values(samples: SetSamples, task: str = "tofu") -> dict[str, np.ndarray]:
+    """Every per-sample quantity whose mean is a reported metric (Token Entropy only off the forget set), the
+    registered sample metrics of ``task`` among them (:mod:`unlearn.tasks.sample_metrics`: EM, ES, the knowledge
+    truth ratio, …) where the set has their inputs."""
+    from unlearn.tasks import sample_metrics
+
     q = truth_ratios(samples.paraphrased_loss, samples.perturbed_loss)
     values = {
         "prob": answer_probability(samples.gt_loss, samples.perturbed_loss, samples.set_type),
         "truth_ratio": np.minimum(q, 1.0 / q) if samples.set_type == FORGET else np.maximum(0.0, 1.0 - 1.0 / q),
-        "truth_ratio_knowledge": truth_ratio_knowledge(samples.paraphrased_loss, samples.perturbed_loss),
-        "paraphrase_prob": np.exp(-samples.paraphrased_loss),
     }
     optional = {"rouge": samples.rouge, "cosine_similarity": samples.cosine_similarity,
-                "entailment": samples.entailment, "exact_memorization": samples.exact_memorization,
-                "extraction_strength": samples.extraction_strength}
+                "entailment": samples.entailment}
     if samples.set_type != FORGET:
         optional["token_entropy"] = samples.token_entropy
     values.update({k: v for k, v in optional.items() if v is not None})
+    values.update(sample_metrics.compute(task, SAMPLE_INPUTS, samples.sample_inputs(), len(samples.gt_loss)))
     return values
 
 
@@ -154,11 +159,11 @@ def bootstrap_ci(values: np.ndarray, seed: int = 0, n_resamples: int = 1000) -> 
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def aggregate_set(samples: SetSamples, n_resamples: int = 0, seed: int = 0) -> dict:
+def aggregate_set(samples: SetSamples, n_resamples: int = 0, seed: int = 0, task: str = "tofu") -> dict:
     """Means of every per-sample metric of one set (``rouge``, ``prob``, ``truth_ratio`` = TOFU's statistic,
     and the closer-look ``token_entropy``, ``cosine_similarity``, ``entailment`` when present), the sample
     count, and with ``n_resamples`` > 0 their 95 % bootstrap intervals under ``ci95``."""
-    values = per_sample_values(samples)
+    values = per_sample_values(samples, task)
     out: dict = {name: float(np.mean(v)) for name, v in values.items()}
     out["n"] = len(samples.gt_loss)
     if n_resamples > 0:

@@ -32,6 +32,7 @@ from unlearn.tasks.tofu.evaluate import (
     score_rows,
 )
 from unlearn.tasks.tofu.log import log_from_samples
+from unlearn.tasks.tofu.metrics import SAMPLE_INPUTS
 from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, RETAIN, TOFU_SETS
 
 PER_SET_MEAN = "mean over the set's samples, with a 95 % bootstrap interval"
@@ -80,6 +81,7 @@ class TofuTask(Task):
         SetSpec("world_facts", "world facts (`world_facts_perturbed`)", OPTION_NORMALISED, "eval.option_rows"),
     )
     requests = ("sequence_likelihood", "generation")
+    sample_inputs = SAMPLE_INPUTS
     metrics = (
         MetricSpec("rouge", "ROUGE-L recall of the generation", "set", True, PER_SET_MEAN, "lower = forgotten",
                    ("generation",)),
@@ -87,14 +89,6 @@ class TofuTask(Task):
                    PER_SET_MEAN, "lower = forgotten"),
         MetricSpec("truth_ratio", "Truth Ratio statistic", "set", True, PER_SET_MEAN,
                    "mean min(Q, 1/Q), higher = forgotten", forgotten_when_higher=True),
-        MetricSpec("truth_ratio_knowledge", "Truth Ratio, OpenUnlearning's extent-of-knowledge form", "set", True,
-                   "mean p_c / (p_c + p_w) = Q / (1 + Q)", "lower = forgotten (0.5: true and perturbed alike)"),
-        MetricSpec("paraphrase_prob", "Probability p̄(paraphrased answer), unnormalised", "set", True, PER_SET_MEAN,
-                   "lower = forgotten"),
-        MetricSpec("exact_memorization", "Exact Memorization: share of answer tokens that are the greedy next token",
-                   "set", True, PER_SET_MEAN, "lower = forgotten"),
-        MetricSpec("extraction_strength", "Extraction Strength: the answer's suffix greedy decoding reproduces",
-                   "set", True, PER_SET_MEAN, "lower = forgotten"),
         MetricSpec("token_entropy", "Token Entropy (not on the forget set)", "set", True, PER_SET_MEAN, "",
                    ("generation",)),
         MetricSpec("cosine_similarity", "Cosine Similarity to the answer", "set", True, PER_SET_MEAN,
