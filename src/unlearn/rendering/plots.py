@@ -457,13 +457,16 @@ def plot_sweep_front(points: Mapping[str, Sequence[tuple[float, float]]], fronts
     plt = _pyplot()
     if not points:
         raise ValueError("plot_sweep_front: nothing to draw")
-    fig, ax = plt.subplots(figsize=(7.2, 5.4))
+    many = len(points) > 8  # the legend goes beside the axes, not over the points
+    fig, ax = plt.subplots(figsize=(9.0 if many else 7.2, 5.4))
     for k, (method, xy) in enumerate(points.items()):
-        color = COLORS[k % len(COLORS)]
-        ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=22, color=color, alpha=0.55, label=method)
+        # past the palette, a method keeps a colour already used but gets its own marker and line style
+        color, group = COLORS[k % len(COLORS)], k // len(COLORS)
+        marker, line = ("o", "s", "^", "D")[group % 4], ("-", "--", ":", "-.")[group % 4]
+        ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=22, color=color, alpha=0.55, label=method, marker=marker)
         front = fronts.get(method) or []
         if front:
-            ax.plot([p[0] for p in front], [p[1] for p in front], "-", color=color, lw=1.6)
+            ax.plot([p[0] for p in front], [p[1] for p in front], line, color=color, lw=1.6)
         if chosen and method in chosen:
             ax.scatter([chosen[method][0]], [chosen[method][1]], s=150, facecolors="none", edgecolors=color,
                        linewidths=2.0, zorder=4)
@@ -478,5 +481,8 @@ def plot_sweep_front(points: Mapping[str, Sequence[tuple[float, float]]], fronts
     ax.set_title(title or "Sweep: forgetting vs utility (lines: each method's Pareto front; rings: chosen)",
                  fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
+    if many:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
