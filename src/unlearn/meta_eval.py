@@ -39,6 +39,13 @@ QUANTIZE_BITS = 4
 RELEARN_DEFAULTS = ("epochs=1",)  # the paper relearns for one epoch; the attack's other defaults (SimNPO §6.2) stay
 
 
+def relearn_settings(overrides: Sequence[str]) -> list[str]:
+    """The relearning attack's settings: :data:`RELEARN_DEFAULTS` with ``--relearn KEY=VALUE`` overrides in their
+    place (a key given again replaces the default, so it is listed once)."""
+    given = {o.split("=", 1)[0].strip() for o in overrides}
+    return [*(d for d in RELEARN_DEFAULTS if d.split("=", 1)[0] not in given), *overrides]
+
+
 def metric_names(given: Sequence[str] | None) -> tuple[str, ...]:
     """The forget-set metrics asked for (``forget.x`` or ``x``), or one line naming the ones there are."""
     if not given:
@@ -139,7 +146,7 @@ def _check_attacks(pools: Pools, relearn_overrides: Sequence[str] = ()) -> None:
     for run in pools.unlearned:
         target = AttackTarget.open(run.path)
         for name, overrides in (("quantize", [f"bits=[{QUANTIZE_BITS}]"]),
-                                ("relearn", [*RELEARN_DEFAULTS, *relearn_overrides, f"baseline={pools.retain.path}"])):
+                                ("relearn", [*relearn_settings(relearn_overrides), f"baseline={pools.retain.path}"])):
             target.require_tofu(name)
             get_attack(name).check(target, load_attack_config(None, overrides))
 
@@ -167,7 +174,7 @@ def _relearned(run: RunDirectory, retain: RunDirectory, metrics: Sequence[str],
     from unlearn.attacks import run_attack
     from unlearn.io import read_json
 
-    path = run_attack("relearn", run.path, [*RELEARN_DEFAULTS, *overrides, f"baseline={retain.path}"])
+    path = run_attack("relearn", run.path, [*relearn_settings(overrides), f"baseline={retain.path}"])
     models = read_json(path)["models"]
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for who, key in (("unlearned", "unlearned"), ("retain", "target")):
@@ -186,7 +193,7 @@ def meta_evaluate(pools: Pools, metrics: Sequence[str], relearn_overrides: Seque
         "knows": [str(r.path) for r in pools.knows], "not_knows": [str(r.path) for r in pools.not_knows],
         "unlearned": [str(r.path) for r in pools.unlearned],
         "retain": str(pools.retain.path) if pools.retain else None},
-        "settings": {"quantize_bits": QUANTIZE_BITS, "relearn": [*RELEARN_DEFAULTS, *relearn_overrides]}}
+        "settings": {"quantize_bits": QUANTIZE_BITS, "relearn": relearn_settings(relearn_overrides)}}
     per_run: dict[str, dict[str, Any]] = {}
     for run in pools.unlearned if pools.retain is not None else []:
         before = found[run.path]
