@@ -107,6 +107,21 @@ def test_the_set_aggregates_carry_the_new_metrics_with_intervals():
     assert "exact_memorization" not in without_hits and "truth_ratio_knowledge" in without_hits  # a TOFU log's set
 
 
+def test_rows_written_before_the_greedy_hits_keep_their_recorded_em_and_es():
+    """Eval rows of task version 2 from before the rows carried greedy hits (only EM and ES per row) rescore with the
+    recorded values; rows with the hits recompute them from the hits."""
+    from unlearn.tasks.tofu.evaluate import set_samples_from_rows
+
+    base = {"gt_loss": 1.0, "paraphrased_loss": 1.5, "perturbed_loss": [2.0]}
+    old = [base | {"exact_memorization": 0.25, "extraction_strength": 0.0},
+           base | {"exact_memorization": 0.75, "extraction_strength": 0.5}]
+    out = aggregate_set(set_samples_from_rows(old, "forget"))
+    assert out["exact_memorization"] == pytest.approx(0.5) and out["extraction_strength"] == pytest.approx(0.25)
+    new = [base | {"greedy_hits": [1, 1], "exact_memorization": 0.0}, base | {"greedy_hits": [0, 1]}]
+    out = aggregate_set(set_samples_from_rows(new, "forget"))
+    assert out["exact_memorization"] == pytest.approx(0.75)  # from the hits, not a stale per-row value
+
+
 def test_a_model_that_memorized_the_forget_answers_scores_high_em_and_es(tokenizer, forget10_parts, bench_dir,
                                                                       tmp_path):
     """Fine-tuned on the forget answers, the tiny model reproduces them; on the retain answers, and before the

@@ -165,6 +165,11 @@ def _quantized_forget(run: RunDirectory, metrics: Sequence[str]) -> dict[str, fl
 
         run_attack("quantize", run.path, [f"bits=[{QUANTIZE_BITS}]"])
     values = aggregate_set(set_samples_from_rows(read_jsonl(rows_file), FORGET))
+    missing = [m for m in metrics if m not in values]
+    if missing:
+        raise ConfigError(f"{rows_file}: the quantized model's forget rows give no {', '.join(missing)} (rows of an "
+                          "older toolkit or a metric's plugin not loaded); delete the quantize attack's files to run "
+                          "it again")
     return {m: float(values[m]) for m in metrics}
 
 

@@ -213,7 +213,17 @@ def set_samples_from_rows(rows: list[dict[str, Any]], set_type: str) -> SetSampl
         cosine_similarity=_column(rows, "cosine_similarity"),
         entailment=_column(rows, "entailment"),
         greedy_hits=None if not rows or any("greedy_hits" not in r for r in rows) else [r["greedy_hits"] for r in rows],
+        recorded=_recorded_sample_metrics(rows),
     )
+
+
+def _recorded_sample_metrics(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Registered sample metrics whose values rows carry but whose inputs they lack (TOFU rows of task version 2
+    before the greedy hits were written, 2026-12-04): rescoring them keeps EM and ES instead of dropping them."""
+    if rows and all("greedy_hits" in r for r in rows):
+        return {}
+    keys = [m.spec.key for m in sample_metrics.metrics_for("tofu", SAMPLE_INPUTS) if "greedy_hits" in m.inputs]
+    return {k: column for k in keys if (column := _column(rows, k)) is not None}
 
 
 def score_rows(

@@ -57,6 +57,7 @@ class SetSamples:
     cosine_similarity: np.ndarray | None = None  # closer-look CS of generation vs answer, [N]
     entailment: np.ndarray | None = None  # closer-look ES per sample (1/0), [N]
     greedy_hits: list[np.ndarray] | None = None  # per sample: each answer token the greedy next token? (bool)
+    recorded: dict[str, np.ndarray] | None = None  # sample metrics' per-sample values read from older rows, [N] each
 
     def __post_init__(self):
         if self.set_type not in SET_TYPES:
@@ -77,6 +78,9 @@ class SetSamples:
                 if len(value) != n:
                     raise ValueError(f"{name} has {len(value)} values for {n} samples")
                 setattr(self, name, value)
+        for name, value in (self.recorded or {}).items():
+            if len(value) != n:
+                raise ValueError(f"recorded {name} has {len(value)} values for {n} samples")
         if self.greedy_hits is not None:
             if len(self.greedy_hits) != n:
                 raise ValueError(f"greedy_hits has {len(self.greedy_hits)} rows for {n} samples")
@@ -145,7 +149,11 @@ def per_sample_values(samples: SetSamples, task: str = "tofu") -> dict[str, np.n
     if samples.set_type != FORGET:
         optional["token_entropy"] = samples.token_entropy
     values.update({k: v for k, v in optional.items() if v is not None})
-    values.update(sample_metrics.compute(task, SAMPLE_INPUTS, samples.sample_inputs(), len(samples.gt_loss)))
+    computed = sample_metrics.compute(task, SAMPLE_INPUTS, samples.sample_inputs(), len(samples.gt_loss))
+    # rows written before a metric's input was kept (EM and ES before the greedy hits were): their recorded values
+    values.update({k: np.asarray(v, dtype=np.float64) for k, v in (samples.recorded or {}).items()
+                   if k not in computed})
+    values.update(computed)
     return values
 
 
