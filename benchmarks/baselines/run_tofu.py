@@ -1,22 +1,21 @@
-"""The field's other baselines on the embedded TOFU demo (issue 25): each new method swept over the learning rate from
-the demo's target, the best configuration under the utility floor (MU-9 ≥ 0.9 × the target's), time per method,
-then OpenUnlearning's overall score over the chosen runs and the meta-evaluation of metrics over them.
+"""Every method on the embedded TOFU demo (issue 25): the seven seed methods, RMU, Task Vector and the field's newer
+baselines, each swept from the demo's target (the learning rate, or the method's own knobs), the best configuration
+under the utility floor (MU-9 ≥ 0.9 × the target's), time per method, and what each did to the forget set.
 
-Usage:  python benchmarks/baselines/run_tofu.py [--demo-dir runs/bl-demo] [--output-dir runs/baselines-tofu]
+Usage:  python benchmarks/baselines/run_tofu.py [--demo-dir runs/bl-demo] [--output-dir runs/bl-tofu]
         [--jobs 2] [--record]
 
-The seed methods' sweeps are benchmarks/sweeps/demo/ (same start, same settings); this script adds the methods
-that came after them. Everything starts from the demo's target (``unlearn demo``, run here when ``--demo-dir`` has
-none) with the demo's unlearning settings (5 epochs, batch 8, evaluated after every epoch: every epoch a candidate).
-With --record the selection (``sweep.md``, ``sweep.json``, the front plot) and ``RESULTS.md`` go to
-``benchmarks/baselines/tofu/``.
+Everything starts from the demo's target (``unlearn demo``, run here when ``--demo-dir`` has none) with the demo's
+unlearning settings (5 epochs, batch 8, evaluated after every epoch: every epoch a candidate), every run's final model
+saved (for ``run_scores.py``: the overall score and the meta-evaluation). ``benchmarks/sweeps/demo/`` holds the seed
+methods' wider grids of an earlier code (e25861e, before the fast step). With --record the selection
+(``sweep.md``, ``sweep.json``, the front plot) and ``RESULTS.md`` go to ``benchmarks/baselines/tofu/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,41 +23,51 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "scenarios"))
+sys.path.insert(0, str(HERE))
+from common import WALL_TIME, chosen_rows, record, time_table  # noqa: E402
 from demo_inputs import demo_settings, unlearning_args  # noqa: E402
 from demo_time import machine, timed_cli  # noqa: E402
 
 LR = "5e-4,1e-3,2e-3"
-METHODS = ("wga+gd", "satimp+gd", "ceu+gd", "undial+gd", "pdu", "altpo+gd", "lwga+gd")
-"""The issue's six (PDU is lmf+dual) and the renamed length-weighted GA, each at its recipe's defaults; only the
-learning rate is swept, around the demo's 1e-3."""
-METHOD_KEYS = ("altpo+gd:forget.max_new_tokens=64",)
-"""AltPO's alternatives must fit data.max_length (the demo's 128) after the question, which the default 128 new
-tokens do not: 64, more than four times the longest forget answer (15 tokens under the demo's tokenizer)."""
+SEED_METHODS = ("ga+gd", "npo+gd", "simnpo+gd", "idk+gd", "dpo+gd", "me+gd", "idk+ap")
+"""``unlearn demo``'s seven, at their recipes' defaults (SimNPO: the reference code's forget10 values)."""
+NEW_METHODS = ("wga+gd", "satimp+gd", "ceu+gd", "undial+gd", "pdu", "altpo+gd", "lwga+gd")
+"""The issue's six (PDU is lmf+dual) and the renamed length-weighted GA, each at its recipe's defaults."""
+METHODS = (*SEED_METHODS, "rmu", "task_vector", *NEW_METHODS)
+METHOD_KEYS = ("altpo+gd:forget.max_new_tokens=64",
+               "rmu:train.lr=5e-3", "rmu:forget.steering_coeff=6.5,60", "rmu:method.retain_weight=1,10,100",
+               "task_vector:forget.alpha=0.5,1,2")
+"""Every method sweeps the learning rate around the demo's 1e-3 (LR), except:
+
+- AltPO's alternatives must fit data.max_length (the demo's 128) after the question, which the default 128 new
+  tokens do not: 64, more than four times the longest forget answer (15 tokens under the demo's tokenizer).
+- RMU's own knobs instead, at the learning rate of the WMDP demo's ``RMU_TINY`` (5e-3): c at WMDP's 6.5 and the
+  tiny models' 60, the retain weight α at 1, 10, 100 (WMDP's 1200 leaves these models unchanged:
+  benchmarks/rmu_demos/).
+- Task Vector: its α (0.5, 1, 2) beside the learning rate of the fine-tuning on the forget set."""
 
 
 def chosen_table(sweep: Path, selection: dict) -> list[str]:
     """The chosen epoch of each method's chosen run: FQ, MU-9 and the forget set's ROUGE, Prob, EM, ES."""
-    lines = ["| method | lr | epoch | FQ | MU-9 | forget ROUGE | forget Prob | forget EM | forget ES |",
+    lines = ["| method | settings | epoch | FQ | MU-9 | forget ROUGE | forget Prob | forget EM | forget ES |",
              "|---|---|---|---|---|---|---|---|---|"]
-    settings = {r["name"]: r["settings"] for r in selection["runs"]}
-    for method, choice in selection["chosen"].items():
-        if choice["candidate"] is None:
-            lines.append(f"| {method} | none eligible: {choice['reason']} |  |  |  |  |  |  |  |")
+    for method, found in chosen_rows(sweep, selection).items():
+        if isinstance(found, str):
+            lines.append(f"| {method} | none eligible: {found} |  |  |  |  |  |  |  |")
             continue
-        name, epoch = choice["candidate"].rsplit("@e", 1)
-        rows = [json.loads(line) for line in (sweep / "runs" / name / "epochs.jsonl").read_text().splitlines()]
-        row = next(r for r in rows if r["epoch"] == int(epoch))
+        settings, epoch, row = found
         f = row["sets"]["forget"]
-        lines.append(f"| {method} | {settings[name].get('train.lr')} | {epoch} | {row['forget_quality']:.3g} | "
-                     f"{row['model_utility_9']:.3f} | {f.get('rouge', float('nan')):.3f} | {f['prob']:.3f} | "
-                     f"{f['exact_memorization']:.3f} | {f['extraction_strength']:.3f} |")
+        lines.append(f"| {method} | {', '.join(f'`{k}={v}`' for k, v in settings.items())} | {epoch} | "
+                     f"{row['forget_quality']:.3g} | {row['model_utility_9']:.3f} | "
+                     f"{f.get('rouge', float('nan')):.3f} | {f['prob']:.3f} | {f['exact_memorization']:.3f} | "
+                     f"{f['extraction_strength']:.3f} |")
     return lines
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--demo-dir", default="runs/bl-demo")
-    p.add_argument("--output-dir", default="runs/baselines-tofu")
+    p.add_argument("--output-dir", default="runs/bl-tofu")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--record", action="store_true")
     args = p.parse_args()
@@ -69,37 +78,24 @@ def main() -> int:
     config = demo_settings(demo)
     base = [f"model={demo / 'target' / 'model'}", f"data={demo / 'data'}",
             f"data.forget_split={config['forget_split']}", f"eval.retain_reference={demo / 'retain'}",
-            "train.eval_every_epoch=true", *(a for a in unlearning_args(config) if not a.startswith("train.lr="))]
+            "train.eval_every_epoch=true", "save_model=true",
+            *(a for a in unlearning_args(config) if not a.startswith("train.lr="))]
     seconds["sweep"] = timed_cli(["sweep", *base, f"method={','.join(METHODS)}", f"train.lr={LR}", *METHOD_KEYS,
                                   f"sweep.jobs={args.jobs}", "--yes", f"output_dir={out / 'sweep'}"])
     selection = json.loads((out / "sweep" / "sweep.json").read_text())
-    per_method: dict[str, dict] = {}
-    for run in selection["runs"]:
-        metrics = json.loads((out / "sweep" / "runs" / run["name"] / "metrics.json").read_text())
-        entry = per_method.setdefault(run["method"], {"runs": 0, "seconds": 0.0})
-        entry["runs"] += 1
-        entry["seconds"] += float(metrics.get("seconds") or 0.0)
-    lines = ["# The field's other baselines on the embedded TOFU demo", "",
+    lines = ["# Every method on the embedded TOFU demo", "",
              f"Command: `python benchmarks/baselines/run_tofu.py --jobs {args.jobs}"
              f"{' --record' if args.record else ''}`",
-             f"Machine: {machine()}, sweep.jobs={args.jobs}. Date: {time.strftime('%Y-%m-%d')}. Wall time (s): "
+             f"Machine: {machine()}, sweep.jobs={args.jobs}. Date: {time.strftime('%Y-%m-%d')}. " + WALL_TIME
              + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()) + ".", "",
-             "| method | runs | mean time per run (s) |", "|---|---|---|"]
-    for method, entry in per_method.items():
-        lines.append(f"| {method} | {entry['runs']} | {entry['seconds'] / entry['runs']:.0f} |")
-    lines += ["", "Chosen per method (best FQ among candidates with MU-9 ≥ 0.9 × the target's, every epoch a "
-              "candidate; [sweep.md](sweep.md) has every candidate and the front plot), with what the method did to "
-              "the forget set at that epoch:", "", *chosen_table(out / "sweep", selection), ""]
+             *time_table(out / "sweep", selection), "",
+             "Chosen per method (best FQ among candidates with MU-9 ≥ 0.9 × the target's, every epoch a "
+             "candidate; [sweep.md](sweep.md) has every candidate and the front plot), with what the method did to "
+             "the forget set at that epoch:", "", *chosen_table(out / "sweep", selection), ""]
     (out / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))
     if args.record:
-        dest = HERE / "tofu"
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in ("sweep.md", "sweep.json"):
-            shutil.copy(out / "sweep" / name, dest / name)
-        if (out / "sweep" / "plots").is_dir():
-            shutil.copytree(out / "sweep" / "plots", dest / "plots", dirs_exist_ok=True)
-        shutil.copy(out / "RESULTS.md", dest / "RESULTS.md")
+        record(out, "tofu")
     return 0
 
 
