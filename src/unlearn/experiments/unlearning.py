@@ -236,6 +236,11 @@ def method_parts(method: Method) -> tuple[str, ...]:
     return method.parts if isinstance(method, LossMethod) else (method.train_part,)
 
 
+def _check_generation_budgets(method: Method, formatter: ChatFormatter, data: Any, max_length: int) -> None:
+    for request in method.generated_answers if isinstance(method, LossMethod) else ():
+        check_request(request, formatter, data.forget, max_length)
+
+
 def check_generated_answers(plan: RunPlan) -> None:
     """What ``unlearn run`` checks of a method's generated answers (AltPO's budget) when it encodes its inputs, from
     the tokenizer and the forget data alone, no weights: a sweep calls it for every grid run before the first one
@@ -246,9 +251,7 @@ def check_generated_answers(plan: RunPlan) -> None:
         return
     data = open_data(plan)
     data.prepare_unlearning(method_parts(method), method.idk_users, method.name)
-    formatter = open_model(plan.cfg).formatter
-    for request in requests:
-        check_request(request, formatter, data.forget, plan.cfg.data.max_length)
+    _check_generation_budgets(method, open_model(plan.cfg).formatter, data, plan.cfg.data.max_length)
 
 
 def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: bool = False,
@@ -269,8 +272,7 @@ def run_unlearning(plan: RunPlan | RunConfig, resume: bool = False, overwrite: b
 
     def encode(data: Any, formatter: ChatFormatter) -> Any:
         parts = data.unlearning_parts(formatter, method_parts(method))
-        for request in method.generated_answers if isinstance(method, LossMethod) else ():
-            check_request(request, formatter, data.forget, cfg.data.max_length)  # AltPO: before the weights load
+        _check_generation_budgets(method, formatter, data, cfg.data.max_length)  # AltPO: before the weights load
         return parts
 
     training = Training(read=lambda data: data.prepare_unlearning(method_parts(method), users, method.name),

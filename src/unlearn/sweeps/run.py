@@ -41,8 +41,9 @@ def selection_axes(cfg: RunConfig, sweep: SweepConfig) -> tuple[Axis, str]:
 
     task = get_task(cfg.eval.task)
     defaults = DEFAULT_METRICS.get(task.name, (None, None))
-    run_level = {m.key: m for m in task.all_metrics() if m.scope == "run"}
-    set_level = {m.key: m for m in task.all_metrics() if m.scope == "set"}
+    declared = task.all_metrics()
+    run_level = {m.key: m for m in declared if m.scope == "run"}
+    set_level = {m.key: m for m in declared if m.scope == "set"}
     named = [*run_level, *(f"SET.{k}" for k in set_level)]
     found: dict[str, tuple[str, MetricSpec]] = {}
     for setting, default in (("forget_metric", defaults[0]), ("utility_metric", defaults[1])):

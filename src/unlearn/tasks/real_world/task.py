@@ -33,7 +33,7 @@ from unlearn.tasks.base import Dependency, EvalResult, MetricSpec, Rescored, Set
 from unlearn.tasks.real_world.data import EVAL_FILES, OWN, check_layout, read_eval_records
 from unlearn.tasks.tofu.closer_look import CLOSER_LOOK_METRICS, FORGET_EFFICACY_TERMS, forget_efficacy, harmonic_mean
 from unlearn.tasks.tofu.evaluate import EvalSet, TextScorer, TofuEvaluator, set_samples_from_rows
-from unlearn.tasks.tofu.metrics import SAMPLE_INPUTS, aggregate_set
+from unlearn.tasks.tofu.metrics import TOFU_SAMPLE_INPUTS, aggregate_set
 from unlearn.tasks.tofu.sets import FORGET, RETAIN
 from unlearn.tasks.tofu.task import PER_SET_MEAN, TofuTask, rescored_record, rescoring_scorer
 
@@ -118,7 +118,7 @@ class RealWorldTask(Task):
                             "(`neighbor_perturbed`)", RETAIN, "eval.retain_rows"),
     )
     requests = ("sequence_likelihood", "generation")
-    sample_inputs = SAMPLE_INPUTS
+    sample_inputs = TOFU_SAMPLE_INPUTS
     metrics = (
         MetricSpec("rouge", "ROUGE-L recall of the generation against the golden answer", "set", True, PER_SET_MEAN,
                    "lower = forgotten", ("generation",)),

@@ -35,7 +35,7 @@ from unlearn.tasks.base import EvalResult
 from unlearn.tasks.tofu.closer_look import entailment_scores, token_entropy
 from unlearn.tasks.tofu.log import load_eval_log, load_eval_log_texts
 from unlearn.tasks.tofu.metrics import (
-    SAMPLE_INPUTS,
+    TOFU_SAMPLE_INPUTS,
     SetSamples,
     aggregate,
     answer_probability,
@@ -222,7 +222,7 @@ def _recorded_sample_metrics(rows: list[dict[str, Any]]) -> dict[str, np.ndarray
     before the greedy hits were written, 2026-12-04): rescoring them keeps EM and ES instead of dropping them."""
     if rows and all("greedy_hits" in r for r in rows):
         return {}
-    keys = [m.spec.key for m in sample_metrics.metrics_for("tofu", SAMPLE_INPUTS) if "greedy_hits" in m.inputs]
+    keys = [m.spec.key for m in sample_metrics.metrics_for("tofu", TOFU_SAMPLE_INPUTS) if "greedy_hits" in m.inputs]
     return {k: column for k in keys if (column := _column(rows, k)) is not None}
 
 
@@ -357,7 +357,7 @@ class TofuEvaluator:
             for s in chosen.values():
                 answers += range(len(flat), len(flat) + len(s.answer))
                 flat += s.answer + s.paraphrase + [e for row in s.perturbed for e in row]
-            want_hits = sample_metrics.needs(self.task, SAMPLE_INPUTS, "greedy_hits")
+            want_hits = sample_metrics.needs(self.task, TOFU_SAMPLE_INPUTS, "greedy_hits")
             nll, ntok, hits = shared_prompt_scores(model, flat, fmt.pad_id, self.settings.batch_size, device,
                                                    bar.update, answers if want_hits else ())
             avg = nll / ntok
@@ -381,7 +381,7 @@ class TofuEvaluator:
                                                    bar.update)
                 q = truth_ratios(para, as_ragged(pert))
                 prob = answer_probability(gt, as_ragged(pert), s.eval_set.set_type)
-                extra = sample_metrics.compute(self.task, SAMPLE_INPUTS, {
+                extra = sample_metrics.compute(self.task, TOFU_SAMPLE_INPUTS, {
                     "greedy_hits": answer_hits, "gt_loss": gt, "paraphrased_loss": para,
                     "perturbed_loss": as_ragged(pert)}, n)
                 samples[name] = [

@@ -31,7 +31,7 @@ from unlearn.tasks.tofu.closer_look import harmonic_mean, summarize
 from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, SET_TYPES, UTILITY_SETS
 
 UTILITY_METRICS = ("rouge", "prob", "truth_ratio")
-SAMPLE_INPUTS = ("greedy_hits", "gt_loss", "paraphrased_loss", "perturbed_loss")
+TOFU_SAMPLE_INPUTS = ("greedy_hits", "gt_loss", "paraphrased_loss", "perturbed_loss")
 """What a TOFU-style set hands registered sample metrics (:meth:`SetSamples.sample_inputs`)."""
 
 
@@ -149,7 +149,7 @@ def per_sample_values(samples: SetSamples, task: str = "tofu") -> dict[str, np.n
     if samples.set_type != FORGET:
         optional["token_entropy"] = samples.token_entropy
     values.update({k: v for k, v in optional.items() if v is not None})
-    computed = sample_metrics.compute(task, SAMPLE_INPUTS, samples.sample_inputs(), len(samples.gt_loss))
+    computed = sample_metrics.compute(task, TOFU_SAMPLE_INPUTS, samples.sample_inputs(), len(samples.gt_loss))
     # rows written before a metric's input was kept (EM and ES before the greedy hits were): their recorded values
     values.update({k: np.asarray(v, dtype=np.float64) for k, v in (samples.recorded or {}).items()
                    if k not in computed})

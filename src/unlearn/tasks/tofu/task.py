@@ -32,7 +32,7 @@ from unlearn.tasks.tofu.evaluate import (
     score_rows,
 )
 from unlearn.tasks.tofu.log import log_from_samples
-from unlearn.tasks.tofu.metrics import SAMPLE_INPUTS
+from unlearn.tasks.tofu.metrics import TOFU_SAMPLE_INPUTS
 from unlearn.tasks.tofu.sets import FORGET, OPTION_NORMALISED, RETAIN, TOFU_SETS
 
 PER_SET_MEAN = "mean over the set's samples, with a 95 % bootstrap interval"
@@ -81,7 +81,7 @@ class TofuTask(Task):
         SetSpec("world_facts", "world facts (`world_facts_perturbed`)", OPTION_NORMALISED, "eval.option_rows"),
     )
     requests = ("sequence_likelihood", "generation")
-    sample_inputs = SAMPLE_INPUTS
+    sample_inputs = TOFU_SAMPLE_INPUTS
     metrics = (
         MetricSpec("rouge", "ROUGE-L recall of the generation", "set", True, PER_SET_MEAN, "lower = forgotten",
                    ("generation",)),
