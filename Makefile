@@ -23,8 +23,9 @@ install: $(BIN)/python
 demo: install
 	$(BIN)/unlearn demo
 
+# One pytest worker per core; a test file stays on one worker so that its module fixtures are built once.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

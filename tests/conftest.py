@@ -11,11 +11,17 @@ import torch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One worker per core (pytest -n): a second torch thread per worker would only contend for the same cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from unlearn.data.formatting import NAMED_TEMPLATES
 from unlearn.models.loading import save_model
 from unlearn.models.tiny import build_tiny_model, tiny_llama_config, train_tokenizer
 from unlearn.tasks.tofu.embedded import generate_benchmark, training_texts
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 FIXTURES = Path(__file__).resolve().parent / "data"
 """A few rows of the real benchmarks (tests/data/README.md): the suite never needs the full copies."""
