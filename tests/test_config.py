@@ -75,6 +75,8 @@ def test_override_values_are_yaml():
     ("override", "message"),
     [("train.lr=0", "train.lr must be positive, got 0"),
      ("train.grad_accum=0", "train.grad_accum must be at least 1"),
+     ("train.stop_after_epoch=6", r"train.stop_after_epoch must be at most train.epochs \(5\), got 6"),
+     ("train.stop_after_epoch=-1", "train.stop_after_epoch must be ≥ 0"),
      ("train.mixed_precision=fp8", "train.mixed_precision must be one of auto, no, bf16"),
      ("eval.bootstrap=-1", "eval.bootstrap must be ≥ 0"),
      ("eval.top_p=1.5", r"eval.top_p must be in \(0, 1\]"),

@@ -168,6 +168,27 @@ def test_cheap_per_epoch_evaluation(trained):
     assert "rouge" in final["sets"]["forget"]  # the final evaluation generates
 
 
+def test_a_chosen_epoch_rebuilt_as_a_run_of_its_own(trained):
+    """train.stop_after_epoch=1 of a 2-epoch run: a complete run whose final evaluation is the full run's epoch-1
+    row, metric for metric (so a sweep's chosen epoch can be saved, scored and attacked)."""
+    out, common = trained
+    assert main(_unlearn_args(out, common, "ga+gd", "ga_full", "train.eval_every_epoch=true")) == 0
+    assert main(_unlearn_args(out, common, "ga+gd", "ga_epoch1", "train.stop_after_epoch=1",
+                              "save_model=true")) == 0
+    epoch1 = read_jsonl(RunDirectory(out / "ga_full").epochs_file)[1]
+    stopped = read_json(RunDirectory(out / "ga_epoch1").metrics_file)
+    assert stopped["run"]["optimizer_steps"] == epoch1["step"] == 2
+    assert stopped["forget_quality"] == pytest.approx(epoch1["forget_quality"], rel=1e-9)
+    assert stopped["model_utility_9"] == pytest.approx(epoch1["model_utility_9"], rel=1e-9)
+    for name, values in epoch1["sets"].items():
+        for metric, value in values.items():
+            if isinstance(value, float):
+                assert stopped["sets"][name][metric] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, metric)
+    final = read_json(RunDirectory(out / "ga_full").metrics_file)
+    assert final["sets"]["forget"]["prob"] != pytest.approx(stopped["sets"]["forget"]["prob"], rel=1e-6)
+    assert RunDirectory(out / "ga_epoch1").model_dir.is_dir()
+
+
 def test_separate_reference_model(trained):
     """method.reference=PATH: NPO's cached log-probs and KL's frozen reference come from another model."""
     out, common = trained

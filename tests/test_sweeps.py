@@ -179,6 +179,7 @@ def test_sweep_end_to_end_resumes_and_runs_in_processes(bench_dir, tiny_model_di
     assert result["target"]["utility"] is not None and (out / "plots" / "sweep_front.png").is_file()
     report = (out / "sweep.md").read_text()
     assert "## Chosen per method" in report and "it takes only 9 values" in report  # 8 forget rows
+    assert "train.stop_after_epoch=EPOCH save_model=true" in report  # how to rebuild a chosen epoch's model
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.json")}
     capsys.readouterr()
     wider = [a if a != "train.lr=1e-3,3e-3" else "train.lr=1e-3,3e-3,5e-3" for a in args]

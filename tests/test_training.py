@@ -94,6 +94,42 @@ def test_resume_refuses_other_settings(tokenizer, setting, tmp_path):
                    Accelerator(cpu=True), resume=True)
 
 
+def test_stop_after_epoch_is_the_full_runs_trajectory_up_to_that_epoch(tokenizer, setting, tmp_path):
+    """A run stopped after epoch 2 of 3 keeps the 3-epoch schedule: its steps (losses, learning rates) and weights are
+    the full run's at the end of epoch 2, not a 2-epoch run's (whose schedule decays to 0 sooner)."""
+    _, parts = setting
+    method = build_method("ga+gd")
+
+    def run(run_dir, epochs, stop=0, resume=False, stop_after_steps=None):
+        model = make_tiny(tokenizer, seed=2)
+        settings = LoopSettings(epochs=epochs, lr=3e-3, batch_size=2, grad_accum=2, stop_after_epoch=stop,
+                                progress=False)
+        snapshots = {}
+
+        def keep(epoch, m):
+            snapshots[epoch] = [p.detach().clone() for p in m.parameters()]
+            return {}
+
+        result = train_loop(model, UnlearnStep(method, parts, CPU), len(parts), settings, run_dir,
+                            Accelerator(cpu=True), on_epoch_end=keep, resume=resume,
+                            stop_after_steps=stop_after_steps)
+        return model, snapshots, result, RunDirectory(run_dir).read_train_log()
+
+    _, full_epochs, _, full_log = run(tmp_path / "full", 3)
+    stopped, _, result, log = run(tmp_path / "stopped", 3, stop=2)
+    assert result.global_step == 4 and [r["step"] for r in log] == [1, 2, 3, 4]  # 2 optimizer steps per epoch
+    assert log == full_log[:4]
+    for p, q in zip(stopped.parameters(), full_epochs[2], strict=True):
+        assert torch.equal(p.detach(), q)
+    *_, short_log = run(tmp_path / "two", 2)
+    assert [r["lr"] for r in short_log] != [r["lr"] for r in log]  # the stop is not a shorter run
+    run(tmp_path / "killed", 3, stop=2, stop_after_steps=3)  # killed after 3 of its 4 steps
+    _, _, resumed, resumed_log = run(tmp_path / "killed", 3, stop=2, resume=True)
+    assert resumed.global_step == 4 and resumed_log == log
+    with pytest.raises(TrainingDiverged, match="past epoch 1"):
+        run(tmp_path / "full", 3, stop=1, resume=True)  # its checkpoint is at the end of epoch 3
+
+
 def _grads(model, step, micro_batches):
     model.zero_grad(set_to_none=True)
     accumulate(model, step, micro_batches, Accelerator(cpu=True), 0, 0)

@@ -66,6 +66,9 @@ class DataConfig:
 class TrainConfig:
     epochs: int = setting(5, "epochs (5 for fine-tuning and closer-look unlearning, 10 for SimNPO)")
     max_steps: int | None = setting(None, "stop after this many optimizer steps instead")
+    stop_after_epoch: int = setting(0, "end training after this epoch, on the learning-rate schedule of all "
+                                       "`train.epochs` (0: every epoch): a sweep's chosen epoch rebuilt as a run of "
+                                       "its own, its model saved and scored like any run's")
     lr: float = setting(1e-5, "AdamW learning rate")
     weight_decay: float = setting(0.01, "AdamW weight decay (matrices only)")
     batch_size: int = setting(4, "items per micro-batch (forget items for unlearning)")
@@ -103,6 +106,9 @@ class TrainConfig:
         check(self.warmup_epochs >= 0, "train.warmup_epochs", "be ≥ 0", self.warmup_epochs)
         check(self.max_grad_norm > 0, "train.max_grad_norm", "be positive", self.max_grad_norm)
         check(self.save_every >= 0, "train.save_every", "be ≥ 0", self.save_every)
+        check(self.stop_after_epoch >= 0, "train.stop_after_epoch", "be ≥ 0", self.stop_after_epoch)
+        check(self.max_steps is not None or self.stop_after_epoch <= self.epochs, "train.stop_after_epoch",
+              f"be at most train.epochs ({self.epochs})", self.stop_after_epoch)
         check(self.seed >= 0, "train.seed", "be ≥ 0", self.seed)
         check(0 <= self.lora_dropout < 1, "train.lora_dropout", "be in [0, 1)", self.lora_dropout)
         check_choice(self.mixed_precision, MIXED_PRECISION, "train.mixed_precision")

@@ -60,6 +60,10 @@ def sweep_report(result: Mapping[str, Any], candidates: Sequence[Candidate], cho
                      f"{_f(c.utility)} | {settings} | {_f(choice.seed_spread)} | {choice.eligible} | "
                      f"{len(choice.tied_with)} |")
     lines.append("")
+    if any(c.chosen is not None and c.chosen.epoch is not None for c in choices.values()):
+        lines += ["A chosen epoch's model, as a run of its own (the run's trajectory stopped after that epoch, on its "
+                  "learning-rate schedule; its final evaluation is the epoch's row): `unlearn run -c "
+                  "runs/RUN/config.yaml train.stop_after_epoch=EPOCH save_model=true output_dir=DIR`.", ""]
     if fk == "forget_quality" and result.get("n_forget"):
         lines += fq_resolution(result["n_forget"], [c.chosen.forget for c in choices.values() if c.chosen])
     points = {m: [(c.utility, c.forget) for c in candidates if c.method == m] for m in result["fronts"]}

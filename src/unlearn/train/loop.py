@@ -77,6 +77,7 @@ class LoopSettings:
     max_grad_norm: float | None = 1.0  # None: no clipping
     seed: int = 0
     save_every: int = 0  # optimizer steps between mid-epoch checkpoints (0: only at epoch ends)
+    stop_after_epoch: int = 0  # end after this epoch, on the schedule of every epoch (0: train them all)
     schedule: str = "linear"  # "linear": warm-up then linear decay to 0; "constant": lr throughout
     decay: str = "matrices"  # weight decay on "matrices" (parameters with ≥ 2 dims) or on "all" parameters
     group_by_length: bool = False  # micro-batches of similar length (needs the items' lengths)
@@ -88,7 +89,8 @@ class LoopSettings:
         return cls(epochs=train.epochs, max_steps=train.max_steps, lr=train.lr, weight_decay=train.weight_decay,
                    batch_size=train.batch_size, grad_accum=train.grad_accum, warmup_epochs=train.warmup_epochs,
                    max_grad_norm=train.max_grad_norm, seed=train.seed, save_every=train.save_every,
-                   group_by_length=train.group_by_length, progress=progress, desc=desc)
+                   stop_after_epoch=train.stop_after_epoch, group_by_length=train.group_by_length,
+                   progress=progress, desc=desc)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -161,6 +163,7 @@ def train_loop(
     check_world_size(accelerator.num_processes, first_epoch)
     total = settings.max_steps if settings.max_steps else per_epoch * settings.epochs
     n_epochs = math.ceil(total / per_epoch)
+    last_epoch = min(n_epochs, settings.stop_after_epoch) if settings.stop_after_epoch else n_epochs
     optimizer, scheduler = _optimizer(model, settings, per_epoch, total)
     model, optimizer = accelerator.prepare(model, optimizer)
     checkpoint = Checkpoint(run.checkpoint_dir) if run is not None else None
@@ -178,6 +181,9 @@ def train_loop(
                 raise TrainingDiverged(f"cannot resume from {checkpoint.path}: it holds no state of the method's "
                                        "objectives (written by an earlier version); use a fresh output directory")
             state.load_state_dict(saved["method_state"])
+        if (start_epoch, start_group) > (last_epoch, 0):
+            raise TrainingDiverged(f"cannot resume from {checkpoint.path}: it is past epoch {last_epoch} "
+                                   f"(train.stop_after_epoch); use a fresh output directory")
         resumed_from = global_step
         if accelerator.is_main_process:
             run.truncate_logs(global_step, start_epoch)
@@ -212,7 +218,7 @@ def train_loop(
                dynamic_ncols=True, leave=False)
     steps_this_call, epoch = 0, start_epoch
     try:
-        for epoch in range(start_epoch, n_epochs):
+        for epoch in range(start_epoch, last_epoch):
             groups = plan(epoch)
             for g in range(start_group if epoch == start_epoch else 0, len(groups)):
                 if global_step >= total:
@@ -289,9 +295,9 @@ def _optimizer(model: torch.nn.Module, settings: LoopSettings, per_epoch: int, t
 
 
 def _comparable(settings: LoopSettings) -> dict:
-    """Settings that change the trajectory (progress/desc/save_every do not)."""
+    """Settings that change the trajectory (progress/desc/save_every do not, nor where it stops)."""
     d = asdict(settings)
-    for key in ("progress", "desc", "save_every"):
+    for key in ("progress", "desc", "save_every", "stop_after_epoch"):
         d.pop(key)
     return d
 
