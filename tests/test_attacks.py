@@ -16,9 +16,9 @@ from unlearn.attacks.config import AttackConfig, split_overrides
 from unlearn.attacks.leak import leak_at, summarize
 from unlearn.attacks.paraphrase import paraphrased
 from unlearn.attacks.quantize import restored_share
-from unlearn.attacks.relearn import aggregate_curves, random_subset, shortest_subset, subset_size
+from unlearn.attacks.relearn import aggregate_curves, random_subset, relearn_config, shortest_subset, subset_size
 from unlearn.cli import main
-from unlearn.config import load_config
+from unlearn.config import RunConfig, load_config
 from unlearn.data.records import QARecord
 from unlearn.errors import ConfigError, DataError
 from unlearn.io import read_json, read_jsonl
@@ -79,6 +79,18 @@ def test_relearn_random_subsets_mean_and_spread_by_hand():
     assert (e0["epoch"], e0["forget_quality"], e0["forget_quality_std"]) == (0, pytest.approx(0.2), pytest.approx(0.1))
     assert (e1["rouge"], e1["rouge_std"]) == (0.4, 0.0)  # the missing value is left out, not counted as 0
     assert aggregate_curves({"shortest": curves["shortest"]}) == {}
+
+
+def test_relearning_is_one_fine_tuning_whichever_run_asks_for_it(tmp_path):
+    """The baseline's relearning runs are shared by every unlearned run attacked against it: nothing of a run's own
+    training reaches them — its method, nor a chosen epoch's train.stop_after_epoch (which would end a relearning of
+    more epochs early and, differing between runs, replace the shared runs each time)."""
+    settings = load_config(AttackConfig, None, ["epochs=3"])
+    configs = [load_config(RunConfig, None, overrides) for overrides in
+               (["method=npo+gd", "forget.beta=0.5"], ["method=ga+gd", "train.stop_after_epoch=2"])]
+    relearned = [relearn_config(c, "MODEL", tmp_path, "relearn_s0", tmp_path / "r", settings) for c in configs]
+    assert relearned[0] == relearned[1]
+    assert relearned[1].train.stop_after_epoch == 0 and relearned[1].train.epochs == 3
 
 
 def test_restored_share_by_hand():

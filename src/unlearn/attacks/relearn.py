@@ -75,6 +75,7 @@ def relearn_config(base: RunConfig, model: str, data_root: Path, split: str, out
     cfg.train.batch_size = settings.batch_size
     cfg.train.grad_accum = 1
     cfg.train.max_steps = None
+    cfg.train.stop_after_epoch = 0  # a chosen epoch's run (stopped early) is relearned for the attack's epochs
     cfg.train.lora = False
     cfg.train.eval_every_epoch = True
     cfg.eval.sets = ["forget"]

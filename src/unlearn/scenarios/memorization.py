@@ -106,6 +106,7 @@ def run_memorization(cfg: RunConfig, scenario: MemorizationConfig, echo=print) -
     target_cfg.data.root = str(view)
     target_cfg.data.train_splits = [TRAIN_SPLIT, *scenario.extra_train_splits]
     target_cfg.train.epochs = scenario.finetune_epochs
+    target_cfg.train.stop_after_epoch = 0  # the run's own stop is for its unlearning, not the target's fine-tuning
     target_cfg.train.lr = scenario.finetune_lr
     target_cfg.train.batch_size = scenario.finetune_batch_size
     target_cfg.train.grad_accum = 1
