@@ -124,8 +124,9 @@ def test_meta_evaluation_formulas_by_hand():
         relearning_robustness,
     )
 
-    assert relearn_settings(["seeds=2"]) == ["epochs=1", "seeds=2"]  # the paper's one epoch by default
-    assert relearn_settings(["epochs=3", "seeds=2"]) == ["epochs=3", "seeds=2"]  # given again: listed once
+    # the paper's one epoch on random subsets by default
+    assert relearn_settings(["seeds=2"]) == ["epochs=1", "subset=random", "seeds=2"]
+    assert relearn_settings(["epochs=3", "seeds=2"]) == ["subset=random", "epochs=3", "seeds=2"]  # given: listed once
     assert faithfulness([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert faithfulness([0.5, 0.1], [0.3]) == 0.5  # one pair above, one below
     assert faithfulness([0.2], [0.2]) == 0.5

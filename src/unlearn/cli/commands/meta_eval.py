@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="A,B,...", help="forget-set metrics (default: EM, ES, Prob, Para.Prob, "
                    "TR_knowledge, TR, ROUGE)")
     p.add_argument("--relearn", action="append", default=[], metavar="KEY=VALUE", help="a relearn attack setting "
-                   "(fraction, seeds, epochs, lr, batch_size; default epochs=1), repeatable")
+                   "(fraction, seeds, epochs, lr, batch_size, subset; default epochs=1 subset=random), repeatable")
     p.add_argument("--output", metavar="DIR", help="write meta_eval.json and meta_eval.md into DIR")
 
 
