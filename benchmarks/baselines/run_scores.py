@@ -3,10 +3,12 @@
 Usage:  python benchmarks/baselines/run_scores.py [--tofu-demo runs/bl-demo] [--tofu-sweep runs/bl-tofu/sweep]
         [--muse-demo runs/bl-muse-demo] [--muse-sweep runs/bl-muse/sweep] [--output-dir runs/bl-scores] [--record]
 
-After ``run_tofu.py`` and ``run_corpus.py --benchmark muse``. Each method's chosen configuration is its chosen *run*,
-scored on the run's final model (epoch 5: the only one saved), not on the chosen epoch's; its final FQ / MU or
-KnowMem are in the table beside the score.
+After ``run_tofu.py`` and ``run_corpus.py --benchmark muse``. Each method's chosen candidate is a (run, epoch); a
+sweep saves the final model only, so a chosen epoch E before the last is rebuilt first as a run of its own
+(``unlearn run -c RUN/config.yaml train.stop_after_epoch=E save_model=true``: the same trajectory stopped after epoch
+E) and checked against the sweep: its final forgetting and utility must equal the run's epoch-E row.
 
+0. Rebuild the chosen epochs (TOFU and MUSE) under ``OUT/chosen/``.
 1. TOFU: ``unlearn eval eval.task=tofu_mia`` of every chosen run's model and of the retain model, then
    ``unlearn overall`` over the chosen runs against the retain run.
 2. MUSE: ``unlearn overall`` over the chosen runs against the retrained run (MUSE runs carry their AUCs).
@@ -32,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from common import WALL_TIME, chosen_run_dirs  # noqa: E402
+from common import WALL_TIME, chosen_rows, chosen_run_dirs  # noqa: E402
 from demo_time import machine, timed_cli  # noqa: E402
 
 SEEDS = (1, 2)
@@ -57,12 +59,51 @@ def seeded_models(demo: Path, out: Path, seconds: dict[str, float]) -> tuple[lis
     return knows, not_knows
 
 
+def chosen_models(sweep: Path, out: Path, seconds: dict[str, float], checks: list[str],
+                  axes: tuple[str, str]) -> dict[str, Path]:
+    """Per method, the run directory of its chosen (run, epoch): the sweep's run when the epoch is its last, else the
+    run rebuilt with ``train.stop_after_epoch`` (its final ``axes`` values checked against the sweep's epoch row)."""
+    selection = json.loads((sweep / "sweep.json").read_text())
+    runs = chosen_run_dirs(sweep, selection)
+    rows = chosen_rows(sweep, selection)
+    models = {}
+    for method, run in runs.items():
+        _, epoch, row = rows[method]
+        last = json.loads((run / "metrics.json").read_text())["run"]
+        if max(r["epoch"] for r in map(json.loads, (run / "epochs.jsonl").read_text().splitlines())) == epoch:
+            models[method] = run
+            continue
+        dest = out / "chosen" / sweep.parent.name / method.replace("+", "_")
+        if not finished(dest):
+            seconds[f"rebuild {method} epoch {epoch}"] = timed_cli(
+                ["run", "-c", str(run / "config.yaml"), f"train.stop_after_epoch={epoch}", "save_model=true",
+                 "progress=false", f"output_dir={dest}"])
+        rebuilt = json.loads((dest / "metrics.json").read_text())
+        diffs = [abs(_axis(rebuilt, k) - _axis(row, k)) for k in axes]
+        checks.append(f"{sweep.parent.name} {method} epoch {epoch} of {last['optimizer_steps']} steps' run: "
+                      f"{rebuilt['run']['optimizer_steps']} steps, |Δ {axes[0]}| = {diffs[0]:.2g}, "
+                      f"|Δ {axes[1]}| = {diffs[1]:.2g}")
+        if max(diffs) > 1e-6 * max(1.0, abs(_axis(row, axes[1]))):
+            raise SystemExit(f"{dest}: the rebuilt epoch {epoch} differs from {run}'s epoch row: {checks[-1]}")
+        models[method] = dest
+    return models
+
+
+def _axis(metrics: dict, key: str) -> float:
+    """A sweep axis of a metrics file or an epoch row: a top-level aggregate, or ``SET.METRIC``."""
+    if key in metrics:
+        return float(metrics[key])
+    set_name, metric = key.split(".", 1)
+    return float(metrics["sets"][set_name][metric])
+
+
 def mia_evals(runs: dict[str, Path], demo: Path, out: Path, seconds: dict[str, float]) -> dict[str, Path]:
     """``tofu_mia`` of each run's model (forget rows against holdout rows of the same size)."""
     config = json.loads((demo / "summary.json").read_text())["config"]
     evals = {}
     for name, run in runs.items():
-        dest = out / "mia" / name.replace("+", "_")
+        rebuilt = (out / "chosen").resolve() in run.resolve().parents  # the final epoch's MIA stays the run's own
+        dest = out / ("mia-chosen" if rebuilt else "mia") / name.replace("+", "_")
         if not finished(dest):
             seconds[f"tofu_mia {name}"] = timed_cli(
                 ["eval", f"model={run / 'model'}", f"data={demo / 'data'}",
@@ -85,7 +126,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
 
-    tofu = chosen_run_dirs(Path(args.tofu_sweep), json.loads((Path(args.tofu_sweep) / "sweep.json").read_text()))
+    checks: list[str] = []
+    tofu = chosen_models(Path(args.tofu_sweep), out, seconds, checks, ("forget_quality", "model_utility_9"))
     mia = mia_evals({**tofu, "retain": demo / "retain"}, demo, out, seconds)
     pairs = [a for name, run in tofu.items() for a in ("--mia", str(run), str(mia[name]))]
     pairs += ["--mia", str(demo / "retain"), str(mia["retain"])]
@@ -94,7 +136,7 @@ def main() -> int:
                                          "--output", str(out / "overall_tofu.md")])
 
     muse_sweep = Path(args.muse_sweep)
-    muse = chosen_run_dirs(muse_sweep, json.loads((muse_sweep / "sweep.json").read_text()))
+    muse = chosen_models(muse_sweep, out, seconds, checks, ("knowmem_f", "knowmem_r"))
     seconds["overall muse"] = timed_cli(["overall", *map(str, muse.values()), "--retain",
                                          str(Path(args.muse_demo) / "retain"), "--json", str(out / "overall_muse.json"),
                                          "--output", str(out / "overall_muse.md")])
@@ -108,6 +150,9 @@ def main() -> int:
              "Command: `python benchmarks/baselines/run_scores.py" + (" --record`" if args.record else "`"),
              f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}. " + WALL_TIME
              + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()) + ".", "",
+             "Every method is scored on its chosen epoch's model. The chosen epochs before a run's last were rebuilt "
+             "with `train.stop_after_epoch` and equal the sweep's epoch rows:", "",
+             *[f"- {c}" for c in checks], "",
              "## TOFU demo: overall score", "", (out / "overall_tofu.md").read_text(), "",
              "## MUSE demo: overall score", "", (out / "overall_muse.md").read_text(), "",
              "## TOFU demo: meta-evaluation of the forget-set metrics", "",
